@@ -1,0 +1,191 @@
+"""The one exception tree of certsmith.
+
+    CertsmithError
+    ├── UserError                      the caller can fix it (4xx on the wire)
+    │   ├── ValidationError            a field breaks a shape rule (length, pattern, enum, required)
+    │   ├── InvalidArgsError           arguments are well-formed but do not fit together
+    │   ├── InvalidArnError            an ARN is malformed or names another service/region
+    │   ├── InvalidNextTokenError
+    │   ├── InvalidPolicyError
+    │   ├── InvalidRequestError
+    │   ├── InvalidStateError          the resource is not in a state that allows the operation
+    │   ├── InvalidTagError
+    │   ├── TooManyTagsError
+    │   ├── LimitExceededError
+    │   ├── LockoutPreventedError
+    │   ├── MalformedCSRError
+    │   ├── MalformedCertificateError
+    │   ├── CertificateMismatchError
+    │   ├── PermissionAlreadyExistsError
+    │   ├── RequestAlreadyProcessedError
+    │   ├── RequestInProgressError
+    │   ├── RequestFailedError
+    │   ├── ResourceNotFoundError
+    │   ├── ResourceInUseError
+    │   ├── ConcurrentModificationError
+    │   ├── UnknownOperationError
+    │   ├── PayloadTooLargeError
+    │   └── AuthenticationError        bad or missing credentials or signature
+    │       ├── UnrecognizedClientError
+    │       └── InvalidSignatureError
+    └── InternalError                  certsmith's own fault (5xx); never shows internals
+
+Every error has a stable ``code`` (the class's wire name is chosen at the edge, by table) and a
+``message`` meant for people. Messages never contain key material.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "CertificateMismatchError",
+    "CertsmithError",
+    "ConcurrentModificationError",
+    "InternalError",
+    "InvalidArgsError",
+    "InvalidArnError",
+    "InvalidNextTokenError",
+    "InvalidPolicyError",
+    "InvalidRequestError",
+    "InvalidSignatureError",
+    "InvalidStateError",
+    "InvalidTagError",
+    "LimitExceededError",
+    "LockoutPreventedError",
+    "MalformedCSRError",
+    "MalformedCertificateError",
+    "PayloadTooLargeError",
+    "PermissionAlreadyExistsError",
+    "RequestAlreadyProcessedError",
+    "RequestFailedError",
+    "RequestInProgressError",
+    "ResourceInUseError",
+    "ResourceNotFoundError",
+    "TooManyTagsError",
+    "UnknownOperationError",
+    "UnrecognizedClientError",
+    "UserError",
+    "ValidationError",
+]
+
+
+class CertsmithError(Exception):
+    code = "certsmith_error"
+
+    def __init__(self, message: str, *, field: str | None = None, arn: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.arn = arn
+
+
+class UserError(CertsmithError):
+    code = "user_error"
+
+
+class InternalError(CertsmithError):
+    code = "internal_error"
+
+
+class ValidationError(UserError):
+    code = "validation"
+
+
+class InvalidArgsError(UserError):
+    code = "invalid_args"
+
+
+class InvalidArnError(UserError):
+    code = "invalid_arn"
+
+
+class InvalidNextTokenError(UserError):
+    code = "invalid_next_token"
+
+
+class InvalidPolicyError(UserError):
+    code = "invalid_policy"
+
+
+class InvalidRequestError(UserError):
+    code = "invalid_request"
+
+
+class InvalidStateError(UserError):
+    code = "invalid_state"
+
+
+class InvalidTagError(UserError):
+    code = "invalid_tag"
+
+
+class TooManyTagsError(UserError):
+    code = "too_many_tags"
+
+
+class LimitExceededError(UserError):
+    code = "limit_exceeded"
+
+
+class LockoutPreventedError(UserError):
+    code = "lockout_prevented"
+
+
+class MalformedCSRError(UserError):
+    code = "malformed_csr"
+
+
+class MalformedCertificateError(UserError):
+    code = "malformed_certificate"
+
+
+class CertificateMismatchError(UserError):
+    code = "certificate_mismatch"
+
+
+class PermissionAlreadyExistsError(UserError):
+    code = "permission_already_exists"
+
+
+class RequestAlreadyProcessedError(UserError):
+    code = "request_already_processed"
+
+
+class RequestInProgressError(UserError):
+    code = "request_in_progress"
+
+
+class RequestFailedError(UserError):
+    code = "request_failed"
+
+
+class ResourceNotFoundError(UserError):
+    code = "resource_not_found"
+
+
+class ResourceInUseError(UserError):
+    code = "resource_in_use"
+
+
+class ConcurrentModificationError(UserError):
+    code = "concurrent_modification"
+
+
+class UnknownOperationError(UserError):
+    code = "unknown_operation"
+
+
+class PayloadTooLargeError(UserError):
+    code = "payload_too_large"
+
+
+class AuthenticationError(UserError):
+    code = "authentication"
+
+
+class UnrecognizedClientError(AuthenticationError):
+    code = "unrecognized_client"
+
+
+class InvalidSignatureError(AuthenticationError):
+    code = "invalid_signature"

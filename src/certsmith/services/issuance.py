@@ -1,0 +1,238 @@
+"""Issuing, fetching and revoking certificates of a private CA."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select
+
+from ..domain.algorithms import KeyAlgorithm, SigningAlgorithm, check_family
+from ..domain.arns import IssuedCertificateArn
+from ..domain.authority import AuthorityStatus, AuthorityType, UsageMode, check_can_issue, check_can_revoke
+from ..domain.clock import Clock
+from ..domain.errors import (
+    InvalidArgsError,
+    InvalidArnError,
+    InvalidRequestError,
+    RequestAlreadyProcessedError,
+    RequestFailedError,
+    RequestInProgressError,
+    ResourceNotFoundError,
+)
+from ..domain.issuance import IssuerContext, load_csr, new_serial, pem, sign_certificate
+from ..domain.passthrough import passthrough_from_document
+from ..domain.revocation import RevocationReason
+from ..domain.templates import TemplateKind, template_for_arn
+from ..domain.validity import Validity, issuance_window
+from ..store.database import Database
+from ..store.jobs import JobQueue
+from ..store.tables import AuthorityRow, IssuedCertificateRow
+from .context import Caller
+from .lookup import load_authority
+from .ports import KeyVault, WorkSignal
+from .records import revocation_from_json
+
+__all__ = ["ISSUE_JOB", "IssuanceService", "IssueRequest", "REFRESH_CRL_JOB", "parse_serial"]
+
+ISSUE_JOB = "certificate.issue"
+REFRESH_CRL_JOB = "crl.refresh"
+IDEMPOTENCY_WINDOW = timedelta(minutes=5)
+MAX_DEPTH = 5
+PENDING, ISSUED, FAILED = "PENDING", "ISSUED", "FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class IssueRequest:
+    authority_arn: str
+    csr: bytes
+    signing_algorithm: SigningAlgorithm
+    validity: Validity
+    validity_not_before: Validity | None = None
+    template_arn: str | None = None
+    api_passthrough: dict[str, Any] | None = None
+    idempotency_token: str | None = None
+
+
+def parse_serial(text: str, field: str = "CertificateSerial") -> str:
+    """Normalise a serial given as hex, with or without colons, to lowercase hex without leading zeros."""
+    cleaned = text.replace(":", "").strip().lower()
+    try:
+        value = int(cleaned, 16)
+    except ValueError:
+        raise InvalidRequestError(f"{field} {text!r} is not a hexadecimal serial number", field=field) from None
+    return format(value, "x")
+
+
+def _path_length(certificate: x509.Certificate) -> int | None:
+    try:
+        return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length
+    except x509.ExtensionNotFound:
+        return None
+
+
+class IssuanceService:
+    def __init__(self, database: Database, jobs: JobQueue, vault: KeyVault, clock: Clock, signal: WorkSignal,
+                 public_url: str) -> None:
+        self._db, self._jobs, self._vault, self._clock, self._signal = database, jobs, vault, clock, signal
+        self._public_url = public_url
+
+    def issue(self, caller: Caller, request: IssueRequest) -> str:
+        template = template_for_arn(request.template_arn)
+        csr = load_csr(request.csr)
+        passthrough_from_document(request.api_passthrough)  # reject a bad passthrough now, not in the job
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            ca = load_authority(session, caller, request.authority_arn, now)
+            status = AuthorityStatus(ca.status)
+            if status in (AuthorityStatus.ACTIVE, AuthorityStatus.DISABLED) and ca.not_after and ca.not_after <= now:
+                status = AuthorityStatus.EXPIRED
+            self_issuing_root = (template.kind is TemplateKind.ROOT and ca.type == AuthorityType.ROOT
+                                 and ca.csr_pem is not None
+                                 and x509.load_pem_x509_csr(ca.csr_pem.encode()).public_key() == csr.public_key())
+            check_can_issue(status, self_issuing_root=self_issuing_root)
+            if template.kind is TemplateKind.ROOT and not self_issuing_root:
+                raise InvalidArgsError("a RootCACertificate template can only be used by a ROOT CA to sign its own "
+                                       "CSR", field="TemplateArn")
+            check_family(KeyAlgorithm(ca.key_algorithm), request.signing_algorithm)
+            if template.kind is TemplateKind.SUBORDINATE and ca.certificate_pem:
+                self._check_path_length(ca, template.path_length or 0)
+            ca_not_after = None if self_issuing_root else ca.not_after
+            not_before, not_after = issuance_window(
+                now, request.validity, request.validity_not_before, ca_not_after,
+                ca.usage_mode == UsageMode.SHORT_LIVED_CERTIFICATE)
+            if request.idempotency_token is not None:
+                existing = session.scalars(select(IssuedCertificateRow).where(
+                    IssuedCertificateRow.authority_id == ca.id,
+                    IssuedCertificateRow.idempotency_token == request.idempotency_token,
+                    IssuedCertificateRow.created_at > now - IDEMPOTENCY_WINDOW)).first()
+                if existing is not None:
+                    return f"{ca.arn}/certificate/{existing.serial_hex}"
+            serial_hex = format(new_serial(), "x")
+            session.add(IssuedCertificateRow(
+                authority_id=ca.id, serial_hex=serial_hex, status=PENDING, template_arn=template.arn,
+                request={"csr": csr.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+                         "signing_algorithm": request.signing_algorithm.value,
+                         "not_before": not_before.isoformat(), "not_after": not_after.isoformat(),
+                         "api_passthrough": request.api_passthrough},
+                idempotency_token=request.idempotency_token, requested_by=None, created_at=now))
+            session.flush()
+            self._jobs.enqueue(session, ISSUE_JOB, {"authority_id": ca.id, "serial_hex": serial_hex}, now)
+        self._signal.notify()
+        return f"{ca.arn}/certificate/{serial_hex}"
+
+    @staticmethod
+    def _check_path_length(ca: AuthorityRow, requested: int) -> None:
+        assert ca.certificate_pem is not None
+        ca_certificate = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
+        limit = _path_length(ca_certificate)
+        if limit is not None and requested >= limit:
+            raise InvalidArgsError(f"the CA's path length is {limit}: a subordinate under it may have a path length of "
+                                   f"at most {limit - 1}, not {requested}", field="TemplateArn")
+        depth = 1 + (ca.chain_pem.count("BEGIN CERTIFICATE") if ca.chain_pem else 0)
+        if depth + 1 > MAX_DEPTH:
+            raise InvalidArgsError(f"a CA hierarchy has at most {MAX_DEPTH} levels; this CA is at level {depth}",
+                                   field="TemplateArn")
+
+    def run_issue_job(self, payload: dict[str, Any]) -> None:
+        with self._db.transaction() as session:
+            ca = session.get(AuthorityRow, payload["authority_id"])
+            cert = session.scalars(select(IssuedCertificateRow).where(
+                IssuedCertificateRow.authority_id == payload["authority_id"],
+                IssuedCertificateRow.serial_hex == payload["serial_hex"])).first()
+            if ca is None or cert is None or cert.status != PENDING or ca.sealed_key is None:
+                return
+            request = dict(cert.request)
+            key = self._vault.open_private_key(ca.sealed_key, ca.arn)
+            template = template_for_arn(cert.template_arn)
+            csr = x509.load_pem_x509_csr(request["csr"].encode())
+            settings = revocation_from_json(ca.revocation)
+            if template.kind is TemplateKind.ROOT:
+                issuer = IssuerContext(key, csr.subject, None, None, None)
+            else:
+                assert ca.certificate_pem is not None
+                ca_certificate = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
+                issuer = IssuerContext(key, ca_certificate.subject, ca_certificate,
+                                       settings.crl_url(self._public_url, ca.id),
+                                       settings.ocsp_url(self._public_url, ca.id))
+            certificate = sign_certificate(
+                csr=csr, template=template, passthrough=passthrough_from_document(request["api_passthrough"]),
+                issuer=issuer, serial=int(cert.serial_hex, 16),
+                not_before=datetime.fromisoformat(request["not_before"]),
+                not_after=datetime.fromisoformat(request["not_after"]),
+                signing_algorithm=SigningAlgorithm(request["signing_algorithm"]))
+            cert.certificate_pem = pem(certificate)
+            cert.subject = certificate.subject.rfc4514_string()
+            cert.not_before, cert.not_after = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+            cert.status, cert.issued_at = ISSUED, self._clock.now()
+            if settings.crl_enabled and ca.crl_der is None:
+                self._jobs.enqueue(session, REFRESH_CRL_JOB, {"authority_id": ca.id}, self._clock.now())
+
+    def mark_failed(self, payload: dict[str, Any], error: str) -> None:
+        with self._db.transaction() as session:
+            cert = session.scalars(select(IssuedCertificateRow).where(
+                IssuedCertificateRow.authority_id == payload["authority_id"],
+                IssuedCertificateRow.serial_hex == payload["serial_hex"])).first()
+            if cert is not None and cert.status == PENDING:
+                cert.status, cert.failure_message = FAILED, error
+
+    def _load_issued(self, caller: Caller, authority_arn: str, certificate_arn: str) -> tuple[AuthorityRow,
+                                                                                           IssuedCertificateRow]:
+        parsed = IssuedCertificateArn.parse(certificate_arn)
+        with self._db.transaction() as session:
+            ca = load_authority(session, caller, authority_arn, self._clock.now())
+            if str(parsed.authority) != ca.arn:
+                raise InvalidArnError("CertificateArn was not issued by CertificateAuthorityArn", field="CertificateArn")
+            cert = session.scalars(select(IssuedCertificateRow).where(
+                IssuedCertificateRow.authority_id == ca.id,
+                IssuedCertificateRow.serial_hex == parse_serial(parsed.serial_hex, "CertificateArn"))).first()
+            if cert is None:
+                raise ResourceNotFoundError(f"certificate {certificate_arn} was not found", arn=certificate_arn)
+            return ca, cert
+
+    def get(self, caller: Caller, authority_arn: str, certificate_arn: str) -> tuple[str, str | None]:
+        ca, cert = self._load_issued(caller, authority_arn, certificate_arn)
+        if cert.status == PENDING:
+            raise RequestInProgressError("the certificate is still being issued; try again shortly",
+                                         arn=certificate_arn)
+        if cert.status == FAILED or cert.certificate_pem is None:
+            raise RequestFailedError(f"issuing the certificate failed: {cert.failure_message or 'unknown error'}",
+                                     arn=certificate_arn)
+        if template_for_arn(cert.template_arn).kind is TemplateKind.ROOT:
+            return cert.certificate_pem, None
+        chain = (ca.certificate_pem or "") + (ca.chain_pem or "")
+        return cert.certificate_pem, chain or None
+
+    def revoke(self, caller: Caller, authority_arn: str, serial: str, reason: RevocationReason) -> None:
+        serial_hex = parse_serial(serial)
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            ca = load_authority(session, caller, authority_arn, now, for_update=True)
+            status = AuthorityStatus(ca.status)
+            if ca.not_after and ca.not_after <= now and status in (AuthorityStatus.ACTIVE, AuthorityStatus.DISABLED):
+                status = AuthorityStatus.EXPIRED
+            check_can_revoke(status)
+            if ca.serial == serial_hex:
+                raise InvalidRequestError("the CA's own certificate cannot be revoked by itself",
+                                          field="CertificateSerial")
+            cert = session.scalars(select(IssuedCertificateRow).where(
+                IssuedCertificateRow.authority_id == ca.id, IssuedCertificateRow.serial_hex == serial_hex)).first()
+            if cert is None or cert.status != ISSUED:
+                raise ResourceNotFoundError(f"the CA issued no certificate with serial {serial}",
+                                            field="CertificateSerial")
+            if cert.revoked_at is not None:
+                raise RequestAlreadyProcessedError(f"certificate {serial} is already revoked",
+                                                   field="CertificateSerial")
+            if template_for_arn(cert.template_arn).kind is TemplateKind.ROOT:
+                raise InvalidRequestError("a root CA's self-signed certificate cannot be revoked",
+                                          field="CertificateSerial")
+            if cert.not_after is not None and cert.not_after <= now:
+                raise InvalidRequestError(f"certificate {serial} has expired and cannot be revoked",
+                                          field="CertificateSerial")
+            cert.revoked_at, cert.revocation_reason = now.replace(microsecond=0), reason.value
+            if revocation_from_json(ca.revocation).crl_enabled:
+                self._jobs.enqueue(session, REFRESH_CRL_JOB, {"authority_id": ca.id}, now)
+        self._signal.notify()

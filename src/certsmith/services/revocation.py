@@ -1,0 +1,87 @@
+"""CRLs and OCSP answers for the private CAs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography import x509
+from sqlalchemy import select
+
+from ..domain.algorithms import SigningAlgorithm
+from ..domain.authority import AuthorityStatus
+from ..domain.clock import Clock
+from ..domain.revocation import OCSPStatus, RevocationReason, RevokedEntry, build_crl, ocsp_error, ocsp_response
+from ..store.database import Database
+from ..store.tables import AuthorityRow, IssuedCertificateRow
+from .ports import KeyVault
+from .records import revocation_from_json
+
+__all__ = ["RevocationService"]
+
+_ANSWERING = (AuthorityStatus.ACTIVE.value, AuthorityStatus.DISABLED.value)
+
+
+class RevocationService:
+    def __init__(self, database: Database, vault: KeyVault, clock: Clock) -> None:
+        self._db, self._vault, self._clock = database, vault, clock
+
+    def refresh_crl(self, payload: dict[str, Any]) -> None:
+        """Sign a new complete CRL with the next CRL number and store it."""
+        now = self._clock.now().replace(microsecond=0)
+        with self._db.transaction() as session:
+            query = select(AuthorityRow).where(AuthorityRow.id == payload["authority_id"])
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update()
+            ca = session.scalars(query).first()
+            if ca is None or ca.status not in _ANSWERING or ca.certificate_pem is None or ca.sealed_key is None:
+                return
+            settings = revocation_from_json(ca.revocation)
+            if not settings.crl_enabled:
+                return
+            rows = session.execute(select(IssuedCertificateRow.serial_hex, IssuedCertificateRow.revoked_at,
+                                          IssuedCertificateRow.revocation_reason).where(
+                IssuedCertificateRow.authority_id == ca.id, IssuedCertificateRow.revoked_at.is_not(None))).all()
+            entries = [RevokedEntry(int(serial, 16), revoked_at, RevocationReason(reason))
+                       for serial, revoked_at, reason in rows]
+            # CRL numbers only grow; a millisecond timestamp keeps them growing across restores too.
+            number = max(ca.crl_number + 1, int(now.timestamp() * 1000))
+            ca.crl_der = build_crl(
+                issuer_key=self._vault.open_private_key(ca.sealed_key, ca.arn),
+                issuer_certificate=x509.load_pem_x509_certificate(ca.certificate_pem.encode()),
+                entries=entries, crl_number=number, this_update=now, valid_for=settings.crl_validity,
+                signing_algorithm=SigningAlgorithm(ca.configuration["SigningAlgorithm"]))
+            ca.crl_number, ca.crl_updated_at = number, now
+
+    def crl(self, authority_id: str) -> bytes | None:
+        with self._db.transaction() as session:
+            ca = session.get(AuthorityRow, authority_id)
+            if ca is None or not revocation_from_json(ca.revocation).crl_enabled:
+                return None
+            return ca.crl_der
+
+    def ocsp(self, authority_id: str, request_der: bytes) -> bytes:
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            ca = session.get(AuthorityRow, authority_id)
+            if ca is None or ca.status not in _ANSWERING or ca.certificate_pem is None or ca.sealed_key is None:
+                return ocsp_error(x509.ocsp.OCSPResponseStatus.UNAUTHORIZED)
+            if ca.not_after is not None and ca.not_after <= now:
+                return ocsp_error(x509.ocsp.OCSPResponseStatus.UNAUTHORIZED)
+
+            def lookup(serial: int) -> tuple[OCSPStatus, x509.Certificate | None, RevokedEntry | None]:
+                row = session.scalars(select(IssuedCertificateRow).where(
+                    IssuedCertificateRow.authority_id == authority_id,
+                    IssuedCertificateRow.serial_hex == format(serial, "x"),
+                    IssuedCertificateRow.status == "ISSUED")).first()
+                if row is None:
+                    return OCSPStatus.UNKNOWN, None, None
+                if row.revoked_at is not None and row.revocation_reason is not None:
+                    return OCSPStatus.REVOKED, None, RevokedEntry(serial, row.revoked_at,
+                                                                  RevocationReason(row.revocation_reason))
+                return OCSPStatus.GOOD, None, None
+
+            return ocsp_response(request_der,
+                                 issuer_certificate=x509.load_pem_x509_certificate(ca.certificate_pem.encode()),
+                                 issuer_key=self._vault.open_private_key(ca.sealed_key, ca.arn),
+                                 signing_algorithm=SigningAlgorithm(ca.configuration["SigningAlgorithm"]),
+                                 lookup=lookup, now=now)

@@ -1,0 +1,79 @@
+"""The composition root: everything certsmith runs is built here from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..domain.clock import Clock, SystemClock
+from ..keys.sealing import KeySealer, load_or_create_master_key
+from ..settings import Settings
+from ..store.database import Database, migrate
+from ..store.jobs import JobQueue
+from ..worker.loop import JobHandler, LocalSignal, Worker
+from .accounts import AccountService, write_credentials_file
+from .audit_reports import AUDIT_REPORT_JOB, AuditReportService
+from .authorities import CREATE_AUTHORITY_JOB, AuthorityService
+from .authority_admin import AuthorityAdminService
+from .blobs import FileBlobStore
+from .issuance import ISSUE_JOB, REFRESH_CRL_JOB, IssuanceService
+from .revocation import RevocationService
+
+__all__ = ["Container", "build"]
+
+
+@dataclass(slots=True)
+class Container:
+    settings: Settings
+    database: Database
+    clock: Clock
+    signal: LocalSignal
+    jobs: JobQueue
+    accounts: AccountService
+    authorities: AuthorityService
+    admin: AuthorityAdminService
+    issuance: IssuanceService
+    revocation: RevocationService
+    audit_reports: AuditReportService
+
+    def handlers(self) -> dict[str, JobHandler]:
+        def issue_dead(payload: dict[str, Any], error: str) -> None:
+            self.issuance.mark_failed(payload, error)
+
+        return {
+            CREATE_AUTHORITY_JOB: JobHandler(self.authorities.run_create_job,
+                                             lambda payload, _error: self.authorities.mark_failed(payload)),
+            ISSUE_JOB: JobHandler(self.issuance.run_issue_job, issue_dead),
+            REFRESH_CRL_JOB: JobHandler(self.revocation.refresh_crl),
+            AUDIT_REPORT_JOB: JobHandler(self.audit_reports.run_job,
+                                         lambda payload, _error: self.audit_reports.mark_failed(payload)),
+        }
+
+    def worker(self) -> Worker:
+        return Worker(self.database, self.jobs, self.handlers(), self.clock, self.signal)
+
+
+def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = True) -> Container:
+    """Build the services. With ``prepare``, create the data dir, migrate, and make the first credentials."""
+    clock = clock or SystemClock()
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    url = settings.effective_database_url
+    if prepare:
+        migrate(url)
+    sealer = KeySealer(load_or_create_master_key(settings.data_dir, settings.master_key))
+    database = Database(url)
+    signal = LocalSignal()
+    jobs = JobQueue()
+    accounts = AccountService(database, sealer, clock)
+    if prepare:
+        credential = accounts.bootstrap()
+        if credential is not None:
+            write_credentials_file(settings.data_dir / "credentials", credential, settings.region)
+    blobs = FileBlobStore(settings.data_dir / "objects")
+    return Container(
+        settings=settings, database=database, clock=clock, signal=signal, jobs=jobs, accounts=accounts,
+        authorities=AuthorityService(database, jobs, sealer, clock, signal),
+        admin=AuthorityAdminService(database, clock),
+        issuance=IssuanceService(database, jobs, sealer, clock, signal, settings.effective_public_url),
+        revocation=RevocationService(database, sealer, clock),
+        audit_reports=AuditReportService(database, jobs, blobs, clock, signal))

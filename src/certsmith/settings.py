@@ -1,0 +1,75 @@
+"""Settings: one typed object built at the entry point from defaults, a TOML file, CERTSMITH_* and flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Settings", "load_settings"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("./certsmith-data")
+    database_url: str | None = None
+    region: str = "us-east-1"
+    public_url: str | None = None
+    master_key: str | None = None
+    worker: bool = True
+    worker_threads: int = 1
+    log_level: str = "info"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'certsmith.db').resolve()}"
+
+    @property
+    def effective_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    if "Path" in str(kind):
+        return Path(value)
+    if "int" in str(kind) and not isinstance(value, int):
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError(f"setting {name} must be a whole number, not {value!r}") from None
+    if "bool" in str(kind) and isinstance(value, str):
+        return value.lower() in ("1", "true", "yes", "on")
+    return value
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Defaults < TOML file (``[certsmith]`` table or top level) < CERTSMITH_* variables < explicit overrides."""
+    values: dict[str, Any] = {}
+    known = {f.name for f in fields(Settings)}
+    path = config_file or (Path(os.environ["CERTSMITH_CONFIG"]) if os.environ.get("CERTSMITH_CONFIG") else None)
+    if path is not None:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+        table = document.get("certsmith", document)
+        for key, value in table.items():
+            name = key.replace("-", "_")
+            if name not in known:
+                raise ValueError(f"{path}: unknown setting {key!r}")
+            values[name] = _coerce(name, value)
+    for name in known:
+        env = os.environ.get(f"CERTSMITH_{name.upper()}")
+        if env is not None:
+            values[name] = _coerce(name, env)
+    for name, value in overrides.items():
+        if value is not None:
+            values[name] = _coerce(name, value)
+    return replace(Settings(), **values)

@@ -1,0 +1,88 @@
+"""The durable job queue: rows with attempts, run_after, lease_until and last_error.
+
+Several workers may share one PostgreSQL database: leasing uses ``FOR UPDATE SKIP LOCKED`` so a job
+is handed to one worker only. On SQLite every write transaction holds the database lock
+(``BEGIN IMMEDIATE``), which gives the same guarantee within one file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from .tables import JobRow
+
+__all__ = ["DEAD", "DONE", "LEASED", "READY", "JobQueue", "LeasedJob", "backoff"]
+
+READY, LEASED, DONE, DEAD = "ready", "leased", "done", "dead"
+
+
+def backoff(attempts: int) -> timedelta:
+    """Exponential backoff: 2, 4, 8 ... seconds, capped at one hour."""
+    return timedelta(seconds=min(3600, 2 ** max(1, attempts)))
+
+
+@dataclass(frozen=True, slots=True)
+class LeasedJob:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+class JobQueue:
+    def enqueue(self, session: Session, kind: str, payload: dict[str, Any], now: datetime,
+                run_after: datetime | None = None, max_attempts: int = 8) -> int:
+        row = JobRow(kind=kind, payload=payload, state=READY, run_after=run_after or now, attempts=0,
+                     max_attempts=max_attempts, created_at=now, updated_at=now)
+        session.add(row)
+        session.flush()
+        return row.id
+
+    def lease(self, session: Session, worker_id: str, now: datetime, limit: int,
+              lease_for: timedelta = timedelta(minutes=5)) -> list[LeasedJob]:
+        """Claim up to ``limit`` due jobs (ready, or leased by a worker whose lease ran out)."""
+        due = ((JobRow.state == READY) & (JobRow.run_after <= now)) | \
+              ((JobRow.state == LEASED) & (JobRow.lease_until < now))
+        query = select(JobRow).where(due).order_by(JobRow.run_after, JobRow.id).limit(limit)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = session.scalars(query).all()
+        leased = []
+        for row in rows:
+            row.state, row.lease_until, row.leased_by = LEASED, now + lease_for, worker_id
+            row.attempts += 1
+            row.updated_at = now
+            leased.append(LeasedJob(row.id, row.kind, dict(row.payload), row.attempts))
+        return leased
+
+    def complete(self, session: Session, job_id: int, now: datetime) -> None:
+        session.execute(update(JobRow).where(JobRow.id == job_id)
+                        .values(state=DONE, lease_until=None, updated_at=now, last_error=None))
+
+    def fail(self, session: Session, job_id: int, error: str, now: datetime) -> str:
+        """Record a failure; retry later with backoff, or move the job to DEAD. Returns the new state."""
+        row = session.get(JobRow, job_id)
+        if row is None:
+            return DEAD
+        row.last_error = error[:4000]
+        row.lease_until = None
+        row.updated_at = now
+        if row.attempts >= row.max_attempts:
+            row.state = DEAD
+        else:
+            row.state = READY
+            row.run_after = now + backoff(row.attempts)
+        return row.state
+
+    def counts(self, session: Session) -> dict[str, int]:
+        rows = session.execute(select(JobRow.state, func.count()).group_by(JobRow.state)).all()
+        return {state: count for state, count in rows}
+
+    def dead(self, session: Session, limit: int = 100) -> list[JobRow]:
+        return list(session.scalars(select(JobRow).where(JobRow.state == DEAD).order_by(JobRow.id.desc())
+                                    .limit(limit)))

@@ -1,0 +1,160 @@
+"""SQLAlchemy tables of certsmith. Migrations in ``migrations/`` are generated from these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "AccessKeyRow", "AccountRow", "AuditLogRow", "AuditReportRow", "AuthorityRow", "Base", "IssuedCertificateRow",
+    "JobRow", "PermissionRow", "UTCDateTime",
+]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every database (SQLite keeps no zone, so store naive UTC)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class AccountRow(Base):
+    __tablename__ = "accounts"
+    id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    created_at: Mapped[datetime]
+
+
+class AccessKeyRow(Base):
+    __tablename__ = "access_keys"
+    access_key_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    principal: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime]
+
+
+class AuthorityRow(Base):
+    __tablename__ = "certificate_authorities"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    arn: Mapped[str] = mapped_column(String(200), unique=True)
+    account_id: Mapped[str] = mapped_column(String(12), index=True)
+    region: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24))
+    restore_status: Mapped[str | None] = mapped_column(String(24))
+    usage_mode: Mapped[str] = mapped_column(String(32))
+    key_storage_standard: Mapped[str] = mapped_column(String(40))
+    key_algorithm: Mapped[str] = mapped_column(String(24))
+    configuration: Mapped[dict[str, Any]]
+    revocation: Mapped[dict[str, Any]]
+    sealed_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    csr_pem: Mapped[str | None] = mapped_column(Text)
+    certificate_pem: Mapped[str | None] = mapped_column(Text)
+    chain_pem: Mapped[str | None] = mapped_column(Text)
+    serial: Mapped[str | None] = mapped_column(String(128))
+    not_before: Mapped[datetime | None]
+    not_after: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    last_state_change_at: Mapped[datetime]
+    failure_reason: Mapped[str | None] = mapped_column(String(32))
+    restorable_until: Mapped[datetime | None]
+    idempotency_token: Mapped[str | None] = mapped_column(String(64))
+    tags: Mapped[list[Any]]
+    policy: Mapped[str | None] = mapped_column(Text)
+    crl_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    crl_number: Mapped[int] = mapped_column(Integer, default=0)
+    crl_updated_at: Mapped[datetime | None]
+    last_audit_report_at: Mapped[datetime | None]
+    __table_args__ = (Index("ix_authorities_idempotency", "account_id", "idempotency_token"),)
+
+
+class IssuedCertificateRow(Base):
+    __tablename__ = "issued_certificates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    authority_id: Mapped[str] = mapped_column(ForeignKey("certificate_authorities.id"))
+    serial_hex: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16))
+    request: Mapped[dict[str, Any]]
+    template_arn: Mapped[str] = mapped_column(String(200))
+    certificate_pem: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(Text)
+    not_before: Mapped[datetime | None]
+    not_after: Mapped[datetime | None]
+    issued_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revocation_reason: Mapped[str | None] = mapped_column(String(40))
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    idempotency_token: Mapped[str | None] = mapped_column(String(64))
+    requested_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    __table_args__ = (
+        UniqueConstraint("authority_id", "serial_hex", name="uq_issued_serial"),
+        Index("ix_issued_idempotency", "authority_id", "idempotency_token"),
+        Index("ix_issued_revoked", "authority_id", "revoked_at"),
+    )
+
+
+class PermissionRow(Base):
+    __tablename__ = "permissions"
+    authority_id: Mapped[str] = mapped_column(ForeignKey("certificate_authorities.id"), primary_key=True)
+    principal: Mapped[str] = mapped_column(String(128), primary_key=True)
+    source_account: Mapped[str] = mapped_column(String(12), primary_key=True)
+    actions: Mapped[list[Any]]
+    created_at: Mapped[datetime]
+
+
+class AuditReportRow(Base):
+    __tablename__ = "audit_reports"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    authority_id: Mapped[str] = mapped_column(ForeignKey("certificate_authorities.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str] = mapped_column(String(8))
+    s3_bucket: Mapped[str] = mapped_column(String(255))
+    s3_key: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[datetime]
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16))
+    run_after: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=8)
+    lease_until: Mapped[datetime | None]
+    leased_by: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    __table_args__ = (Index("ix_jobs_ready", "state", "run_after"),)
+
+
+class AuditLogRow(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    principal: Mapped[str] = mapped_column(String(256))
+    operation: Mapped[str] = mapped_column(String(128))
+    resource: Mapped[str | None] = mapped_column(String(300))
+    result: Mapped[str] = mapped_column(String(128))
