@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install everything the tests need, start PostgreSQL on loopback, and run the whole suite
+# on SQLite and again on PostgreSQL. Usage: scripts/test.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }
+  need=""
+  for pkg in postgresql openssl golang-cfssl wrk; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
+  done
+  if [ -n "$need" ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+  fi
+fi
+
+VENV=${CERTSMITH_VENV:-$ROOT/.venv}
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/pip" install -q --upgrade pip >/dev/null
+"$VENV/bin/pip" install -q -e ".[test]"
+
+# A throwaway PostgreSQL cluster on 127.0.0.1:55432, removed on exit.
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+PGHOME=""
+cleanup() {
+  if [ -n "$PGHOME" ]; then
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGHOME/data" -m fast -w stop >/dev/null 2>&1 || true
+    rm -rf "$PGHOME"
+  fi
+}
+trap cleanup EXIT
+if [ -n "$PGBIN" ] && [ "$(id -u)" = 0 ]; then
+  PGHOME=$(mktemp -d /tmp/certsmith-pg.XXXXXX); chmod 755 "$PGHOME"; chown postgres:postgres "$PGHOME"
+  runuser -u postgres -- "$PGBIN/initdb" -D "$PGHOME/data" -U postgres --auth=trust -E UTF8 --no-instructions --no-sync >"$PGHOME/initdb.log"
+  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGHOME/data" -l "$PGHOME/server.log" -w \
+    -o "-p 55432 -k $PGHOME -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
+  export CERTSMITH_TEST_PG_URL="postgresql+psycopg://postgres@127.0.0.1:55432/postgres"
+fi
+
+echo "== tests on SQLite"
+CERTSMITH_TEST_BACKEND=sqlite "$VENV/bin/python" -m pytest -q "$@"
+echo "== contract and integration tests on PostgreSQL"
+CERTSMITH_TEST_BACKEND=postgres "$VENV/bin/python" -m pytest -q tests/contract tests/integration "$@"
