@@ -34,6 +34,10 @@ def _camel(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
+# Shapes whose pattern the domain checks itself, with the error code AWS uses for them (InvalidArnException).
+_PARSED_BY_DOMAIN = frozenset({"Arn"})
+
+
 class _Checker:
     def __init__(self, cbor: bool) -> None:
         self.cbor = cbor
@@ -83,7 +87,7 @@ class _Checker:
             self._length(len(value), meta, path, value, "Member must have length")
             if shape.enum and value not in shape.enum:
                 self.fail(path, value, f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
-            elif "pattern" in meta:
+            elif "pattern" in meta and shape.name not in _PARSED_BY_DOMAIN:
                 compiled = _pattern(meta["pattern"])
                 if compiled is not None and not compiled.fullmatch(value):
                     self.fail(path, value, f"Member must satisfy regular expression pattern: {meta['pattern']}")
