@@ -25,7 +25,8 @@ BACKEND = os.environ.get("CERTSMITH_TEST_BACKEND", "sqlite")
 
 def need_binary(name: str) -> str:
     """The path of a binary a test needs: skipped on a laptop without it, a failure in CI."""
-    path = shutil.which(name)
+    beside = Path(sys.executable).parent / name  # the test venv's own tools (aws) come first
+    path = str(beside) if beside.exists() else shutil.which(name)
     if path is None:
         if IN_CI:
             pytest.fail(f"{name} is required in CI but is not installed")
