@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -81,7 +81,7 @@ class AuthorityRow(Base):
     tags: Mapped[list[Any]]
     policy: Mapped[str | None] = mapped_column(Text)
     crl_der: Mapped[bytes | None] = mapped_column(LargeBinary)
-    crl_number: Mapped[int] = mapped_column(Integer, default=0)
+    crl_number: Mapped[int] = mapped_column(BigInteger, default=0)
     crl_updated_at: Mapped[datetime | None]
     last_audit_report_at: Mapped[datetime | None]
     __table_args__ = (Index("ix_authorities_idempotency", "account_id", "idempotency_token"),)

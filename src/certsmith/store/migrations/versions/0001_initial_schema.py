@@ -62,7 +62,7 @@ def upgrade() -> None:
     sa.Column('tags', sa.JSON(), nullable=False),
     sa.Column('policy', sa.Text(), nullable=True),
     sa.Column('crl_der', sa.LargeBinary(), nullable=True),
-    sa.Column('crl_number', sa.Integer(), nullable=False),
+    sa.Column('crl_number', sa.BigInteger(), nullable=False),
     sa.Column('crl_updated_at', certsmith.store.tables.UTCDateTime(), nullable=True),
     sa.Column('last_audit_report_at', certsmith.store.tables.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
