@@ -1,0 +1,52 @@
+"""The certsmith CLI against the real server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from ..conftest import Server
+from .pki import make_csr
+
+
+def cli(server: Server, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", "certsmith", *args], capture_output=True, text=True,
+                            env=server.env(), timeout=120)
+    if ok:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_ca_commands(server: Server, tmp_path: Path) -> None:
+    root = json.loads(cli(server, "ca", "create", "--root", "-n", "CLI Root", "--crl", "--ocsp", "--json").stdout)
+    assert root["Status"] == "ACTIVE" and root["Type"] == "ROOT"
+    sub = json.loads(cli(server, "ca", "create", "--parent", root["Arn"], "-n", "CLI Issuing",
+                         "--key-algorithm", "RSA_2048", "--crl", "--json").stdout)
+    assert sub["Status"] == "ACTIVE" and sub["Type"] == "SUBORDINATE"
+    listed = json.loads(cli(server, "ca", "list", "--json").stdout)
+    assert {root["Arn"], sub["Arn"]} <= {ca["Arn"] for ca in listed}
+    table = cli(server, "ca", "list").stdout
+    assert "CLI" in table and "ACTIVE" in table
+
+    csr, _ = make_csr("cli.example.test", ["cli.example.test"])
+    (tmp_path / "leaf.csr").write_bytes(csr)
+    issued = json.loads(cli(server, "ca", "issue", sub["Arn"], "--csr", str(tmp_path / "leaf.csr"), "--days", "10",
+                            "--out", str(tmp_path / "bundle.pem"), "--json").stdout)
+    leaf = x509.load_pem_x509_certificate(issued["Certificate"].encode())
+    assert len(x509.load_pem_x509_certificates((tmp_path / "bundle.pem").read_bytes())) == 3
+    serial = format(leaf.serial_number, "x")
+    cli(server, "ca", "revoke", sub["Arn"], serial, "--reason", "SUPERSEDED")
+    crl: dict[str, Any] = {}
+    for _ in range(50):
+        crl = json.loads(cli(server, "ca", "crl", sub["Arn"], "--json").stdout)
+        if any(entry["serial"] == serial for entry in crl["revoked"]):
+            break
+    assert any(entry["serial"] == serial for entry in crl["revoked"])
+
+    failed = cli(server, "ca", "describe", "arn:aws:acm-pca:us-east-1:123456789012:nope/x", ok=False)
+    assert failed.returncode == 1 and "InvalidArnException" in failed.stderr and "Traceback" not in failed.stderr
