@@ -20,7 +20,7 @@ fi
 VENV=${CERTSMITH_VENV:-$ROOT/.venv}
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --upgrade pip >/dev/null
-"$VENV/bin/pip" install -q -e ".[test]"
+"$VENV/bin/pip" install -q -e ".[test]" 2> >(grep -v "^WARNING: Location" >&2)
 
 # A throwaway PostgreSQL cluster on 127.0.0.1:55432, removed on exit.
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)

@@ -12,8 +12,8 @@ from .errors import InvalidArgsError
 
 __all__ = [
     "KeyAlgorithm",
-    "SigningAlgorithm",
     "SignatureParams",
+    "SigningAlgorithm",
     "check_family",
     "generate_private_key",
     "key_algorithm_of",

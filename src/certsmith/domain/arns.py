@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .errors import InvalidArnError
 
-__all__ = ["AuthorityArn", "IssuedCertificateArn", "TEMPLATE_ARN_PREFIX", "partition_for_region"]
+__all__ = ["TEMPLATE_ARN_PREFIX", "AuthorityArn", "IssuedCertificateArn", "partition_for_region"]
 
 TEMPLATE_ARN_PREFIX = "arn:aws:acm-pca:::template/"
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")

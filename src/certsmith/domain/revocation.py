@@ -14,7 +14,7 @@ from cryptography.x509 import ocsp
 
 from .algorithms import SigningAlgorithm, signature_params
 
-__all__ = ["OCSPStatus", "RevocationReason", "RevokedEntry", "build_crl", "ocsp_response", "ocsp_error"]
+__all__ = ["OCSPStatus", "RevocationReason", "RevokedEntry", "build_crl", "ocsp_error", "ocsp_response"]
 
 
 class RevocationReason(StrEnum):

@@ -12,7 +12,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 from .arns import TEMPLATE_ARN_PREFIX
 from .errors import InvalidArgsError
 
-__all__ = ["DEFAULT_TEMPLATE_ARN", "Template", "TemplateKind", "template_for_arn", "TEMPLATES"]
+__all__ = ["DEFAULT_TEMPLATE_ARN", "TEMPLATES", "Template", "TemplateKind", "template_for_arn"]
 
 DEFAULT_TEMPLATE_ARN = TEMPLATE_ARN_PREFIX + "EndEntityCertificate/V1"
 

@@ -6,6 +6,7 @@ import base64
 import os
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -52,7 +53,7 @@ class KeySealer:
             raise InternalError("sealed secret has an unknown format version")
         try:
             return self._aead.decrypt(sealed[1:13], sealed[13:], resource.encode())
-        except Exception:  # InvalidTag: wrong master key or a secret moved to another resource
+        except InvalidTag:  # wrong master key, or a secret moved to another resource
             raise InternalError(f"the sealed secret of {resource} does not open with this master key") from None
 
     def seal_private_key(self, key: CertificateIssuerPrivateKeyTypes, resource: str) -> bytes:

@@ -21,7 +21,7 @@ from .context import Caller
 from .lookup import load_authority
 from .ports import BlobStore, WorkSignal
 
-__all__ = ["AUDIT_REPORT_JOB", "AuditReportService", "CSV_FIELDS"]
+__all__ = ["AUDIT_REPORT_JOB", "CSV_FIELDS", "AuditReportService"]
 
 AUDIT_REPORT_JOB = "audit_report.create"
 REPORT_INTERVAL = timedelta(minutes=30)

@@ -42,7 +42,7 @@ from .lookup import decode_token, encode_token, load_authority
 from .ports import KeyVault, WorkSignal
 from .records import AuthorityRecord, authority_record, revocation_to_json
 
-__all__ = ["AuthorityService", "CREATE_AUTHORITY_JOB"]
+__all__ = ["CREATE_AUTHORITY_JOB", "AuthorityService"]
 
 CREATE_AUTHORITY_JOB = "authority.create"
 IDEMPOTENCY_WINDOW = timedelta(minutes=5)

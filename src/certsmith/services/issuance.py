@@ -36,7 +36,7 @@ from .lookup import load_authority
 from .ports import KeyVault, WorkSignal
 from .records import revocation_from_json
 
-__all__ = ["ISSUE_JOB", "IssuanceService", "IssueRequest", "REFRESH_CRL_JOB", "parse_serial"]
+__all__ = ["ISSUE_JOB", "REFRESH_CRL_JOB", "IssuanceService", "IssueRequest", "parse_serial"]
 
 ISSUE_JOB = "certificate.issue"
 REFRESH_CRL_JOB = "crl.refresh"

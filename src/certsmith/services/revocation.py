@@ -10,7 +10,14 @@ from sqlalchemy import select
 from ..domain.algorithms import SigningAlgorithm
 from ..domain.authority import AuthorityStatus
 from ..domain.clock import Clock
-from ..domain.revocation import OCSPStatus, RevocationReason, RevokedEntry, build_crl, ocsp_error, ocsp_response
+from ..domain.revocation import (
+    OCSPStatus,
+    RevocationReason,
+    RevokedEntry,
+    build_crl,
+    ocsp_error,
+    ocsp_response,
+)
 from ..store.database import Database
 from ..store.tables import AuthorityRow, IssuedCertificateRow
 from .ports import KeyVault

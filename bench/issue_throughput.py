@@ -1,0 +1,156 @@
+"""Certificates per second: certsmith's IssueCertificate API against `cfssl serve`'s sign endpoint.
+
+Both are driven by the same load generator (wrk) replaying one prepared request for a few seconds
+from several connections: for certsmith an IssueCertificate request signed once with SigV4 (valid
+for 15 minutes), for cfssl a POST /api/v1/cfssl/sign. Both sign a CSR for an EC P-256 key with an
+EC P-256 CA on this machine.
+
+certsmith issues asynchronously (the API stores the request and a job; a worker signs), so its
+figure counts certificates that reached ISSUED, from the first request to the last signature.
+cfssl signs inside the request, so its figure is wrk's count of successful responses.
+
+Usage: python bench/issue_throughput.py [--seconds 5] [--connections 16] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from tests.conftest import free_port, start_server
+from tests.contract.pki import make_csr, root_ca
+
+
+def lua_script(path: Path, method: str, body: str, headers: dict[str, str]) -> None:
+    lines = [f"wrk.method = {json.dumps(method)}", f"wrk.body = {json.dumps(body)}"]
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def run_wrk(url: str, script: Path, seconds: int, connections: int, threads: int) -> tuple[int, int, float]:
+    """(requests, non-2xx responses, seconds) as wrk reports them."""
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "-s", str(script),
+                          url], capture_output=True, text=True, check=True).stdout
+    total = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out)
+    assert total, out
+    elapsed = float(total.group(2)) / (1000 if total.group(3) == "ms" else 1)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return int(total.group(1)), int(bad.group(1)) if bad else 0, elapsed
+
+
+def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace) -> float:
+    (tmp / "certsmith").mkdir()
+    server = start_server(tmp / "certsmith")
+    try:
+        pca = server.client("acm-pca")
+        ca = root_ca(pca, "Bench Root")
+        access, secret = server.access_key
+        body = json.dumps({"CertificateAuthorityArn": ca, "Csr": __import__("base64").b64encode(csr).decode(),
+                           "SigningAlgorithm": "SHA256WITHECDSA", "Validity": {"Type": "DAYS", "Value": 30}})
+        request = AWSRequest(method="POST", url=server.endpoint + "/", data=body.encode(), headers={
+            "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "ACMPrivateCA.IssueCertificate"})
+        SigV4Auth(Credentials(access, secret), "acm-pca", "us-east-1").add_auth(request)
+        check = httpx.post(server.endpoint + "/", content=body, headers=dict(request.headers.items()))
+        assert check.status_code == 200, check.text
+        script = tmp / "certsmith.lua"
+        lua_script(script, "POST", body, {k: v for k, v in request.headers.items() if k.lower() != "content-length"})
+        db = server.data_dir / "certsmith.db"
+
+        def counts() -> tuple[int, int]:
+            with sqlite3.connect(db, timeout=60) as conn:
+                issued = conn.execute("SELECT count(*) FROM issued_certificates WHERE status='ISSUED'").fetchone()[0]
+                pending = conn.execute("SELECT count(*) FROM issued_certificates WHERE status='PENDING'").fetchone()[0]
+            return issued, pending
+
+        before, _ = counts()
+        started = time.monotonic()
+        requests, bad, _ = run_wrk(server.endpoint + "/", script, args.seconds, args.connections, args.threads)
+        while counts()[1] > 0:
+            time.sleep(0.05)
+        finished = time.monotonic()
+        issued, _ = counts()
+        with sqlite3.connect(db) as conn:
+            first, last = conn.execute("SELECT min(created_at), max(issued_at) FROM issued_certificates "
+                                       "WHERE status='ISSUED' AND id > ?", (before,)).fetchone()
+        span = (datetime.fromisoformat(last) - datetime.fromisoformat(first)).total_seconds()
+        made = issued - before
+        print(f"certsmith: {requests} requests ({bad} non-2xx), {made} certificates issued; "
+              f"first request to last signature {span:.2f} s (queue drained {finished - started:.2f} s after start)")
+        return made / span
+    finally:
+        server.stop()
+
+
+def bench_cfssl(tmp: Path, csr: bytes, args: argparse.Namespace) -> float:
+    folder = tmp / "cfssl"
+    folder.mkdir()
+    (folder / "ca-csr.json").write_text('{"CN":"Bench CFSSL Root","key":{"algo":"ecdsa","size":256}}')
+    (folder / "config.json").write_text(json.dumps({"signing": {"default": {
+        "expiry": "720h", "usages": ["digital signature", "key encipherment", "server auth", "client auth"]}}}))
+    gencert = subprocess.run(["cfssl", "gencert", "-initca", "ca-csr.json"], cwd=folder, capture_output=True,
+                             check=True).stdout
+    subprocess.run(["cfssljson", "-bare", "ca"], cwd=folder, input=gencert, check=True)
+    port = free_port()
+    with open(folder / "serve.log", "wb") as log:
+        process = subprocess.Popen(["cfssl", "serve", "-address", "127.0.0.1", "-port", str(port), "-ca", "ca.pem",
+                                    "-ca-key", "ca-key.pem", "-config", "config.json", "-loglevel", "5"],
+                                   cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1/cfssl/sign"
+        body = json.dumps({"certificate_request": csr.decode()})
+        for _ in range(100):
+            try:
+                if httpx.post(url, content=body).json().get("success"):
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        script = folder / "cfssl.lua"
+        lua_script(script, "POST", body, {"Content-Type": "application/json"})
+        requests, bad, elapsed = run_wrk(url, script, args.seconds, args.connections, args.threads)
+        print(f"cfssl: {requests} requests ({bad} non-2xx) in {elapsed:.2f} s")
+        return (requests - bad) / elapsed
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    for tool in ("wrk", "cfssl", "cfssljson"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed (apt-get install wrk golang-cfssl)")
+    csr, _ = make_csr("bench.example.test", ["bench.example.test"])
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        os.chmod(tmp, 0o755)
+        cfssl_rate = bench_cfssl(tmp, csr, args)
+        certsmith_rate = bench_certsmith(tmp, csr, args)
+    print(f"\ncertificates per second, EC P-256, {args.connections} connections, {args.seconds} s:")
+    print(f"  certsmith IssueCertificate : {certsmith_rate:8.1f}")
+    print(f"  cfssl serve /sign          : {cfssl_rate:8.1f}")
+    print(f"  ratio certsmith / cfssl    : {certsmith_rate / cfssl_rate:8.2f}")
+
+
+if __name__ == "__main__":
+    main()
