@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -19,6 +18,7 @@ from ..domain.authority import (
     RevocationSettings,
     UsageMode,
     deletion,
+    reported_status,
     restoration,
     status_update,
 )
@@ -27,7 +27,6 @@ from ..domain.clock import Clock
 from ..domain.errors import (
     InvalidStateError,
     LimitExceededError,
-    RequestFailedError,
     RequestInProgressError,
     ValidationError,
 )
@@ -211,9 +210,7 @@ class AuthorityService:
         now = self._clock.now()
         with self._db.transaction() as session:
             row = load_authority(session, caller, arn, now, for_update=True)
-            current = AuthorityStatus(row.status)
-            if current in (AuthorityStatus.ACTIVE, AuthorityStatus.DISABLED) and row.not_after and row.not_after <= now:
-                current = AuthorityStatus.EXPIRED
+            current = reported_status(AuthorityStatus(row.status), row.not_after, now)
             new_status = status_update(current, status)
             if new_status != current:
                 row.status, row.last_state_change_at = new_status.value, now
@@ -224,9 +221,7 @@ class AuthorityService:
         now = self._clock.now()
         with self._db.transaction() as session:
             row = load_authority(session, caller, arn, now, for_update=True)
-            current = AuthorityStatus(row.status)
-            if current in (AuthorityStatus.ACTIVE, AuthorityStatus.DISABLED) and row.not_after and row.not_after <= now:
-                current = AuthorityStatus.EXPIRED
+            current = reported_status(AuthorityStatus(row.status), row.not_after, now)
             restore_to, until = deletion(current, days, now)
             row.restore_status = restore_to.value if restore_to else None
             row.restorable_until = until
@@ -240,14 +235,3 @@ class AuthorityService:
             new_status = restoration(AuthorityStatus(row.status), restore_to, row.restorable_until, now)
             row.status, row.restore_status, row.restorable_until = new_status.value, None, None
             row.last_state_change_at = now
-
-    def require_usable(self, caller: Caller, arn: str) -> None:
-        """RequestFailed when the CA exists but is FAILED (used by operations that need its key)."""
-        with self._db.transaction() as session:
-            row = load_authority(session, caller, arn, self._clock.now())
-            if row.status == AuthorityStatus.FAILED:
-                raise RequestFailedError("the CA failed during creation", arn=arn)
-
-    @staticmethod
-    def new_report_id() -> str:
-        return str(uuid.uuid4())

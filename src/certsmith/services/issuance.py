@@ -12,7 +12,14 @@ from sqlalchemy import select
 
 from ..domain.algorithms import KeyAlgorithm, SigningAlgorithm, check_family
 from ..domain.arns import IssuedCertificateArn
-from ..domain.authority import AuthorityStatus, AuthorityType, UsageMode, check_can_issue, check_can_revoke
+from ..domain.authority import (
+    AuthorityStatus,
+    AuthorityType,
+    UsageMode,
+    check_can_issue,
+    check_can_revoke,
+    reported_status,
+)
 from ..domain.clock import Clock
 from ..domain.errors import (
     InvalidArgsError,
@@ -87,9 +94,7 @@ class IssuanceService:
         now = self._clock.now()
         with self._db.transaction() as session:
             ca = load_authority(session, caller, request.authority_arn, now)
-            status = AuthorityStatus(ca.status)
-            if status in (AuthorityStatus.ACTIVE, AuthorityStatus.DISABLED) and ca.not_after and ca.not_after <= now:
-                status = AuthorityStatus.EXPIRED
+            status = reported_status(AuthorityStatus(ca.status), ca.not_after, now)
             self_issuing_root = (template.kind is TemplateKind.ROOT and ca.type == AuthorityType.ROOT
                                  and ca.csr_pem is not None
                                  and x509.load_pem_x509_csr(ca.csr_pem.encode()).public_key() == csr.public_key())
@@ -211,9 +216,7 @@ class IssuanceService:
         now = self._clock.now()
         with self._db.transaction() as session:
             ca = load_authority(session, caller, authority_arn, now, for_update=True)
-            status = AuthorityStatus(ca.status)
-            if ca.not_after and ca.not_after <= now and status in (AuthorityStatus.ACTIVE, AuthorityStatus.DISABLED):
-                status = AuthorityStatus.EXPIRED
+            status = reported_status(AuthorityStatus(ca.status), ca.not_after, now)
             check_can_revoke(status)
             if ca.serial == serial_hex:
                 raise InvalidRequestError("the CA's own certificate cannot be revoked by itself",
