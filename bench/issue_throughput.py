@@ -55,9 +55,13 @@ def run_wrk(url: str, script: Path, seconds: int, connections: int, threads: int
     return int(total.group(1)), int(bad.group(1)) if bad else 0, elapsed
 
 
-def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace) -> float:
-    (tmp / "certsmith").mkdir()
-    server = start_server(tmp / "certsmith")
+def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace, separate_worker: bool) -> float:
+    """One certsmith configuration: `serve` alone, or `serve --no-worker` beside a `certsmith worker`."""
+    folder = tmp / ("certsmith-2proc" if separate_worker else "certsmith")
+    folder.mkdir()
+    server = start_server(folder, extra=["--no-worker"] if separate_worker else None)
+    worker = subprocess.Popen([sys.executable, "-m", "certsmith", "worker", "--data-dir", str(server.data_dir)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if separate_worker else None
     try:
         pca = server.client("acm-pca")
         ca = root_ca(pca, "Bench Root")
@@ -91,10 +95,14 @@ def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace) -> float:
                                        "WHERE status='ISSUED' AND id > ?", (before,)).fetchone()
         span = (datetime.fromisoformat(last) - datetime.fromisoformat(first)).total_seconds()
         made = issued - before
-        print(f"certsmith: {requests} requests ({bad} non-2xx), {made} certificates issued; "
+        label = "certsmith serve + worker" if separate_worker else "certsmith serve"
+        print(f"{label}: {requests} requests ({bad} non-2xx), {made} certificates issued; "
               f"first request to last signature {span:.2f} s (queue drained {finished - started:.2f} s after start)")
         return made / span
     finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait()
         server.stop()
 
 
@@ -145,11 +153,14 @@ def main() -> None:
         tmp = Path(name)
         os.chmod(tmp, 0o755)
         cfssl_rate = bench_cfssl(tmp, csr, args)
-        certsmith_rate = bench_certsmith(tmp, csr, args)
-    print(f"\ncertificates per second, EC P-256, {args.connections} connections, {args.seconds} s:")
-    print(f"  certsmith IssueCertificate : {certsmith_rate:8.1f}")
-    print(f"  cfssl serve /sign          : {cfssl_rate:8.1f}")
-    print(f"  ratio certsmith / cfssl    : {certsmith_rate / cfssl_rate:8.2f}")
+        one_process = bench_certsmith(tmp, csr, args, separate_worker=False)
+        two_processes = bench_certsmith(tmp, csr, args, separate_worker=True)
+    print(f"\ncertificates per second, EC P-256 CA and key, {args.connections} connections, {args.seconds} s:")
+    print(f"  cfssl serve /api/v1/cfssl/sign                  : {cfssl_rate:8.1f}")
+    print(f"  certsmith serve (API + worker in one process)   : {one_process:8.1f}"
+          f"   ratio to cfssl {one_process / cfssl_rate:.2f}")
+    print(f"  certsmith serve --no-worker + certsmith worker  : {two_processes:8.1f}"
+          f"   ratio to cfssl {two_processes / cfssl_rate:.2f}")
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def ocsp_error(status: ocsp.OCSPResponseStatus) -> bytes:
 
 def ocsp_response(request_der: bytes, *, issuer_certificate: x509.Certificate,
                   issuer_key: CertificateIssuerPrivateKeyTypes, signing_algorithm: SigningAlgorithm,
-                  lookup: Callable[[int], tuple[OCSPStatus, x509.Certificate | None, RevokedEntry | None]],
+                  lookup: Callable[[int], tuple[OCSPStatus, RevokedEntry | None]],
                   now: datetime, valid_for: timedelta = timedelta(hours=1)) -> bytes:
     """Answer one OCSP request (single certificate) with a response signed by the CA itself."""
     try:
@@ -101,7 +101,7 @@ def ocsp_response(request_der: bytes, *, issuer_certificate: x509.Certificate,
     issuer_key_hash = _hash(hash_algorithm, _spki_key_bits(issuer_certificate))
     if request.issuer_name_hash != issuer_name_hash or request.issuer_key_hash != issuer_key_hash:
         return ocsp_error(ocsp.OCSPResponseStatus.UNAUTHORIZED)
-    status, certificate, entry = lookup(request.serial_number)
+    status, entry = lookup(request.serial_number)
     cert_status = {OCSPStatus.GOOD: ocsp.OCSPCertStatus.GOOD, OCSPStatus.REVOKED: ocsp.OCSPCertStatus.REVOKED,
                    OCSPStatus.UNKNOWN: ocsp.OCSPCertStatus.UNKNOWN}[status]
     builder = ocsp.OCSPResponseBuilder()

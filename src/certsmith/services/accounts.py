@@ -54,7 +54,7 @@ class AccountService:
         cached = self._cache.get(access_key_id)
         if cached is not None:
             return cached
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             row = session.get(AccessKeyRow, access_key_id)
             if row is None:
                 return None

@@ -62,7 +62,7 @@ class AuditReportService:
         return report_id, key
 
     def describe(self, caller: Caller, arn: str, report_id: str) -> AuditReportRow:
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             ca = load_authority(session, caller, arn, self._clock.now())
             report = session.get(AuditReportRow, report_id)
             if report is None or report.authority_id != ca.id:
@@ -116,7 +116,7 @@ class AuditReportService:
         if len(parts) != 3 or parts[0] != "audit-report":
             return None
         report_id = parts[2].rsplit(".", 1)[0]
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             report = session.get(AuditReportRow, report_id)
             if report is None or report.s3_key != key or report.status != "SUCCESS":
                 return None

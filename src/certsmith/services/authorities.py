@@ -146,7 +146,7 @@ class AuthorityService:
     # -- read -----------------------------------------------------------------------------------------------------
     def describe(self, caller: Caller, arn: str) -> AuthorityRecord:
         now = self._clock.now()
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             return authority_record(load_authority(session, caller, arn, now), now)
 
     def list(self, caller: Caller, max_results: int | None, next_token: str | None,
@@ -156,7 +156,7 @@ class AuthorityService:
         now = self._clock.now()
         if resource_owner == "OTHER_ACCOUNTS":
             return [], None  # certsmith has no cross-account sharing yet
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             rows = session.scalars(select(AuthorityRow).where(AuthorityRow.account_id == caller.account_id)
                                    .order_by(AuthorityRow.created_at, AuthorityRow.id)
                                    .offset(offset).limit(page + 1)).all()
@@ -166,7 +166,7 @@ class AuthorityService:
 
     def csr(self, caller: Caller, arn: str) -> str:
         now = self._clock.now()
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             row = load_authority(session, caller, arn, now)
             if row.status == AuthorityStatus.CREATING:
                 raise RequestInProgressError("the CA's key and CSR are still being generated; try again shortly",
@@ -177,7 +177,7 @@ class AuthorityService:
 
     def certificate(self, caller: Caller, arn: str) -> tuple[str, str | None]:
         now = self._clock.now()
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             row = load_authority(session, caller, arn, now)
             if row.certificate_pem is None or row.status in (AuthorityStatus.DELETED, AuthorityStatus.FAILED):
                 raise InvalidStateError(f"the CA is {row.status} and has no certificate installed",

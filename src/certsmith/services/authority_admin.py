@@ -102,7 +102,7 @@ class AuthorityAdminService:
     def list_tags(self, caller: Caller, arn: str, max_results: int | None,
                   next_token: str | None) -> tuple[list[dict[str, Any]], str | None]:
         offset = decode_token(next_token)
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             tags = list(load_authority(session, caller, arn, self._clock.now()).tags)
         page = max_results or 50
         return tags[offset:offset + page], encode_token(offset + page) if len(tags) > offset + page else None
@@ -116,7 +116,7 @@ class AuthorityAdminService:
             row.policy = policy
 
     def get_policy(self, caller: Caller, arn: str) -> str:
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             row = load_authority(session, caller, arn, self._clock.now(), field="ResourceArn")
             if row.policy is None:
                 raise ResourceNotFoundError(f"certificate authority {arn} has no resource policy", arn=arn)
@@ -145,7 +145,7 @@ class AuthorityAdminService:
                          next_token: str | None) -> tuple[list[dict[str, Any]], str | None]:
         offset = decode_token(next_token)
         page = max_results or 100
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             row = load_authority(session, caller, arn, self._clock.now())
             self._require_live(row.status)
             rows = session.scalars(select(PermissionRow).where(PermissionRow.authority_id == row.id)

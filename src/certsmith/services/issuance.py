@@ -8,7 +8,8 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
 
 from ..domain.algorithms import KeyAlgorithm, SigningAlgorithm, check_family
 from ..domain.arns import IssuedCertificateArn
@@ -22,9 +23,11 @@ from ..domain.authority import (
 )
 from ..domain.clock import Clock
 from ..domain.errors import (
+    CertsmithError,
     InvalidArgsError,
     InvalidArnError,
     InvalidRequestError,
+    InvalidStateError,
     RequestAlreadyProcessedError,
     RequestFailedError,
     RequestInProgressError,
@@ -50,6 +53,17 @@ REFRESH_CRL_JOB = "crl.refresh"
 IDEMPOTENCY_WINDOW = timedelta(minutes=5)
 MAX_DEPTH = 5
 PENDING, ISSUED, FAILED = "PENDING", "ISSUED", "FAILED"
+# Built once: statements with bound parameters hit SQLAlchemy's compiled cache on every call.
+_ISSUED = IssuedCertificateRow.__table__
+_INSERT_ISSUED = insert(_ISSUED)
+_SELECT_PENDING = select(IssuedCertificateRow).where(
+    IssuedCertificateRow.id.in_(bindparam("ids", expanding=True)), IssuedCertificateRow.status == PENDING)
+_SELECT_AUTHORITIES = select(AuthorityRow).where(AuthorityRow.id.in_(bindparam("ids", expanding=True)))
+_STORE_ISSUED = update(_ISSUED).where(_ISSUED.c.id == bindparam("row_id"), _ISSUED.c.status == PENDING).values(
+    certificate_pem=bindparam("certificate_pem"), subject=bindparam("subject"), not_before=bindparam("nb"),
+    not_after=bindparam("na"), status=ISSUED, issued_at=bindparam("issued_at"))
+_STORE_FAILED = update(_ISSUED).where(_ISSUED.c.id == bindparam("row_id"), _ISSUED.c.status == PENDING).values(
+    status=FAILED, failure_message=bindparam("message"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +102,12 @@ class IssuanceService:
         self._public_url = public_url
 
     def issue(self, caller: Caller, request: IssueRequest) -> str:
+        """Check the request against the CA, store it with an issue job, and return the certificate ARN."""
         template = template_for_arn(request.template_arn)
         csr = load_csr(request.csr)
         passthrough_from_document(request.api_passthrough)  # reject a bad passthrough now, not in the job
         now = self._clock.now()
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             ca = load_authority(session, caller, request.authority_arn, now)
             status = reported_status(AuthorityStatus(ca.status), ca.not_after, now)
             self_issuing_root = (template.kind is TemplateKind.ROOT and ca.type == AuthorityType.ROOT
@@ -109,25 +124,34 @@ class IssuanceService:
             not_before, not_after = issuance_window(
                 now, request.validity, request.validity_not_before, ca_not_after,
                 ca.usage_mode == UsageMode.SHORT_LIVED_CERTIFICATE)
+            authority_id, authority_arn = ca.id, ca.arn
+        csr_pem = request.csr.decode("ascii") if request.csr.lstrip().startswith(b"-----BEGIN") else \
+            csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
+        serial_hex = format(new_serial(), "x")
+        values = {"authority_id": authority_id, "serial_hex": serial_hex, "status": PENDING,
+                  "template_arn": template.arn,
+                  "request": {"csr": csr_pem, "signing_algorithm": request.signing_algorithm.value,
+                              "not_before": not_before.isoformat(), "not_after": not_after.isoformat(),
+                              "api_passthrough": request.api_passthrough},
+                  "idempotency_token": request.idempotency_token, "requested_by": None, "created_at": now}
+
+        def store(session: Session) -> str:
             if request.idempotency_token is not None:
-                existing = session.scalars(select(IssuedCertificateRow).where(
-                    IssuedCertificateRow.authority_id == ca.id,
+                existing = session.scalar(select(IssuedCertificateRow.serial_hex).where(
+                    IssuedCertificateRow.authority_id == authority_id,
                     IssuedCertificateRow.idempotency_token == request.idempotency_token,
-                    IssuedCertificateRow.created_at > now - IDEMPOTENCY_WINDOW)).first()
+                    IssuedCertificateRow.created_at > now - IDEMPOTENCY_WINDOW))
                 if existing is not None:
-                    return f"{ca.arn}/certificate/{existing.serial_hex}"
-            serial_hex = format(new_serial(), "x")
-            session.add(IssuedCertificateRow(
-                authority_id=ca.id, serial_hex=serial_hex, status=PENDING, template_arn=template.arn,
-                request={"csr": csr.public_bytes(serialization.Encoding.PEM).decode("ascii"),
-                         "signing_algorithm": request.signing_algorithm.value,
-                         "not_before": not_before.isoformat(), "not_after": not_after.isoformat(),
-                         "api_passthrough": request.api_passthrough},
-                idempotency_token=request.idempotency_token, requested_by=None, created_at=now))
-            session.flush()
-            self._jobs.enqueue(session, ISSUE_JOB, {"authority_id": ca.id, "serial_hex": serial_hex}, now)
+                    return str(existing)
+            inserted = session.execute(_INSERT_ISSUED, values)
+            self._jobs.enqueue(session, ISSUE_JOB, {"authority_id": authority_id, "serial_hex": serial_hex,
+                                                    "certificate_id": int(inserted.inserted_primary_key[0])}, now)
+            return serial_hex
+
+        with self._db.transaction() as session:
+            serial_hex = store(session)
         self._signal.notify()
-        return f"{ca.arn}/certificate/{serial_hex}"
+        return f"{authority_arn}/certificate/{serial_hex}"
 
     @staticmethod
     def _check_path_length(ca: AuthorityRow, requested: int) -> None:
@@ -142,39 +166,76 @@ class IssuanceService:
             raise InvalidArgsError(f"a CA hierarchy has at most {MAX_DEPTH} levels; this CA is at level {depth}",
                                    field="TemplateArn")
 
-    def run_issue_job(self, payload: dict[str, Any]) -> None:
-        with self._db.transaction() as session:
-            ca = session.get(AuthorityRow, payload["authority_id"])
-            cert = session.scalars(select(IssuedCertificateRow).where(
-                IssuedCertificateRow.authority_id == payload["authority_id"],
-                IssuedCertificateRow.serial_hex == payload["serial_hex"])).first()
-            if ca is None or cert is None or cert.status != PENDING or ca.sealed_key is None:
-                return
-            request = dict(cert.request)
-            key = self._vault.open_private_key(ca.sealed_key, ca.arn)
-            template = template_for_arn(cert.template_arn)
-            csr = x509.load_pem_x509_csr(request["csr"].encode())
-            settings = revocation_from_json(ca.revocation)
-            if template.kind is TemplateKind.ROOT:
-                issuer = IssuerContext(key, csr.subject, None, None, None)
-            else:
-                assert ca.certificate_pem is not None
-                ca_certificate = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
-                issuer = IssuerContext(key, ca_certificate.subject, ca_certificate,
-                                       settings.crl_url(self._public_url, ca.id),
-                                       settings.ocsp_url(self._public_url, ca.id))
-            certificate = sign_certificate(
-                csr=csr, template=template, passthrough=passthrough_from_document(request["api_passthrough"]),
-                issuer=issuer, serial=int(cert.serial_hex, 16),
-                not_before=datetime.fromisoformat(request["not_before"]),
-                not_after=datetime.fromisoformat(request["not_after"]),
-                signing_algorithm=SigningAlgorithm(request["signing_algorithm"]))
-            cert.certificate_pem = pem(certificate)
-            cert.subject = certificate.subject.rfc4514_string()
-            cert.not_before, cert.not_after = certificate.not_valid_before_utc, certificate.not_valid_after_utc
-            cert.status, cert.issued_at = ISSUED, self._clock.now()
-            if settings.crl_enabled and ca.crl_der is None:
-                self._jobs.enqueue(session, REFRESH_CRL_JOB, {"authority_id": ca.id}, self._clock.now())
+    def run_issue_batch(self, payloads: list[dict[str, Any]]) -> list[str | None]:
+        """Sign a batch of pending certificates: one read, each CA key opened once, one write.
+
+        Returns, for each payload, None when it is done (issued, failed for good, or nothing left to
+        do) or the error text of an unexpected failure, so that the worker retries just that one.
+        """
+        now = self._clock.now()
+        results: list[str | None] = [None] * len(payloads)
+        index_of = {p["certificate_id"]: index for index, p in enumerate(payloads)}
+        with self._db.read() as session:
+            cas = {ca.id: ca for ca in session.scalars(_SELECT_AUTHORITIES,
+                                                       {"ids": list({p["authority_id"] for p in payloads})})}
+            pending = list(session.scalars(_SELECT_PENDING, {"ids": list(index_of)}))
+        issuers: dict[str, IssuerContext] = {}
+        issued: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        refresh_crl: set[str] = set()
+        for row in pending:
+            ca = cas[row.authority_id]
+            try:
+                certificate = self._sign_one(row, ca, issuers, now)
+            except CertsmithError as error:  # the CA changed since the request was accepted: a final answer
+                failed.append({"row_id": row.id, "message": error.message})
+                continue
+            except Exception as error:  # unexpected: the worker retries this one with backoff
+                results[index_of[row.id]] = f"{type(error).__name__}: {error}"
+                continue
+            issued.append({"row_id": row.id, "certificate_pem": pem(certificate),
+                           "subject": certificate.subject.rfc4514_string(), "nb": certificate.not_valid_before_utc,
+                           "na": certificate.not_valid_after_utc, "issued_at": now})
+            if ca.crl_der is None and revocation_from_json(ca.revocation).crl_enabled:
+                refresh_crl.add(ca.id)
+        if issued or failed:
+            with self._db.transaction() as session:
+                if issued:
+                    session.execute(_STORE_ISSUED, issued)
+                if failed:
+                    session.execute(_STORE_FAILED, failed)
+                for authority_id in refresh_crl:
+                    self._jobs.enqueue(session, REFRESH_CRL_JOB, {"authority_id": authority_id}, now)
+        return results
+
+    def _sign_one(self, row: IssuedCertificateRow, ca: AuthorityRow, issuers: dict[str, IssuerContext],
+                  now: datetime) -> x509.Certificate:
+        request = row.request
+        template = template_for_arn(row.template_arn)
+        csr = x509.load_pem_x509_csr(request["csr"].encode())
+        self_issuing = template.kind is TemplateKind.ROOT
+        check_can_issue(reported_status(AuthorityStatus(ca.status), ca.not_after, now), self_issuing_root=self_issuing)
+        if ca.sealed_key is None:
+            raise InvalidStateError("the CA has no key", field="CertificateAuthorityArn")
+        if self_issuing:
+            issuer = IssuerContext(self._vault.open_private_key(ca.sealed_key, ca.arn), csr.subject, None, None, None)
+        else:
+            issuer = issuers.get(ca.id) or self._issuer(ca)
+            issuers[ca.id] = issuer
+        return sign_certificate(
+            csr=csr, template=template, passthrough=passthrough_from_document(request["api_passthrough"]),
+            issuer=issuer, serial=int(row.serial_hex, 16),
+            not_before=datetime.fromisoformat(request["not_before"]),
+            not_after=datetime.fromisoformat(request["not_after"]),
+            signing_algorithm=SigningAlgorithm(request["signing_algorithm"]))
+
+    def _issuer(self, ca: AuthorityRow) -> IssuerContext:
+        assert ca.certificate_pem is not None and ca.sealed_key is not None
+        settings = revocation_from_json(ca.revocation)
+        ca_certificate = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
+        return IssuerContext(self._vault.open_private_key(ca.sealed_key, ca.arn), ca_certificate.subject,
+                             ca_certificate, settings.crl_url(self._public_url, ca.id),
+                             settings.ocsp_url(self._public_url, ca.id))
 
     def mark_failed(self, payload: dict[str, Any], error: str) -> None:
         with self._db.transaction() as session:
@@ -187,7 +248,7 @@ class IssuanceService:
     def _load_issued(self, caller: Caller, authority_arn: str, certificate_arn: str) -> tuple[AuthorityRow,
                                                                                            IssuedCertificateRow]:
         parsed = IssuedCertificateArn.parse(certificate_arn)
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             ca = load_authority(session, caller, authority_arn, self._clock.now())
             if str(parsed.authority) != ca.arn:
                 raise InvalidArnError("CertificateArn was not issued by CertificateAuthorityArn", field="CertificateArn")

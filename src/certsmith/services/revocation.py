@@ -60,7 +60,7 @@ class RevocationService:
             ca.crl_number, ca.crl_updated_at = number, now
 
     def crl(self, authority_id: str) -> bytes | None:
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             ca = session.get(AuthorityRow, authority_id)
             if ca is None or not revocation_from_json(ca.revocation).crl_enabled:
                 return None
@@ -68,24 +68,24 @@ class RevocationService:
 
     def ocsp(self, authority_id: str, request_der: bytes) -> bytes:
         now = self._clock.now()
-        with self._db.transaction() as session:
+        with self._db.read() as session:
             ca = session.get(AuthorityRow, authority_id)
             if ca is None or ca.status not in _ANSWERING or ca.certificate_pem is None or ca.sealed_key is None:
                 return ocsp_error(x509.ocsp.OCSPResponseStatus.UNAUTHORIZED)
             if ca.not_after is not None and ca.not_after <= now:
                 return ocsp_error(x509.ocsp.OCSPResponseStatus.UNAUTHORIZED)
 
-            def lookup(serial: int) -> tuple[OCSPStatus, x509.Certificate | None, RevokedEntry | None]:
+            def lookup(serial: int) -> tuple[OCSPStatus, RevokedEntry | None]:
                 row = session.scalars(select(IssuedCertificateRow).where(
                     IssuedCertificateRow.authority_id == authority_id,
                     IssuedCertificateRow.serial_hex == format(serial, "x"),
                     IssuedCertificateRow.status == "ISSUED")).first()
                 if row is None:
-                    return OCSPStatus.UNKNOWN, None, None
+                    return OCSPStatus.UNKNOWN, None
                 if row.revoked_at is not None and row.revocation_reason is not None:
-                    return OCSPStatus.REVOKED, None, RevokedEntry(serial, row.revoked_at,
+                    return OCSPStatus.REVOKED, RevokedEntry(serial, row.revoked_at,
                                                                   RevocationReason(row.revocation_reason))
-                return OCSPStatus.GOOD, None, None
+                return OCSPStatus.GOOD, None
 
             return ocsp_response(request_der,
                                  issuer_certificate=x509.load_pem_x509_certificate(ca.certificate_pem.encode()),

@@ -43,7 +43,7 @@ class Container:
         return {
             CREATE_AUTHORITY_JOB: JobHandler(self.authorities.run_create_job,
                                              lambda payload, _error: self.authorities.mark_failed(payload)),
-            ISSUE_JOB: JobHandler(self.issuance.run_issue_job, issue_dead),
+            ISSUE_JOB: JobHandler(on_dead=issue_dead, run_batch=self.issuance.run_issue_batch),
             REFRESH_CRL_JOB: JobHandler(self.revocation.refresh_crl),
             AUDIT_REPORT_JOB: JobHandler(self.audit_reports.run_job,
                                          lambda payload, _error: self.audit_reports.mark_failed(payload)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,35 +20,62 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class Database:
-    """One engine and a transaction helper. SQLite runs in WAL mode with BEGIN IMMEDIATE writes."""
+    """Engines and transaction helpers.
+
+    SQLite runs in WAL mode. Its writers are serialised twice: a process-wide lock queues this
+    process's threads (SQLite's own busy handler sleeps in growing steps, which wastes most of the
+    time under load), and ``BEGIN IMMEDIATE`` takes the file lock up front so that a transaction
+    never fails half-way when another process writes. Reads use a second engine with deferred
+    transactions, which WAL lets run beside a writer.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {}
+        self._write_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None
         if self.is_sqlite:
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 60}
+            connect_args = {"check_same_thread": False, "timeout": 60}
+            self.engine: Engine = create_engine(url, connect_args=connect_args)
+            _configure_sqlite(self.engine, "BEGIN IMMEDIATE")
+            self._read_engine = create_engine(url, connect_args=connect_args)
+            _configure_sqlite(self._read_engine, "BEGIN")
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
-        self.engine: Engine = create_engine(url, **kwargs)
-        if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self._read_engine = self.engine
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
+        """A read-write transaction, committed when the block ends without an exception."""
+        lock = self._write_lock
+        if lock is not None:
+            lock.acquire()
         session = self._sessions()
         try:
             with session.begin():
                 yield session
         finally:
             session.close()
+            if lock is not None:
+                lock.release()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only transaction; nothing written in it is kept."""
+        session = self._read_sessions()
+        try:
+            yield session
+        finally:
+            session.close()  # returns the connection, whose pool rolls the transaction back
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._read_engine is not self.engine:
+            self._read_engine.dispose()
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, begin: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy's begin event decide
@@ -60,8 +88,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Take the write lock up front: a deferred transaction that later writes can fail with SQLITE_BUSY.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql(begin)
 
 
 def migrate(url: str) -> None:

@@ -11,14 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from .tables import JobRow
 
-__all__ = ["DEAD", "DONE", "LEASED", "READY", "JobQueue", "LeasedJob", "backoff"]
+__all__ = ["DEAD", "LEASED", "READY", "JobQueue", "LeasedJob", "backoff"]
 
-READY, LEASED, DONE, DEAD = "ready", "leased", "done", "dead"
+READY, LEASED, DEAD = "ready", "leased", "dead"
+
+
+_INSERT_JOB = insert(JobRow.__table__)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -37,21 +40,25 @@ class LeasedJob:
 class JobQueue:
     def enqueue(self, session: Session, kind: str, payload: dict[str, Any], now: datetime,
                 run_after: datetime | None = None, max_attempts: int = 8) -> int:
-        row = JobRow(kind=kind, payload=payload, state=READY, run_after=run_after or now, attempts=0,
-                     max_attempts=max_attempts, created_at=now, updated_at=now)
-        session.add(row)
-        session.flush()
-        return row.id
+        result = session.execute(_INSERT_JOB, {
+            "kind": kind, "payload": payload, "state": READY, "run_after": run_after or now, "attempts": 0,
+            "max_attempts": max_attempts, "created_at": now, "updated_at": now})
+        return int(result.inserted_primary_key[0])
 
     def lease(self, session: Session, worker_id: str, now: datetime, limit: int,
               lease_for: timedelta = timedelta(minutes=5)) -> list[LeasedJob]:
         """Claim up to ``limit`` due jobs (ready, or leased by a worker whose lease ran out)."""
-        due = ((JobRow.state == READY) & (JobRow.run_after <= now)) | \
-              ((JobRow.state == LEASED) & (JobRow.lease_until < now))
-        query = select(JobRow).where(due).order_by(JobRow.run_after, JobRow.id).limit(limit)
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        rows = session.scalars(query).all()
+        # Two index-friendly queries rather than one OR: ready jobs by (state, run_after), and jobs whose
+        # worker died by (state, lease_until).
+        rows: list[JobRow] = []
+        for condition, order in (((JobRow.state == READY) & (JobRow.run_after <= now), JobRow.run_after),
+                                 ((JobRow.state == LEASED) & (JobRow.lease_until < now), JobRow.lease_until)):
+            if len(rows) >= limit:
+                break
+            query = select(JobRow).where(condition).order_by(order, JobRow.id).limit(limit - len(rows))
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows.extend(session.scalars(query).all())
         leased = []
         for row in rows:
             row.state, row.lease_until, row.leased_by = LEASED, now + lease_for, worker_id
@@ -60,9 +67,10 @@ class JobQueue:
             leased.append(LeasedJob(row.id, row.kind, dict(row.payload), row.attempts))
         return leased
 
-    def complete(self, session: Session, job_id: int, now: datetime) -> None:
-        session.execute(update(JobRow).where(JobRow.id == job_id)
-                        .values(state=DONE, lease_until=None, updated_at=now, last_error=None))
+    def complete(self, session: Session, job_ids: list[int]) -> None:
+        """Finished jobs leave the table: it holds only work still to do and the dead letters."""
+        if job_ids:
+            session.execute(delete(JobRow).where(JobRow.id.in_(job_ids)))
 
     def fail(self, session: Session, job_id: int, error: str, now: datetime) -> str:
         """Record a failure; retry later with backoff, or move the job to DEAD. Returns the new state."""

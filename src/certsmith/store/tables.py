@@ -158,7 +158,7 @@ class JobRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    __table_args__ = (Index("ix_jobs_ready", "state", "run_after"),)
+    __table_args__ = (Index("ix_jobs_ready", "state", "run_after"), Index("ix_jobs_lease", "state", "lease_until"))
 
 
 class AuditLogRow(Base):
