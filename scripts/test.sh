@@ -40,6 +40,10 @@ if [ -n "$PGBIN" ] && [ "$(id -u)" = 0 ]; then
   export CERTSMITH_TEST_PG_URL="postgresql+psycopg://postgres@127.0.0.1:55432/postgres"
 fi
 
+echo "== static checks (ruff, mypy --strict)"
+"$VENV/bin/ruff" check src tests bench
+"$VENV/bin/mypy"
+
 echo "== tests on SQLite"
 CERTSMITH_TEST_BACKEND=sqlite "$VENV/bin/python" -m pytest -q "$@"
 echo "== contract and integration tests on PostgreSQL"

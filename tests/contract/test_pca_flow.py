@@ -65,7 +65,7 @@ def test_leaf_follows_the_end_entity_template(hierarchy: dict[str, Any]) -> None
     assert sans.get_values_for_type(x509.DNSName) == ["www.flow.test", "api.flow.test"]
     assert hierarchy["leaf_arn"].endswith("/certificate/" + format(leaf.serial_number, "x"))
     chain = x509.load_pem_x509_certificates(hierarchy["leaf"]["CertificateChain"].encode())
-    assert [c.subject.rfc4514_string() for c in chain][0].startswith("CN=Flow Issuing CA")
+    assert chain[0].subject.rfc4514_string().startswith("CN=Flow Issuing CA")
 
 
 def _urls(leaf_pem: str) -> tuple[str, str]:

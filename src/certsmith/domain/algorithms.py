@@ -74,7 +74,7 @@ _CURVES: dict[KeyAlgorithm, ec.EllipticCurve] = {
     KeyAlgorithm.EC_secp521r1: ec.SECP521R1(),
 }
 _RSA_SIZES = {KeyAlgorithm.RSA_2048: 2048, KeyAlgorithm.RSA_3072: 3072, KeyAlgorithm.RSA_4096: 4096}
-_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+_HASHES: dict[str, type[hashes.SHA256 | hashes.SHA384 | hashes.SHA512]] = {
     "SHA256": hashes.SHA256, "SHA384": hashes.SHA384, "SHA512": hashes.SHA512,
 }
 
@@ -112,12 +112,15 @@ def key_algorithm_of(public_key: PublicKeyTypes) -> KeyAlgorithm | None:
     return None
 
 
+Digest = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
+
+
 class SignatureParams:
     """What cryptography needs to sign with a SigningAlgorithm."""
 
     __slots__ = ("hash_algorithm", "rsa_padding")
 
-    def __init__(self, hash_algorithm: hashes.HashAlgorithm, rsa_padding: padding.AsymmetricPadding | None):
+    def __init__(self, hash_algorithm: Digest, rsa_padding: padding.PSS | None):
         self.hash_algorithm = hash_algorithm
         self.rsa_padding = rsa_padding
 

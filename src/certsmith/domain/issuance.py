@@ -148,7 +148,7 @@ def sign_certificate(*, csr: x509.CertificateSigningRequest, template: Template,
         if not (template.api_passthrough and oid == ExtensionOID.AUTHORITY_KEY_IDENTIFIER and self_signed):
             extensions.pop(oid, None)
     if not self_signed:
-        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key())  # type: ignore[arg-type]
+        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key())
         extensions[aki.oid] = x509.Extension(aki.oid, False, aki)
         if issuer.crl_url:
             cdp = x509.CRLDistributionPoints([x509.DistributionPoint(

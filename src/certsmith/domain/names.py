@@ -131,9 +131,9 @@ def general_name(document: Mapping[str, Any], field: str) -> x509.GeneralName:
         if not isinstance(value, Mapping):
             raise ValidationError(f"{path} must be an object", field=path)
         oid = parse_oid(value.get("TypeId"), f"{path}.TypeId")
-        text = _text(value.get("Value"), f"{path}.Value", 256, 1).encode("utf-8")
+        encoded = _text(value.get("Value"), f"{path}.Value", 256, 1).encode("utf-8")
         # An OtherName value is [0] EXPLICIT ANY; certsmith encodes the text as a UTF8String.
-        inner = b"\x0c" + _der_length(len(text)) + text
+        inner = b"\x0c" + _der_length(len(encoded)) + encoded
         return x509.OtherName(oid, inner)
     if key == "EdiPartyName":
         raise InvalidArgsError(f"{path} is not supported by certsmith", field=path)

@@ -67,7 +67,7 @@ def build_crl(*, issuer_key: CertificateIssuerPrivateKeyTypes, issuer_certificat
                .next_update(this_update + valid_for)
                .add_extension(x509.CRLNumber(crl_number), critical=False)
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                   issuer_key.public_key()), critical=False))  # type: ignore[arg-type]
+                   issuer_key.public_key()), critical=False))
     for entry in entries:
         revoked = (x509.RevokedCertificateBuilder()
                    .serial_number(entry.serial)

@@ -38,9 +38,9 @@ from ..domain.passthrough import passthrough_from_document
 from ..domain.revocation import RevocationReason
 from ..domain.templates import TemplateKind, template_for_arn
 from ..domain.validity import Validity, issuance_window
-from ..store.database import Database
+from ..store.database import Database, inserted_id
 from ..store.jobs import JobQueue
-from ..store.tables import AuthorityRow, IssuedCertificateRow
+from ..store.tables import AuthorityRow, Base, IssuedCertificateRow
 from .context import Caller
 from .lookup import load_authority
 from .ports import KeyVault, WorkSignal
@@ -54,7 +54,7 @@ IDEMPOTENCY_WINDOW = timedelta(minutes=5)
 MAX_DEPTH = 5
 PENDING, ISSUED, FAILED = "PENDING", "ISSUED", "FAILED"
 # Built once: statements with bound parameters hit SQLAlchemy's compiled cache on every call.
-_ISSUED = IssuedCertificateRow.__table__
+_ISSUED = Base.metadata.tables["issued_certificates"]
 _INSERT_ISSUED = insert(_ISSUED)
 _SELECT_PENDING = select(IssuedCertificateRow).where(
     IssuedCertificateRow.id.in_(bindparam("ids", expanding=True)), IssuedCertificateRow.status == PENDING)
@@ -145,7 +145,7 @@ class IssuanceService:
                     return str(existing)
             inserted = session.execute(_INSERT_ISSUED, values)
             self._jobs.enqueue(session, ISSUE_JOB, {"authority_id": authority_id, "serial_hex": serial_hex,
-                                                    "certificate_id": int(inserted.inserted_primary_key[0])}, now)
+                                                    "certificate_id": inserted_id(inserted)}, now)
             return serial_hex
 
         with self._db.transaction() as session:
@@ -190,7 +190,7 @@ class IssuanceService:
             except CertsmithError as error:  # the CA changed since the request was accepted: a final answer
                 failed.append({"row_id": row.id, "message": error.message})
                 continue
-            except Exception as error:  # unexpected: the worker retries this one with backoff
+            except Exception as error:  # noqa: BLE001 - unexpected: the worker retries this one with backoff
                 results[index_of[row.id]] = f"{type(error).__name__}: {error}"
                 continue
             issued.append({"row_id": row.id, "certificate_pem": pem(certificate),

@@ -48,8 +48,8 @@ class RevocationService:
             rows = session.execute(select(IssuedCertificateRow.serial_hex, IssuedCertificateRow.revoked_at,
                                           IssuedCertificateRow.revocation_reason).where(
                 IssuedCertificateRow.authority_id == ca.id, IssuedCertificateRow.revoked_at.is_not(None))).all()
-            entries = [RevokedEntry(int(serial, 16), revoked_at, RevocationReason(reason))
-                       for serial, revoked_at, reason in rows]
+            entries = [RevokedEntry(int(serial, 16), revoked_at, RevocationReason(reason or "UNSPECIFIED"))
+                       for serial, revoked_at, reason in rows if revoked_at is not None]
             # CRL numbers only grow; a millisecond timestamp keeps them growing across restores too.
             number = max(ca.crl_number + 1, int(now.timestamp() * 1000))
             ca.crl_der = build_crl(

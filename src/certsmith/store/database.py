@@ -6,15 +6,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine, Result
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Database", "migrate"]
+__all__ = ["Database", "inserted_id", "migrate"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -89,6 +89,14 @@ def _configure_sqlite(engine: Engine, begin: str) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql(begin)
+
+
+def inserted_id(result: Result[Any]) -> int:
+    """The primary key a single-row Core INSERT generated."""
+    key = cast("CursorResult[Any]", result).inserted_primary_key
+    if key is None:
+        raise RuntimeError("the INSERT returned no primary key")
+    return int(key[0])
 
 
 def migrate(url: str) -> None:

@@ -14,14 +14,15 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from .tables import JobRow
+from .database import inserted_id
+from .tables import Base, JobRow
 
 __all__ = ["DEAD", "LEASED", "READY", "JobQueue", "LeasedJob", "backoff"]
 
 READY, LEASED, DEAD = "ready", "leased", "dead"
 
 
-_INSERT_JOB = insert(JobRow.__table__)
+_INSERT_JOB = insert(Base.metadata.tables["jobs"])
 
 
 def backoff(attempts: int) -> timedelta:
@@ -43,7 +44,7 @@ class JobQueue:
         result = session.execute(_INSERT_JOB, {
             "kind": kind, "payload": payload, "state": READY, "run_after": run_after or now, "attempts": 0,
             "max_attempts": max_attempts, "created_at": now, "updated_at": now})
-        return int(result.inserted_primary_key[0])
+        return inserted_id(result)
 
     def lease(self, session: Session, worker_id: str, now: datetime, limit: int,
               lease_for: timedelta = timedelta(minutes=5)) -> list[LeasedJob]:

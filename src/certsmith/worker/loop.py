@@ -87,7 +87,7 @@ class Worker:
         if handler.run_batch is not None:
             try:
                 return handler.run_batch([job.payload for job in group])
-            except Exception as exc:  # the whole batch failed: every job in it is retried
+            except Exception as exc:  # noqa: BLE001 - the whole batch failed: every job in it is retried
                 return [f"{type(exc).__name__}: {exc}"] * len(group)
         results: list[str | None] = []
         for job in group:
@@ -95,7 +95,7 @@ class Worker:
                 assert handler.run is not None
                 handler.run(job.payload)
                 results.append(None)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a job's failure must not stop the worker
                 results.append(f"{type(exc).__name__}: {exc}")
         return results
 
