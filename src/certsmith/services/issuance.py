@@ -123,7 +123,7 @@ class IssuanceService:
             ca_not_after = None if self_issuing_root else ca.not_after
             not_before, not_after = issuance_window(
                 now, request.validity, request.validity_not_before, ca_not_after,
-                ca.usage_mode == UsageMode.SHORT_LIVED_CERTIFICATE)
+                ca.usage_mode == UsageMode.SHORT_LIVED_CERTIFICATE and not self_issuing_root)
             authority_id, authority_arn = ca.id, ca.arn
         csr_pem = request.csr.decode("ascii") if request.csr.lstrip().startswith(b"-----BEGIN") else \
             csr.public_bytes(serialization.Encoding.PEM).decode("ascii")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cryptography import x509
+from cryptography.x509 import ocsp
 from sqlalchemy import select
 
 from ..domain.algorithms import SigningAlgorithm
@@ -71,9 +72,9 @@ class RevocationService:
         with self._db.read() as session:
             ca = session.get(AuthorityRow, authority_id)
             if ca is None or ca.status not in _ANSWERING or ca.certificate_pem is None or ca.sealed_key is None:
-                return ocsp_error(x509.ocsp.OCSPResponseStatus.UNAUTHORIZED)
+                return ocsp_error(ocsp.OCSPResponseStatus.UNAUTHORIZED)
             if ca.not_after is not None and ca.not_after <= now:
-                return ocsp_error(x509.ocsp.OCSPResponseStatus.UNAUTHORIZED)
+                return ocsp_error(ocsp.OCSPResponseStatus.UNAUTHORIZED)
 
             def lookup(serial: int) -> tuple[OCSPStatus, RevokedEntry | None]:
                 row = session.scalars(select(IssuedCertificateRow).where(

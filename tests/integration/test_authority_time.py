@@ -1,0 +1,136 @@
+"""Lifecycle rules that depend on time, driven through the services with a FixedClock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from certsmith.domain.algorithms import SigningAlgorithm
+from certsmith.domain.authority import AuthorityStatus, AuthorityType, RevocationSettings, UsageMode
+from certsmith.domain.clock import FixedClock
+from certsmith.domain.errors import InvalidStateError, RequestFailedError, ResourceNotFoundError
+from certsmith.domain.validity import Validity, ValidityPeriodType
+from certsmith.services.context import Caller
+from certsmith.services.issuance import IssueRequest
+from certsmith.services.wiring import Container, build
+from certsmith.settings import Settings
+
+from ..conftest import backend_url
+
+START = datetime(2030, 1, 1, tzinfo=UTC)
+CONFIG = {"KeyAlgorithm": "EC_prime256v1", "SigningAlgorithm": "SHA256WITHECDSA", "Subject": {"CommonName": "T"}}
+
+
+@pytest.fixture()
+def world(tmp_path: Path) -> Any:
+    clock = FixedClock(START)
+    container = build(Settings(data_dir=tmp_path / "data", database_url=backend_url()), clock)
+    account = container.accounts.credential(
+        (tmp_path / "data" / "credentials").read_text().split("aws_access_key_id = ")[1].split("\n")[0])
+    assert account is not None
+    caller = Caller(account.account_id, "us-east-1", account.principal)
+    yield container, caller, clock
+    container.database.dispose()
+
+
+def drain(container: Container) -> None:
+    worker = container.worker()
+    while worker.run_once():
+        pass
+
+
+def make_root(container: Container, caller: Caller, years: int = 1) -> str:
+    arn = container.authorities.create(caller, authority_type=AuthorityType.ROOT, configuration=CONFIG,
+                                       revocation=RevocationSettings(), usage_mode=UsageMode.GENERAL_PURPOSE,
+                                       key_storage_standard="FIPS_140_2_LEVEL_3_OR_HIGHER", idempotency_token=None,
+                                       tags=[])
+    drain(container)
+    csr = container.authorities.csr(caller, arn).encode()
+    cert_arn = container.issuance.issue(caller, IssueRequest(
+        arn, csr, SigningAlgorithm.SHA256WITHECDSA, Validity(years, ValidityPeriodType.YEARS),
+        template_arn="arn:aws:acm-pca:::template/RootCACertificate/V1"))
+    drain(container)
+    certificate, _ = container.issuance.get(caller, arn, cert_arn)
+    container.authorities.import_certificate(caller, arn, certificate.encode(), None)
+    return arn
+
+
+def leaf_csr() -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "leaf.test")])).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def test_ca_reports_expired_and_refuses_work(world: Any) -> None:
+    container, caller, clock = world
+    arn = make_root(container, caller, years=1)
+    assert container.authorities.describe(caller, arn).status is AuthorityStatus.ACTIVE
+    clock.advance(timedelta(days=367))
+    assert container.authorities.describe(caller, arn).status is AuthorityStatus.EXPIRED
+    with pytest.raises(InvalidStateError, match="EXPIRED"):
+        container.issuance.issue(caller, IssueRequest(arn, leaf_csr(), SigningAlgorithm.SHA256WITHECDSA,
+                                                      Validity(1, ValidityPeriodType.DAYS)))
+    with pytest.raises(InvalidStateError):
+        container.authorities.update(caller, arn, AuthorityStatus.DISABLED, None)
+    # An expired CA can still be deleted (and is restorable to DISABLED).
+    container.authorities.delete(caller, arn, 7)
+    assert container.authorities.describe(caller, arn).status is AuthorityStatus.DELETED
+
+
+def test_deleted_ca_disappears_after_its_window(world: Any) -> None:
+    container, caller, clock = world
+    arn = container.authorities.create(caller, authority_type=AuthorityType.ROOT, configuration=CONFIG,
+                                       revocation=RevocationSettings(), usage_mode=UsageMode.GENERAL_PURPOSE,
+                                       key_storage_standard="FIPS_140_2_LEVEL_3_OR_HIGHER", idempotency_token=None,
+                                       tags=[])
+    drain(container)
+    container.authorities.delete(caller, arn, 7)
+    described = container.authorities.describe(caller, arn)
+    assert described.status is AuthorityStatus.DELETED and described.restorable_until == START + timedelta(days=7)
+    clock.advance(timedelta(days=7, seconds=1))
+    with pytest.raises(ResourceNotFoundError):
+        container.authorities.describe(caller, arn)
+    with pytest.raises(ResourceNotFoundError):
+        container.authorities.restore(caller, arn)
+
+
+def test_issuance_after_the_ca_is_disabled_fails_the_certificate(world: Any) -> None:
+    container, caller, _clock = world
+    arn = make_root(container, caller)
+    cert_arn = container.issuance.issue(caller, IssueRequest(arn, leaf_csr(), SigningAlgorithm.SHA256WITHECDSA,
+                                                             Validity(5, ValidityPeriodType.DAYS)))
+    container.authorities.update(caller, arn, AuthorityStatus.DISABLED, None)
+    drain(container)
+    with pytest.raises(RequestFailedError, match="DISABLED"):
+        container.issuance.get(caller, arn, cert_arn)
+
+
+def test_ca_whose_key_generation_keeps_failing_becomes_failed(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    container, caller, clock = world
+
+    def broken(_algorithm: Any) -> Any:
+        raise RuntimeError("entropy source unavailable")
+
+    monkeypatch.setattr("certsmith.services.authorities.generate_private_key", broken)
+    arn = container.authorities.create(caller, authority_type=AuthorityType.ROOT, configuration=CONFIG,
+                                       revocation=RevocationSettings(), usage_mode=UsageMode.GENERAL_PURPOSE,
+                                       key_storage_standard="FIPS_140_2_LEVEL_3_OR_HIGHER", idempotency_token=None,
+                                       tags=[])
+    for _ in range(10):
+        drain(container)
+        clock.advance(timedelta(hours=2))
+    described = container.authorities.describe(caller, arn)
+    assert described.status is AuthorityStatus.FAILED and described.failure_reason == "OTHER"
+    with container.database.read() as session:
+        dead = container.jobs.dead(session)
+        assert dead and "entropy source unavailable" in (dead[0].last_error or "")
+    with pytest.raises(InvalidStateError):
+        container.authorities.csr(caller, arn)
