@@ -15,6 +15,7 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from sqlalchemy import create_engine, text
 
 from ..conftest import Server, need_binary
 from .pki import create_ca, root_ca
@@ -150,3 +151,19 @@ def test_failed_job_leaves_visible_state(pca: Any) -> None:
     arn = create_ca(pca, "ROOT", "Worker Root")
     assert pca.describe_certificate_authority(CertificateAuthorityArn=arn)["CertificateAuthority"]["Status"] == \
         "PENDING_CERTIFICATE"
+
+
+def test_mutating_calls_are_audited(server: Server, pca: Any) -> None:
+    arn = create_ca(pca, "ROOT", "Audited Root")
+    with pytest.raises(pca.exceptions.InvalidStateException):
+        pca.update_certificate_authority(CertificateAuthorityArn=arn, Status="DISABLED")
+    pca.describe_certificate_authority(CertificateAuthorityArn=arn)
+    url = server.database_url or f"sqlite:///{server.data_dir / 'certsmith.db'}"
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT principal, operation, resource, result FROM audit_log WHERE resource = :arn "
+                                 "ORDER BY id"), {"arn": arn}).all()
+    engine.dispose()
+    assert [(r.operation, r.result) for r in rows] == [("CreateCertificateAuthority", "Success"),
+                                                       ("UpdateCertificateAuthority", "InvalidStateException")]
+    assert all(r.principal.startswith("arn:aws:iam::") for r in rows)

@@ -19,6 +19,7 @@ from ..domain.errors import (
     PayloadTooLargeError,
     UnknownOperationError,
 )
+from ..services.audit_log import is_mutating
 from ..services.context import Caller
 from ..services.wiring import Container
 from .aws.errors import wire_error
@@ -102,16 +103,40 @@ class AwsEndpoint:
             assert credential is not None
             caller = Caller(credential.account_id, identity.region, credential.principal)
             document = service_shapes(service).parse_input(operation, decode_body(body, cbor), cbor=cbor)
-            result = table[operation](self.container, caller, document)
         except CertsmithError as error:
             return self._error(error, cbor, request_id)
         except Exception:
-            log.exception("request %s (%s.%s) failed", request_id, prefix, operation)
+            log.exception("request %s (%s.%s) failed before it ran", request_id, prefix, operation)
             return self._error(InternalError("internal failure"), cbor, request_id)
+        try:
+            result = table[operation](self.container, caller, document)
+        except CertsmithError as error:
+            self._audit(caller, operation, document, None, wire_error(error)[0])
+            return self._error(error, cbor, request_id)
+        except Exception:
+            log.exception("request %s (%s.%s) failed", request_id, prefix, operation)
+            self._audit(caller, operation, document, None, "InternalFailure")
+            return self._error(InternalError("internal failure"), cbor, request_id)
+        self._audit(caller, operation, document, result, "Success")
         headers = {"x-amzn-RequestId": request_id}
         if cbor:
             headers["smithy-protocol"] = "rpc-v2-cbor"
         return Response(encode_body(result, cbor), 200, headers=headers, media_type=CBOR_TYPE if cbor else JSON_TYPE)
+
+    def _audit(self, caller: Caller, operation: str, request: dict[str, Any], response: dict[str, Any] | None,
+               result: str) -> None:
+        if not is_mutating(operation):
+            return
+        resource = None
+        for document, key in ((response, "CertificateArn"), (response, "CertificateAuthorityArn"),
+                              (request, "CertificateAuthorityArn"), (request, "ResourceArn")):
+            if document and isinstance(document.get(key), str):
+                resource = document[key]
+                break
+        try:
+            self.container.audit_log.record(caller, operation, resource, result)
+        except Exception:  # the operation itself is done; say so, and make the lost entry loud in the log
+            log.exception("audit log entry lost: %s %s %s %s", caller.principal, operation, resource, result)
 
     @staticmethod
     def _error(error: CertsmithError, cbor: bool, request_id: str) -> Response:

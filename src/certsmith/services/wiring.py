@@ -12,6 +12,7 @@ from ..store.database import Database, migrate
 from ..store.jobs import JobQueue
 from ..worker.loop import JobHandler, LocalSignal, Worker
 from .accounts import AccountService, write_credentials_file
+from .audit_log import AuditLog
 from .audit_reports import AUDIT_REPORT_JOB, AuditReportService
 from .authorities import CREATE_AUTHORITY_JOB, AuthorityService
 from .authority_admin import AuthorityAdminService
@@ -35,6 +36,7 @@ class Container:
     issuance: IssuanceService
     revocation: RevocationService
     audit_reports: AuditReportService
+    audit_log: AuditLog
 
     def handlers(self) -> dict[str, JobHandler]:
         def issue_dead(payload: dict[str, Any], error: str) -> None:
@@ -76,4 +78,5 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         admin=AuthorityAdminService(database, clock),
         issuance=IssuanceService(database, jobs, sealer, clock, signal, settings.effective_public_url),
         revocation=RevocationService(database, sealer, clock),
-        audit_reports=AuditReportService(database, jobs, blobs, clock, signal))
+        audit_reports=AuditReportService(database, jobs, blobs, clock, signal),
+        audit_log=AuditLog(database, clock))
