@@ -48,5 +48,10 @@ def test_ca_commands(server: Server, tmp_path: Path) -> None:
             break
     assert any(entry["serial"] == serial for entry in crl["revoked"])
 
+    pending = json.loads(cli(server, "ca", "create", "-n", "CLI Later", "--json").stdout)
+    assert pending["Status"] in ("CREATING", "PENDING_CERTIFICATE")
+    cli(server, "ca", "activate", pending["Arn"])
+    assert json.loads(cli(server, "ca", "describe", pending["Arn"], "--json").stdout)["Status"] == "ACTIVE"
+
     failed = cli(server, "ca", "describe", "arn:aws:acm-pca:us-east-1:123456789012:nope/x", ok=False)
     assert failed.returncode == 1 and "InvalidArnException" in failed.stderr and "Traceback" not in failed.stderr

@@ -301,3 +301,15 @@ def test_idempotency_tokens(pca: Any, root: str) -> None:
     kwargs = dict(CertificateAuthorityArn=root, Csr=csr, SigningAlgorithm="SHA256WITHECDSA",
                   Validity={"Type": "DAYS", "Value": 3}, IdempotencyToken="issue-token")
     assert pca.issue_certificate(**kwargs)["CertificateArn"] == pca.issue_certificate(**kwargs)["CertificateArn"]
+
+
+def test_tags_given_at_creation(pca: Any, unchecked: Any) -> None:
+    arn = create_ca(pca, "ROOT", "Tagged Root", Tags=[{"Key": "owner", "Value": "platform"}, {"Key": "bare"}])
+    assert pca.list_tags(CertificateAuthorityArn=arn)["Tags"] == [{"Key": "owner", "Value": "platform"}, {"Key": "bare"}]
+    code, message, _ = error_of(unchecked.create_certificate_authority, CertificateAuthorityType="ROOT",
+                                CertificateAuthorityConfiguration=GOOD_CONFIG,
+                                Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(51)])
+    assert code == "ValidationException" and "tags" in message
+    code, message, _ = error_of(unchecked.tag_certificate_authority, CertificateAuthorityArn=arn,
+                                Tags=[{"Key": "k" * 129, "Value": "v"}])
+    assert code == "ValidationException" and "tags.1.member.key" in message
