@@ -55,11 +55,12 @@ def run_wrk(url: str, script: Path, seconds: int, connections: int, threads: int
     return int(total.group(1)), int(bad.group(1)) if bad else 0, elapsed
 
 
-def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace, separate_worker: bool) -> float:
-    """One certsmith configuration: `serve` alone, or `serve --no-worker` beside a `certsmith worker`."""
-    folder = tmp / ("certsmith-2proc" if separate_worker else "certsmith")
+def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace, label: str, serve_args: list[str],
+                    separate_worker: bool) -> float:
+    """One certsmith configuration: `certsmith serve <serve_args>`, with or without a `certsmith worker`."""
+    folder = tmp / label.replace(" ", "_")
     folder.mkdir()
-    server = start_server(folder, extra=["--no-worker"] if separate_worker else None)
+    server = start_server(folder, extra=serve_args)
     worker = subprocess.Popen([sys.executable, "-m", "certsmith", "worker", "--data-dir", str(server.data_dir)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if separate_worker else None
     try:
@@ -95,7 +96,6 @@ def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace, separate_wo
                                        "WHERE status='ISSUED' AND id > ?", (before,)).fetchone()
         span = (datetime.fromisoformat(last) - datetime.fromisoformat(first)).total_seconds()
         made = issued - before
-        label = "certsmith serve + worker" if separate_worker else "certsmith serve"
         print(f"{label}: {requests} requests ({bad} non-2xx), {made} certificates issued; "
               f"first request to last signature {span:.2f} s (queue drained {finished - started:.2f} s after start)")
         return made / span
@@ -139,6 +139,14 @@ def bench_cfssl(tmp: Path, csr: bytes, args: argparse.Namespace) -> float:
         process.wait()
 
 
+# (label, arguments of `certsmith serve`, whether a separate `certsmith worker` process runs beside it)
+CONFIGURATIONS: list[tuple[str, list[str], bool]] = [
+    ("certsmith serve (API and worker, one process)", [], False),
+    ("certsmith serve --no-worker + certsmith worker", ["--no-worker"], True),
+    ("certsmith serve --processes 2 --no-worker + certsmith worker", ["--processes", "2", "--no-worker"], True),
+]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5)
@@ -153,14 +161,12 @@ def main() -> None:
         tmp = Path(name)
         os.chmod(tmp, 0o755)
         cfssl_rate = bench_cfssl(tmp, csr, args)
-        one_process = bench_certsmith(tmp, csr, args, separate_worker=False)
-        two_processes = bench_certsmith(tmp, csr, args, separate_worker=True)
+        rates = [(label, bench_certsmith(tmp, csr, args, label, serve_args, separate))
+                 for label, serve_args, separate in CONFIGURATIONS]
     print(f"\ncertificates per second, EC P-256 CA and key, {args.connections} connections, {args.seconds} s:")
-    print(f"  cfssl serve /api/v1/cfssl/sign                  : {cfssl_rate:8.1f}")
-    print(f"  certsmith serve (API + worker in one process)   : {one_process:8.1f}"
-          f"   ratio to cfssl {one_process / cfssl_rate:.2f}")
-    print(f"  certsmith serve --no-worker + certsmith worker  : {two_processes:8.1f}"
-          f"   ratio to cfssl {two_processes / cfssl_rate:.2f}")
+    print(f"  {'cfssl serve /api/v1/cfssl/sign':62}: {cfssl_rate:8.1f}")
+    for label, rate in rates:
+        print(f"  {label:62}: {rate:8.1f}   ratio to cfssl {rate / cfssl_rate:.2f}")
 
 
 if __name__ == "__main__":

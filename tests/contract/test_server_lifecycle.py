@@ -69,3 +69,20 @@ def test_settings_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("CERTSMITH_PORT", "eighty")
     with pytest.raises(ValueError, match="port must be a whole number"):
         load_settings(None)
+
+
+def test_several_api_processes(tmp_path: Path) -> None:
+    server = start_server(tmp_path, backend_url(), extra=["--processes", "2"])
+    try:
+        pca = server.client("acm-pca")
+        arn = create_ca(pca, "ROOT", "Multi-process Root")
+        activate_root(pca, arn)
+        for index in range(20):
+            csr, _ = make_csr(f"p{index}.test")
+            issue(pca, arn, csr)
+        listed = pca.list_certificate_authorities()["CertificateAuthorities"]
+        assert [ca["Arn"] for ca in listed] == [arn]
+    finally:
+        server.stop()
+    log = server.log_path.read_text()
+    assert "Traceback" not in log, log

@@ -6,6 +6,8 @@ import base64
 import binascii
 import logging
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from starlette.applications import Starlette
@@ -32,6 +34,7 @@ __all__ = ["MAX_BODY", "create_app"]
 
 log = logging.getLogger("certsmith.api")
 MAX_BODY = 4 * 1024 * 1024
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
 # target prefix → (botocore service name, SigV4 signing names, operation table)
 _PCA = "ACMPrivateCA"
@@ -148,7 +151,7 @@ class AwsEndpoint:
         return Response(body, status, headers=headers, media_type=CBOR_TYPE if cbor else JSON_TYPE)
 
 
-def create_app(container: Container) -> Starlette:
+def create_app(container: Container, lifespan: Lifespan | None = None) -> Starlette:
     endpoint = AwsEndpoint(container)
 
     async def healthz(_request: Request) -> Response:
@@ -194,4 +197,4 @@ def create_app(container: Container) -> Starlette:
         Route("/ocsp/{authority_id}/{encoded:path}", ocsp, methods=["GET"]),
         Route("/{path:path}", files, methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, lifespan=lifespan)

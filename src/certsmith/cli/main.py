@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -41,39 +40,28 @@ def serve(
     region: Annotated[str | None, typer.Option(help="region in ARNs [default: us-east-1]")] = None,
     public_url: Annotated[str | None, typer.Option(help="base of CRL/OCSP URLs in certificates")] = None,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="do not run a worker in this process")] = False,
+    processes: Annotated[int, typer.Option(help="API processes (each with its worker unless --no-worker)")] = 1,
     config: ConfigOption = None,
 ) -> None:
-    """Run the API server (and a worker) in one process."""
+    """Run the API server and a job worker (in one process, or in each of --processes)."""
     import uvicorn
 
-    from ..api.app import create_app
+    from ..api.factory import app_from_settings, settings_to_environment
     from ..services.wiring import build
 
     settings = _settings(config, host=host, port=port, data_dir=data_dir, database_url=database_url, region=region,
                          public_url=public_url, worker=False if no_worker else None)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    container = build(settings)
-    # Request threads and workers hand the database write lock to each other many times a second; a
-    # shorter GIL switch interval keeps a waiting thread from sitting out the default 5 ms.
-    sys.setswitchinterval(0.0005)
-    stop = threading.Event()
-    threads = []
-    if settings.worker:
-        for _ in range(max(1, settings.worker_threads)):
-            thread = threading.Thread(target=container.worker().run_forever, args=(stop,), daemon=True)
-            thread.start()
-            threads.append(thread)
     typer.echo(f"certsmith listening on http://{settings.host}:{settings.port} "
                f"(data in {settings.data_dir}, credentials in {settings.data_dir / 'credentials'})", err=True)
-    try:
-        uvicorn.run(create_app(container), host=settings.host, port=settings.port, log_level="warning",
-                    access_log=False)
-    finally:
-        stop.set()
-        container.signal.notify()
-        for thread in threads:
-            thread.join(timeout=10)
-        container.database.dispose()
+    if processes > 1:
+        build(settings).database.dispose()  # migrate and make the first credentials once, before forking
+        settings_to_environment(settings)
+        uvicorn.run("certsmith.api.factory:app_from_environment", factory=True, workers=processes,
+                    host=settings.host, port=settings.port, log_level="warning", access_log=False)
+        return
+    uvicorn.run(app_from_settings(settings, prepare=True), host=settings.host, port=settings.port,
+                log_level="warning", access_log=False)
 
 
 @app.command()

@@ -1,0 +1,66 @@
+"""Building the ASGI application with its workers, in this process or in each of several."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+
+from ..services.wiring import build
+from ..settings import Settings, load_settings
+from .app import create_app
+
+__all__ = ["SETTINGS_VARIABLE", "app_from_environment", "app_from_settings", "settings_to_environment"]
+
+SETTINGS_VARIABLE = "CERTSMITH_PROCESS_SETTINGS"
+log = logging.getLogger("certsmith.serve")
+
+
+def app_from_settings(settings: Settings, *, prepare: bool) -> Starlette:
+    """The app; its lifespan runs ``settings.worker_threads`` job workers when ``settings.worker``."""
+    container = build(settings, prepare=prepare)
+    stop = threading.Event()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # The event loop and the workers share the interpreter; a short switch interval keeps the
+        # loop from waiting out the default 5 ms while a worker signs.
+        sys.setswitchinterval(0.0005)
+        threads = []
+        if settings.worker:
+            for _ in range(max(1, settings.worker_threads)):
+                thread = threading.Thread(target=container.worker().run_forever, args=(stop,), daemon=True)
+                thread.start()
+                threads.append(thread)
+        try:
+            yield
+        finally:
+            stop.set()
+            container.signal.notify()
+            for thread in threads:
+                thread.join(timeout=10)
+            container.database.dispose()
+
+    return create_app(container, lifespan)
+
+
+def settings_to_environment(settings: Settings) -> None:
+    """Hand the settings to the processes uvicorn starts (they import ``app_from_environment``)."""
+    os.environ[SETTINGS_VARIABLE] = json.dumps({k: str(v) if isinstance(v, Path) else v
+                                                for k, v in asdict(settings).items()})
+
+
+def app_from_environment() -> Starlette:
+    document: dict[str, Any] = json.loads(os.environ[SETTINGS_VARIABLE])
+    settings = load_settings(None, **document)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return app_from_settings(settings, prepare=False)
