@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from sqlalchemy import select
 
 from certsmith.domain.algorithms import SigningAlgorithm
 from certsmith.domain.authority import AuthorityStatus, AuthorityType, RevocationSettings, UsageMode
@@ -21,6 +22,7 @@ from certsmith.services.context import Caller
 from certsmith.services.issuance import IssueRequest
 from certsmith.services.wiring import Container, build
 from certsmith.settings import Settings
+from certsmith.store.tables import JobRow
 
 from ..conftest import backend_url
 
@@ -46,9 +48,11 @@ def drain(container: Container) -> None:
         pass
 
 
-def make_root(container: Container, caller: Caller, years: int = 1) -> str:
+def make_root(container: Container, caller: Caller, years: int = 1,
+              revocation: RevocationSettings | None = None) -> str:
     arn = container.authorities.create(caller, authority_type=AuthorityType.ROOT, configuration=CONFIG,
-                                       revocation=RevocationSettings(), usage_mode=UsageMode.GENERAL_PURPOSE,
+                                       revocation=revocation or RevocationSettings(),
+                                       usage_mode=UsageMode.GENERAL_PURPOSE,
                                        key_storage_standard="FIPS_140_2_LEVEL_3_OR_HIGHER", idempotency_token=None,
                                        tags=[])
     drain(container)
@@ -134,3 +138,26 @@ def test_ca_whose_key_generation_keeps_failing_becomes_failed(world: Any, monkey
         assert dead and "entropy source unavailable" in (dead[0].last_error or "")
     with pytest.raises(InvalidStateError):
         container.authorities.csr(caller, arn)
+
+
+def test_crl_is_refreshed_before_it_goes_stale(world: Any) -> None:
+    container, caller, clock = world
+    settings = RevocationSettings(crl_enabled=True, crl_configured=True, crl_expiration_days=2)
+    arn = make_root(container, caller, revocation=settings)
+    authority_id = arn.rsplit("/", 1)[-1]
+    container.issuance.issue(caller, IssueRequest(arn, leaf_csr(), SigningAlgorithm.SHA256WITHECDSA,
+                                                  Validity(30, ValidityPeriodType.DAYS)))
+    drain(container)
+    first = x509.load_der_x509_crl(container.revocation.crl(authority_id) or b"")
+    assert first.next_update_utc == START + timedelta(days=2)
+    numbers = [first.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number]
+    for day in range(1, 6):
+        clock.advance(timedelta(days=1, seconds=1))
+        drain(container)
+        crl = x509.load_der_x509_crl(container.revocation.crl(authority_id) or b"")
+        assert crl.next_update_utc is not None and crl.next_update_utc > clock.now(), f"stale CRL on day {day}"
+        numbers.append(crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
+    assert numbers == sorted(set(numbers)), "every refresh has a larger CRL number"
+    with container.database.read() as session:
+        pending = list(session.scalars(select(JobRow).where(JobRow.kind == "crl.refresh")))
+    assert len(pending) == 1 and pending[0].payload.get("scheduled") is True

@@ -45,11 +45,11 @@ from .context import Caller
 from .lookup import load_authority
 from .ports import KeyVault, WorkSignal
 from .records import revocation_from_json
+from .revocation import REFRESH_CRL_JOB
 
-__all__ = ["ISSUE_JOB", "REFRESH_CRL_JOB", "IssuanceService", "IssueRequest", "parse_serial"]
+__all__ = ["ISSUE_JOB", "IssuanceService", "IssueRequest", "parse_serial"]
 
 ISSUE_JOB = "certificate.issue"
-REFRESH_CRL_JOB = "crl.refresh"
 IDEMPOTENCY_WINDOW = timedelta(minutes=5)
 MAX_DEPTH = 5
 PENDING, ISSUED, FAILED = "PENDING", "ISSUED", "FAILED"

@@ -9,7 +9,7 @@ from cryptography.x509 import ocsp
 from sqlalchemy import select
 
 from ..domain.algorithms import SigningAlgorithm
-from ..domain.authority import AuthorityStatus
+from ..domain.authority import AuthorityStatus, reported_status
 from ..domain.clock import Clock
 from ..domain.revocation import (
     OCSPStatus,
@@ -20,32 +20,45 @@ from ..domain.revocation import (
     ocsp_response,
 )
 from ..store.database import Database
+from ..store.jobs import JobQueue
 from ..store.tables import AuthorityRow, IssuedCertificateRow
 from .ports import KeyVault
 from .records import revocation_from_json
 
-__all__ = ["RevocationService"]
+__all__ = ["REFRESH_CRL_JOB", "RevocationService"]
+
+REFRESH_CRL_JOB = "crl.refresh"
 
 _ANSWERING = (AuthorityStatus.ACTIVE.value, AuthorityStatus.DISABLED.value)
 
 
 class RevocationService:
-    def __init__(self, database: Database, vault: KeyVault, clock: Clock) -> None:
-        self._db, self._vault, self._clock = database, vault, clock
+    def __init__(self, database: Database, jobs: JobQueue, vault: KeyVault, clock: Clock) -> None:
+        self._db, self._jobs, self._vault, self._clock = database, jobs, vault, clock
 
     def refresh_crl(self, payload: dict[str, Any]) -> None:
-        """Sign a new complete CRL with the next CRL number and store it."""
+        """Sign a new complete CRL with the next CRL number and store it.
+
+        Each CA has one scheduled refresh at half the CRL's validity, so a CRL never goes stale even when
+        nothing is revoked; refreshes caused by revocations do not add to that chain.
+        """
         now = self._clock.now().replace(microsecond=0)
         with self._db.transaction() as session:
             query = select(AuthorityRow).where(AuthorityRow.id == payload["authority_id"])
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update()
             ca = session.scalars(query).first()
-            if ca is None or ca.status not in _ANSWERING or ca.certificate_pem is None or ca.sealed_key is None:
+            if ca is None or ca.certificate_pem is None or ca.sealed_key is None:
+                return
+            if reported_status(AuthorityStatus(ca.status), ca.not_after, now).value not in _ANSWERING:
                 return
             settings = revocation_from_json(ca.revocation)
             if not settings.crl_enabled:
                 return
+            if payload.get("scheduled") or ca.crl_next_refresh_at is None:
+                ca.crl_next_refresh_at = now + settings.crl_validity / 2
+                self._jobs.enqueue(session, REFRESH_CRL_JOB, {"authority_id": ca.id, "scheduled": True}, now,
+                                   run_after=ca.crl_next_refresh_at)
             rows = session.execute(select(IssuedCertificateRow.serial_hex, IssuedCertificateRow.revoked_at,
                                           IssuedCertificateRow.revocation_reason).where(
                 IssuedCertificateRow.authority_id == ca.id, IssuedCertificateRow.revoked_at.is_not(None))).all()

@@ -17,8 +17,8 @@ from .audit_reports import AUDIT_REPORT_JOB, AuditReportService
 from .authorities import CREATE_AUTHORITY_JOB, AuthorityService
 from .authority_admin import AuthorityAdminService
 from .blobs import FileBlobStore
-from .issuance import ISSUE_JOB, REFRESH_CRL_JOB, IssuanceService
-from .revocation import RevocationService
+from .issuance import ISSUE_JOB, IssuanceService
+from .revocation import REFRESH_CRL_JOB, RevocationService
 
 __all__ = ["Container", "build"]
 
@@ -77,6 +77,6 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         authorities=AuthorityService(database, jobs, sealer, clock, signal),
         admin=AuthorityAdminService(database, clock),
         issuance=IssuanceService(database, jobs, sealer, clock, signal, settings.effective_public_url),
-        revocation=RevocationService(database, sealer, clock),
+        revocation=RevocationService(database, jobs, sealer, clock),
         audit_reports=AuditReportService(database, jobs, blobs, clock, signal),
         audit_log=AuditLog(database, clock))

@@ -94,6 +94,7 @@ class AuthorityRow(Base):
     crl_der: Mapped[bytes | None] = mapped_column(LargeBinary)
     crl_number: Mapped[int] = mapped_column(BigInteger, default=0)
     crl_updated_at: Mapped[datetime | None]
+    crl_next_refresh_at: Mapped[datetime | None]
     last_audit_report_at: Mapped[datetime | None]
     __table_args__ = (Index("ix_authorities_idempotency", "account_id", "idempotency_token"),)
 
