@@ -9,7 +9,6 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.orm import Session
 
 from ..domain.algorithms import KeyAlgorithm, SigningAlgorithm, check_family
 from ..domain.arns import IssuedCertificateArn
@@ -135,21 +134,17 @@ class IssuanceService:
                               "api_passthrough": request.api_passthrough},
                   "idempotency_token": request.idempotency_token, "requested_by": None, "created_at": now}
 
-        def store(session: Session) -> str:
+        with self._db.transaction() as session:
             if request.idempotency_token is not None:
                 existing = session.scalar(select(IssuedCertificateRow.serial_hex).where(
                     IssuedCertificateRow.authority_id == authority_id,
                     IssuedCertificateRow.idempotency_token == request.idempotency_token,
                     IssuedCertificateRow.created_at > now - IDEMPOTENCY_WINDOW))
                 if existing is not None:
-                    return str(existing)
+                    return f"{authority_arn}/certificate/{existing}"
             inserted = session.execute(_INSERT_ISSUED, values)
             self._jobs.enqueue(session, ISSUE_JOB, {"authority_id": authority_id, "serial_hex": serial_hex,
                                                     "certificate_id": inserted_id(inserted)}, now)
-            return serial_hex
-
-        with self._db.transaction() as session:
-            serial_hex = store(session)
         self._signal.notify()
         return f"{authority_arn}/certificate/{serial_hex}"
 
