@@ -7,7 +7,7 @@ import binascii
 import json
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..domain.arns import AuthorityArn
@@ -18,14 +18,16 @@ from .context import Caller
 
 __all__ = ["decode_token", "encode_token", "load_authority"]
 
+# Built once: a constant statement skips SQLAlchemy's per-call construction and cache-key work.
+_BY_ID = select(AuthorityRow).where(AuthorityRow.id == bindparam("id"))
+_BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
+
 
 def load_authority(session: Session, caller: Caller, arn_text: str, now: datetime, *, for_update: bool = False,
                    field: str = "CertificateAuthorityArn") -> AuthorityRow:
     arn = AuthorityArn.parse(arn_text, field)
-    query = select(AuthorityRow).where(AuthorityRow.id == arn.authority_id)
-    if for_update and session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = session.scalars(query).first()
+    query = _BY_ID_FOR_UPDATE if for_update and session.get_bind().dialect.name == "postgresql" else _BY_ID
+    row = session.scalars(query, {"id": arn.authority_id}).first()
     if row is None or row.arn != str(arn) or row.account_id != caller.account_id:
         raise ResourceNotFoundError(f"certificate authority {arn_text} was not found", arn=arn_text)
     if row.status == AuthorityStatus.DELETED and (row.restorable_until is None or row.restorable_until <= now):
