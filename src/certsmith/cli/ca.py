@@ -132,7 +132,8 @@ def activate(
 
 
 def _table(authorities: list[dict[str, Any]]) -> Table:
-    table = Table("ARN", "Type", "Status", "Subject CN", "Key", "Expires")
+    table = Table("Type", "Status", "Subject CN", "Key", "Expires")
+    table.add_column("ARN", overflow="fold")  # never cut: people copy it into the next command
     now = datetime.now(UTC)
     for ca in authorities:
         config = ca.get("CertificateAuthorityConfiguration", {})
@@ -143,8 +144,8 @@ def _table(authorities: list[dict[str, Any]]) -> Table:
             colour = "red" if days < 30 else "yellow" if days < 90 else "green"
             expires = f"[{colour}]{not_after:%Y-%m-%d} ({days} d)[/{colour}]"
         status_colour = {"ACTIVE": "green", "FAILED": "red", "EXPIRED": "red"}.get(ca["Status"], "yellow")
-        table.add_row(ca["Arn"], ca["Type"], f"[{status_colour}]{ca['Status']}[/{status_colour}]",
-                      config.get("Subject", {}).get("CommonName", ""), config.get("KeyAlgorithm", ""), expires)
+        table.add_row(ca["Type"], f"[{status_colour}]{ca['Status']}[/{status_colour}]",
+                      config.get("Subject", {}).get("CommonName", ""), config.get("KeyAlgorithm", ""), expires, ca["Arn"])
     return table
 
 
