@@ -22,7 +22,7 @@ from certsmith.services.context import Caller
 from certsmith.services.issuance import IssueRequest
 from certsmith.services.wiring import Container, build
 from certsmith.settings import Settings
-from certsmith.store.tables import JobRow
+from certsmith.store.tables import AuthorityRow, JobRow
 
 from ..conftest import backend_url
 
@@ -99,11 +99,29 @@ def test_deleted_ca_disappears_after_its_window(world: Any) -> None:
     container.authorities.delete(caller, arn, 7)
     described = container.authorities.describe(caller, arn)
     assert described.status is AuthorityStatus.DELETED and described.restorable_until == START + timedelta(days=7)
+    authority_id = arn.rsplit("/", 1)[-1]
+    drain(container)
+    with container.database.read() as session:
+        assert session.get(AuthorityRow, authority_id) is not None, "purged before its window ended"
     clock.advance(timedelta(days=7, seconds=1))
     with pytest.raises(ResourceNotFoundError):
         container.authorities.describe(caller, arn)
     with pytest.raises(ResourceNotFoundError):
         container.authorities.restore(caller, arn)
+    drain(container)
+    with container.database.read() as session:
+        assert session.get(AuthorityRow, authority_id) is None, "the CA and its sealed key are gone"
+
+
+def test_restored_ca_is_not_purged(world: Any) -> None:
+    container, caller, clock = world
+    arn = make_root(container, caller)
+    container.authorities.update(caller, arn, AuthorityStatus.DISABLED, None)
+    container.authorities.delete(caller, arn, 7)
+    container.authorities.restore(caller, arn)
+    clock.advance(timedelta(days=8))
+    drain(container)
+    assert container.authorities.describe(caller, arn).status is AuthorityStatus.DISABLED
 
 
 def test_issuance_after_the_ca_is_disabled_fails_the_certificate(world: Any) -> None:

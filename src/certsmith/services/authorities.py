@@ -8,7 +8,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from ..domain.algorithms import KeyAlgorithm, SigningAlgorithm, check_family, generate_private_key
 from ..domain.arns import AuthorityArn
@@ -35,15 +35,16 @@ from ..domain.names import general_name, parse_oid, subject_name
 from ..domain.passthrough import key_usage_from_document
 from ..store.database import Database
 from ..store.jobs import JobQueue
-from ..store.tables import AuthorityRow
+from ..store.tables import AuditReportRow, AuthorityRow, IssuedCertificateRow, PermissionRow
 from .context import Caller
 from .lookup import decode_token, encode_token, load_authority
 from .ports import KeyVault, WorkSignal
 from .records import AuthorityRecord, authority_record, revocation_to_json
 
-__all__ = ["CREATE_AUTHORITY_JOB", "AuthorityService"]
+__all__ = ["CREATE_AUTHORITY_JOB", "PURGE_AUTHORITY_JOB", "AuthorityService"]
 
 CREATE_AUTHORITY_JOB = "authority.create"
+PURGE_AUTHORITY_JOB = "authority.purge"
 IDEMPOTENCY_WINDOW = timedelta(minutes=5)
 MAX_AUTHORITIES = 200
 _ACCESS_METHODS = {"CA_REPOSITORY": "1.3.6.1.5.5.7.48.5", "RESOURCE_PKI_MANIFEST": "1.3.6.1.5.5.7.48.10",
@@ -226,6 +227,19 @@ class AuthorityService:
             row.restore_status = restore_to.value if restore_to else None
             row.restorable_until = until
             row.status, row.last_state_change_at = AuthorityStatus.DELETED.value, now
+            self._jobs.enqueue(session, PURGE_AUTHORITY_JOB, {"authority_id": row.id}, now, run_after=until)
+
+    def run_purge_job(self, payload: dict[str, Any]) -> None:
+        """Remove a CA whose restoration window has passed, with its key and what it issued."""
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            row = session.get(AuthorityRow, payload["authority_id"])
+            if row is None or row.status != AuthorityStatus.DELETED or row.restorable_until is None \
+                    or row.restorable_until > now:
+                return  # restored meanwhile, or already gone
+            for table in (IssuedCertificateRow, PermissionRow, AuditReportRow):
+                session.execute(delete(table).where(table.authority_id == row.id))
+            session.delete(row)
 
     def restore(self, caller: Caller, arn: str) -> None:
         now = self._clock.now()

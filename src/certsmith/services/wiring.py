@@ -14,7 +14,7 @@ from ..worker.loop import JobHandler, LocalSignal, Worker
 from .accounts import AccountService, write_credentials_file
 from .audit_log import AuditLog
 from .audit_reports import AUDIT_REPORT_JOB, AuditReportService
-from .authorities import CREATE_AUTHORITY_JOB, AuthorityService
+from .authorities import CREATE_AUTHORITY_JOB, PURGE_AUTHORITY_JOB, AuthorityService
 from .authority_admin import AuthorityAdminService
 from .blobs import FileBlobStore
 from .issuance import ISSUE_JOB, IssuanceService
@@ -45,6 +45,7 @@ class Container:
         return {
             CREATE_AUTHORITY_JOB: JobHandler(self.authorities.run_create_job,
                                              lambda payload, _error: self.authorities.mark_failed(payload)),
+            PURGE_AUTHORITY_JOB: JobHandler(self.authorities.run_purge_job),
             ISSUE_JOB: JobHandler(on_dead=issue_dead, run_batch=self.issuance.run_issue_batch),
             REFRESH_CRL_JOB: JobHandler(self.revocation.refresh_crl),
             AUDIT_REPORT_JOB: JobHandler(self.audit_reports.run_job,
