@@ -146,13 +146,6 @@ def test_aws_cli(server: Server, pca: Any, tmp_path: Any) -> None:
     assert result.returncode != 0 and "InvalidArnException" in result.stderr
 
 
-def test_failed_job_leaves_visible_state(pca: Any) -> None:
-    """A CA created normally never shows FAILED; the worker finished its job."""
-    arn = create_ca(pca, "ROOT", "Worker Root")
-    assert pca.describe_certificate_authority(CertificateAuthorityArn=arn)["CertificateAuthority"]["Status"] == \
-        "PENDING_CERTIFICATE"
-
-
 def test_mutating_calls_are_audited(server: Server, pca: Any) -> None:
     arn = create_ca(pca, "ROOT", "Audited Root")
     with pytest.raises(pca.exceptions.InvalidStateException):

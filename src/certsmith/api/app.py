@@ -167,7 +167,7 @@ def create_app(container: Container, lifespan: Lifespan | None = None) -> Starle
         else:
             encoded = request.path_params.get("encoded", "")
             try:
-                der = base64.b64decode(encoded.replace("%2B", "+").replace("%2F", "/").replace("%3D", "="))
+                der = base64.b64decode(encoded)  # the path arrives percent-decoded
             except (binascii.Error, ValueError):
                 der = b""
         answer = container.revocation.ocsp(authority_id, der)

@@ -13,6 +13,7 @@ from cryptography import x509
 from rich.console import Console
 from rich.table import Table
 
+from ..domain.validity import add_months
 from .client import ApiError, Client, default_options, make_client
 
 __all__ = ["ca_app"]
@@ -55,9 +56,9 @@ def _activate(client: Client, arn: str, parent: str | None, validity_years: int,
     signing = issuer_ca["CertificateAuthorityConfiguration"]["SigningAlgorithm"]
     validity: dict[str, Any] = {"Type": "YEARS", "Value": validity_years}
     if parent is not None and "NotAfter" in issuer_ca:
+        # A subordinate cannot outlive its parent: end with the parent when the requested years reach past it.
         parent_end = issuer_ca["NotAfter"]
-        if parent_end.replace(year=parent_end.year) < datetime.now(UTC).replace(year=datetime.now(UTC).year +
-                                                                                 validity_years):
+        if parent_end < add_months(datetime.now(UTC), 12 * validity_years):
             validity = {"Type": "ABSOLUTE", "Value": int(parent_end.timestamp())}
     cert_arn = client.call("issue_certificate", CertificateAuthorityArn=issuer, Csr=csr.encode(),
                            SigningAlgorithm=signing, TemplateArn=template, Validity=validity)["CertificateArn"]

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
 from ..domain.clock import Clock
 from ..store.database import Database
-from ..store.tables import AuditLogRow, Base
+from ..store.tables import Base
 from .context import Caller
 
-__all__ = ["AuditEntry", "AuditLog", "is_mutating"]
+__all__ = ["AuditLog", "is_mutating"]
 
 _INSERT = insert(Base.metadata.tables["audit_log"])
 _READ_ONLY_PREFIXES = ("Describe", "List", "Get")
@@ -20,15 +17,6 @@ _READ_ONLY_PREFIXES = ("Describe", "List", "Get")
 
 def is_mutating(operation: str) -> bool:
     return not operation.startswith(_READ_ONLY_PREFIXES)
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    at: datetime
-    principal: str
-    operation: str
-    resource: str | None
-    result: str
 
 
 class AuditLog:
@@ -39,8 +27,3 @@ class AuditLog:
         with self._db.transaction() as session:
             session.execute(_INSERT, {"at": self._clock.now(), "principal": caller.principal, "operation": operation,
                                       "resource": resource[:300] if resource else None, "result": result[:128]})
-
-    def recent(self, limit: int = 100) -> list[AuditEntry]:
-        with self._db.read() as session:
-            rows = session.scalars(select(AuditLogRow).order_by(AuditLogRow.id.desc()).limit(limit)).all()
-            return [AuditEntry(r.at, r.principal, r.operation, r.resource, r.result) for r in rows]
