@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,13 +58,17 @@ def make_root(container: Container, caller: Caller, years: int = 1,
                                        tags=[])
     drain(container)
     csr = container.authorities.csr(caller, arn).encode()
-    cert_arn = container.issuance.issue(caller, IssueRequest(
+    cert_arn = issue(container, caller, IssueRequest(
         arn, csr, SigningAlgorithm.SHA256WITHECDSA, Validity(years, ValidityPeriodType.YEARS),
         template_arn="arn:aws:acm-pca:::template/RootCACertificate/V1"))
     drain(container)
     certificate, _ = container.issuance.get(caller, arn, cert_arn)
     container.authorities.import_certificate(caller, arn, certificate.encode(), None)
     return arn
+
+
+def issue(container: Container, caller: Caller, request: IssueRequest) -> str:
+    return asyncio.run(container.issuance.issue(caller, request))
 
 
 def leaf_csr() -> bytes:
@@ -80,7 +85,7 @@ def test_ca_reports_expired_and_refuses_work(world: Any) -> None:
     clock.advance(timedelta(days=367))
     assert container.authorities.describe(caller, arn).status is AuthorityStatus.EXPIRED
     with pytest.raises(InvalidStateError, match="EXPIRED"):
-        container.issuance.issue(caller, IssueRequest(arn, leaf_csr(), SigningAlgorithm.SHA256WITHECDSA,
+        issue(container, caller, IssueRequest(arn, leaf_csr(), SigningAlgorithm.SHA256WITHECDSA,
                                                       Validity(1, ValidityPeriodType.DAYS)))
     with pytest.raises(InvalidStateError):
         container.authorities.update(caller, arn, AuthorityStatus.DISABLED, None)
@@ -127,7 +132,7 @@ def test_restored_ca_is_not_purged(world: Any) -> None:
 def test_issuance_after_the_ca_is_disabled_fails_the_certificate(world: Any) -> None:
     container, caller, _clock = world
     arn = make_root(container, caller)
-    cert_arn = container.issuance.issue(caller, IssueRequest(arn, leaf_csr(), SigningAlgorithm.SHA256WITHECDSA,
+    cert_arn = issue(container, caller, IssueRequest(arn, leaf_csr(), SigningAlgorithm.SHA256WITHECDSA,
                                                              Validity(5, ValidityPeriodType.DAYS)))
     container.authorities.update(caller, arn, AuthorityStatus.DISABLED, None)
     drain(container)
@@ -163,7 +168,7 @@ def test_crl_is_refreshed_before_it_goes_stale(world: Any) -> None:
     settings = RevocationSettings(crl_enabled=True, crl_configured=True, crl_expiration_days=2)
     arn = make_root(container, caller, revocation=settings)
     authority_id = arn.rsplit("/", 1)[-1]
-    container.issuance.issue(caller, IssueRequest(arn, leaf_csr(), SigningAlgorithm.SHA256WITHECDSA,
+    issue(container, caller, IssueRequest(arn, leaf_csr(), SigningAlgorithm.SHA256WITHECDSA,
                                                   Validity(30, ValidityPeriodType.DAYS)))
     drain(container)
     first = x509.load_der_x509_crl(container.revocation.crl(authority_id) or b"")

@@ -1,11 +1,9 @@
-"""The HTTP edge: AWS JSON 1.1 / RPC v2 CBOR API, CRL and OCSP, reports, health."""
+"""The HTTP edge: the AWS API (JSON 1.1 / RPC v2 CBOR), CRL and OCSP, reports, health."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import logging
-import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -15,143 +13,29 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..domain.errors import (
-    CertsmithError,
-    InternalError,
-    PayloadTooLargeError,
-    UnknownOperationError,
-)
-from ..services.audit_log import is_mutating
-from ..services.context import Caller
+from ..domain.errors import CertsmithError
 from ..services.wiring import Container
-from .aws.errors import wire_error
-from .aws.pca import Handler, pca_operations
-from .aws.protocol import CBOR_TYPE, JSON_TYPE, decode_body, encode_body
-from .aws.shapes import service_shapes
-from .sigv4 import verify_sigv4
+from .aws.endpoint import AwsEndpoint, Receive, Scope, Send, is_aws_request, read_body
 
-__all__ = ["MAX_BODY", "create_app"]
+__all__ = ["CertsmithApp", "create_app"]
 
-log = logging.getLogger("certsmith.api")
-MAX_BODY = 4 * 1024 * 1024
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
-# target prefix → (botocore service name, SigV4 signing names, operation table)
-_PCA = "ACMPrivateCA"
 
+class CertsmithApp:
+    """The ASGI application: AWS API calls go straight to their endpoint, everything else to Starlette."""
 
-async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise PayloadTooLargeError(f"the request body is {declared} bytes; the limit is {MAX_BODY}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise PayloadTooLargeError(f"the request body is over the limit of {MAX_BODY} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    def __init__(self, endpoint: AwsEndpoint, web: Starlette) -> None:
+        self.endpoint, self.web = endpoint, web
 
-
-class AwsEndpoint:
-    def __init__(self, container: Container) -> None:
-        self.container = container
-        self.tables: dict[str, tuple[str, tuple[str, ...], dict[str, Handler]]] = {
-            _PCA: ("acm-pca", ("acm-pca",), pca_operations()),
-        }
-
-    def _secret(self, access_key_id: str) -> str | None:
-        credential = self.container.accounts.credential(access_key_id)
-        return None if credential is None else credential.secret_access_key
-
-    async def __call__(self, request: Request) -> Response:
-        request_id = str(uuid.uuid4())
-        cbor = request.url.path.startswith("/service/")
-        try:
-            prefix, operation = self._route(request, cbor)
-            body = await _read_body(request)
-            # Handled on the event loop thread: every operation is a few short database statements and
-            # some CPU, and handing it to a thread pool costs more in GIL contention than it saves.
-            # Work that can take long (key generation, issuance, CRLs, reports) is done by workers.
-            return self._execute(request, prefix, operation, body, cbor, request_id)
-        except CertsmithError as error:
-            return self._error(error, cbor, request_id)
-
-    def _route(self, request: Request, cbor: bool) -> tuple[str, str]:
-        if cbor:
-            parts = request.url.path.strip("/").split("/")
-            if len(parts) != 4 or parts[0] != "service" or parts[2] != "operation":
-                raise UnknownOperationError(f"no operation at {request.url.path}")
-            prefix, operation = parts[1], parts[3]
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if is_aws_request(scope):
+            await self.endpoint(scope, receive, send)
         else:
-            target = request.headers.get("x-amz-target", "")
-            prefix, _, operation = target.partition(".")
-            if not target:
-                raise UnknownOperationError("the request has no X-Amz-Target header")
-        table = self.tables.get(prefix)
-        if table is None or operation not in table[2]:
-            raise UnknownOperationError(f"unknown operation {prefix}.{operation}")
-        return prefix, operation
-
-    def _execute(self, request: Request, prefix: str, operation: str, body: bytes, cbor: bool,
-                 request_id: str) -> Response:
-        service, signing_names, table = self.tables[prefix]
-        try:
-            identity = verify_sigv4(
-                method=request.method, raw_path=request.scope.get("raw_path", b"/").decode("latin-1"),
-                query=request.url.query, headers=request.headers, body=body, now=self.container.clock.now(),
-                expected_services=signing_names, secret_for=self._secret)
-            credential = self.container.accounts.credential(identity.access_key_id)
-            assert credential is not None
-            caller = Caller(credential.account_id, identity.region, credential.principal)
-            document = service_shapes(service).parse_input(operation, decode_body(body, cbor), cbor=cbor)
-        except CertsmithError as error:
-            return self._error(error, cbor, request_id)
-        except Exception:
-            log.exception("request %s (%s.%s) failed before it ran", request_id, prefix, operation)
-            return self._error(InternalError("internal failure"), cbor, request_id)
-        try:
-            result = table[operation](self.container, caller, document)
-        except CertsmithError as error:
-            self._audit(caller, operation, document, None, wire_error(error)[0])
-            return self._error(error, cbor, request_id)
-        except Exception:
-            log.exception("request %s (%s.%s) failed", request_id, prefix, operation)
-            self._audit(caller, operation, document, None, "InternalFailure")
-            return self._error(InternalError("internal failure"), cbor, request_id)
-        self._audit(caller, operation, document, result, "Success")
-        headers = {"x-amzn-RequestId": request_id}
-        if cbor:
-            headers["smithy-protocol"] = "rpc-v2-cbor"
-        return Response(encode_body(result, cbor), 200, headers=headers, media_type=CBOR_TYPE if cbor else JSON_TYPE)
-
-    def _audit(self, caller: Caller, operation: str, request: dict[str, Any], response: dict[str, Any] | None,
-               result: str) -> None:
-        if not is_mutating(operation):
-            return
-        resource = None
-        for document, key in ((response, "CertificateArn"), (response, "CertificateAuthorityArn"),
-                              (request, "CertificateAuthorityArn"), (request, "ResourceArn")):
-            if document and isinstance(document.get(key), str):
-                resource = document[key]
-                break
-        try:
-            self.container.audit_log.record(caller, operation, resource, result)
-        except Exception:  # the operation itself is done; say so, and make the lost entry loud in the log
-            log.exception("audit log entry lost: %s %s %s %s", caller.principal, operation, resource, result)
-
-    @staticmethod
-    def _error(error: CertsmithError, cbor: bool, request_id: str) -> Response:
-        code, status, message = wire_error(error)
-        headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": code}
-        if cbor:
-            headers["smithy-protocol"] = "rpc-v2-cbor"
-        body = encode_body({"__type": code, "message": message}, cbor)
-        return Response(body, status, headers=headers, media_type=CBOR_TYPE if cbor else JSON_TYPE)
+            await self.web(scope, receive, send)
 
 
-def create_app(container: Container, lifespan: Lifespan | None = None) -> Starlette:
+def create_app(container: Container, lifespan: Lifespan | None = None) -> CertsmithApp:
     endpoint = AwsEndpoint(container)
 
     async def healthz(_request: Request) -> Response:
@@ -161,7 +45,7 @@ def create_app(container: Container, lifespan: Lifespan | None = None) -> Starle
         authority_id = request.path_params["authority_id"]
         if request.method == "POST":
             try:
-                der = await _read_body(request)
+                der = await read_body(request.scope, request.receive)
             except CertsmithError:
                 return Response(status_code=413)
         else:
@@ -191,10 +75,8 @@ def create_app(container: Container, lifespan: Lifespan | None = None) -> Starle
 
     routes: list[Any] = [
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/", endpoint.__call__, methods=["POST"]),
-        Route("/service/{service}/operation/{operation}", endpoint.__call__, methods=["POST"]),
         Route("/ocsp/{authority_id}", ocsp, methods=["POST", "GET"]),
         Route("/ocsp/{authority_id}/{encoded:path}", ocsp, methods=["GET"]),
         Route("/{path:path}", files, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return CertsmithApp(endpoint, Starlette(routes=routes, lifespan=lifespan))

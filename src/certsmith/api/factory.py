@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 
 from ..services.wiring import build
 from ..settings import Settings, load_settings
-from .app import create_app
+from .app import CertsmithApp, create_app
 
 __all__ = ["SETTINGS_VARIABLE", "app_from_environment", "app_from_settings", "settings_to_environment"]
 
@@ -25,7 +25,7 @@ SETTINGS_VARIABLE = "CERTSMITH_PROCESS_SETTINGS"
 log = logging.getLogger("certsmith.serve")
 
 
-def app_from_settings(settings: Settings, *, prepare: bool) -> Starlette:
+def app_from_settings(settings: Settings, *, prepare: bool) -> CertsmithApp:
     """The app; its lifespan runs ``settings.worker_threads`` job workers when ``settings.worker``."""
     container = build(settings, prepare=prepare)
     stop = threading.Event()
@@ -48,6 +48,7 @@ def app_from_settings(settings: Settings, *, prepare: bool) -> Starlette:
             container.signal.notify()
             for thread in threads:
                 thread.join(timeout=10)
+            container.writes.close()
             container.database.dispose()
 
     return create_app(container, lifespan)
@@ -59,7 +60,7 @@ def settings_to_environment(settings: Settings) -> None:
                                                 for k, v in asdict(settings).items()})
 
 
-def app_from_environment() -> Starlette:
+def app_from_environment() -> CertsmithApp:
     document: dict[str, Any] = json.loads(os.environ[SETTINGS_VARIABLE])
     settings = load_settings(None, **document)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -36,6 +36,7 @@ from ..domain.passthrough import key_usage_from_document
 from ..store.database import Database
 from ..store.jobs import JobQueue
 from ..store.tables import AuditReportRow, AuthorityRow, IssuedCertificateRow, PermissionRow
+from .authority_cache import ActiveAuthorities
 from .context import Caller
 from .lookup import decode_token, encode_token, load_authority
 from .ports import KeyVault, WorkSignal
@@ -79,8 +80,10 @@ def _csr_parts(configuration: Mapping[str, Any]) -> tuple[x509.Name, x509.KeyUsa
 
 
 class AuthorityService:
-    def __init__(self, database: Database, jobs: JobQueue, vault: KeyVault, clock: Clock, signal: WorkSignal) -> None:
+    def __init__(self, database: Database, jobs: JobQueue, vault: KeyVault, clock: Clock, signal: WorkSignal,
+                 active: ActiveAuthorities) -> None:
         self._db, self._jobs, self._vault, self._clock, self._signal = database, jobs, vault, clock, signal
+        self._active = active
 
     # -- create ---------------------------------------------------------------------------------------------------
     def create(self, caller: Caller, *, authority_type: AuthorityType, configuration: dict[str, Any],
@@ -205,6 +208,7 @@ class AuthorityService:
             new_status = AuthorityStatus.DISABLED if row.status == AuthorityStatus.DISABLED else AuthorityStatus.ACTIVE
             if row.status != new_status:
                 row.status, row.last_state_change_at = new_status.value, now
+        self._active.forget(row.id)
 
     def update(self, caller: Caller, arn: str, status: AuthorityStatus | None,
                revocation: RevocationSettings | None) -> None:
@@ -217,6 +221,7 @@ class AuthorityService:
                 row.status, row.last_state_change_at = new_status.value, now
             if revocation is not None:
                 row.revocation = revocation_to_json(revocation)
+        self._active.forget(row.id)
 
     def delete(self, caller: Caller, arn: str, days: int | None) -> None:
         now = self._clock.now()
@@ -228,6 +233,7 @@ class AuthorityService:
             row.restorable_until = until
             row.status, row.last_state_change_at = AuthorityStatus.DELETED.value, now
             self._jobs.enqueue(session, PURGE_AUTHORITY_JOB, {"authority_id": row.id}, now, run_after=until)
+        self._active.forget(row.id)
 
     def run_purge_job(self, payload: dict[str, Any]) -> None:
         """Remove a CA whose restoration window has passed, with its key and what it issued."""
@@ -249,3 +255,4 @@ class AuthorityService:
             new_status = restoration(AuthorityStatus(row.status), restore_to, row.restorable_until, now)
             row.status, row.restore_status, row.restorable_until = new_status.value, None, None
             row.last_state_change_at = now
+        self._active.forget(row.id)

@@ -35,11 +35,13 @@ from ..domain.errors import (
 from ..domain.issuance import IssuerContext, load_csr, new_serial, pem, sign_certificate
 from ..domain.passthrough import passthrough_from_document
 from ..domain.revocation import RevocationReason
-from ..domain.templates import TemplateKind, template_for_arn
+from ..domain.templates import Template, TemplateKind, template_for_arn
 from ..domain.validity import Validity, issuance_window
-from ..store.database import Database, inserted_id
+from ..store.database import Database
+from ..store.group_commit import GroupCommit
 from ..store.jobs import JobQueue
 from ..store.tables import AuthorityRow, Base, IssuedCertificateRow
+from .authority_cache import ActiveAuthorities, IssuingAuthority
 from .context import Caller
 from .lookup import load_authority
 from .ports import KeyVault, WorkSignal
@@ -55,8 +57,11 @@ PENDING, ISSUED, FAILED = "PENDING", "ISSUED", "FAILED"
 # Built once: statements with bound parameters hit SQLAlchemy's compiled cache on every call.
 _ISSUED = Base.metadata.tables["issued_certificates"]
 _INSERT_ISSUED = insert(_ISSUED)
+_JOBS = Base.metadata.tables["jobs"]
+_INSERT_JOB = insert(_JOBS)
 _SELECT_PENDING = select(IssuedCertificateRow).where(
-    IssuedCertificateRow.id.in_(bindparam("ids", expanding=True)), IssuedCertificateRow.status == PENDING)
+    IssuedCertificateRow.authority_id == bindparam("authority_id"),
+    IssuedCertificateRow.serial_hex.in_(bindparam("serials", expanding=True)), IssuedCertificateRow.status == PENDING)
 _SELECT_AUTHORITIES = select(AuthorityRow).where(AuthorityRow.id.in_(bindparam("ids", expanding=True)))
 _STORE_ISSUED = update(_ISSUED).where(_ISSUED.c.id == bindparam("row_id"), _ISSUED.c.status == PENDING).values(
     certificate_pem=bindparam("certificate_pem"), subject=bindparam("subject"), not_before=bindparam("nb"),
@@ -95,58 +100,69 @@ def _path_length(certificate: x509.Certificate) -> int | None:
 
 
 class IssuanceService:
-    def __init__(self, database: Database, jobs: JobQueue, vault: KeyVault, clock: Clock, signal: WorkSignal,
-                 public_url: str) -> None:
-        self._db, self._jobs, self._vault, self._clock, self._signal = database, jobs, vault, clock, signal
-        self._public_url = public_url
+    def __init__(self, database: Database, writes: GroupCommit, jobs: JobQueue, vault: KeyVault, clock: Clock,
+                 signal: WorkSignal, active: ActiveAuthorities, public_url: str) -> None:
+        self._db, self._writes, self._jobs, self._vault, self._clock = database, writes, jobs, vault, clock
+        self._signal, self._active, self._public_url = signal, active, public_url
 
-    def issue(self, caller: Caller, request: IssueRequest) -> str:
+    async def issue(self, caller: Caller, request: IssueRequest) -> str:
         """Check the request against the CA, store it with an issue job, and return the certificate ARN."""
         template = template_for_arn(request.template_arn)
         csr = load_csr(request.csr)
         passthrough_from_document(request.api_passthrough)  # reject a bad passthrough now, not in the job
         now = self._clock.now()
-        with self._db.read() as session:
-            ca = load_authority(session, caller, request.authority_arn, now)
-            status = reported_status(AuthorityStatus(ca.status), ca.not_after, now)
-            self_issuing_root = (template.kind is TemplateKind.ROOT and ca.type == AuthorityType.ROOT
-                                 and ca.csr_pem is not None
-                                 and x509.load_pem_x509_csr(ca.csr_pem.encode()).public_key() == csr.public_key())
-            check_can_issue(status, self_issuing_root=self_issuing_root)
-            if template.kind is TemplateKind.ROOT and not self_issuing_root:
-                raise InvalidArgsError("a RootCACertificate template can only be used by a ROOT CA to sign its own "
-                                       "CSR", field="TemplateArn")
-            check_family(KeyAlgorithm(ca.key_algorithm), request.signing_algorithm)
-            if template.kind is TemplateKind.SUBORDINATE and ca.certificate_pem:
-                self._check_path_length(ca, template.path_length or 0)
-            ca_not_after = None if self_issuing_root else ca.not_after
-            not_before, not_after = issuance_window(
-                now, request.validity, request.validity_not_before, ca_not_after,
-                ca.usage_mode == UsageMode.SHORT_LIVED_CERTIFICATE and not self_issuing_root)
-            authority_id, authority_arn = ca.id, ca.arn
+        ca = self._active.get(caller.account_id, request.authority_arn)
+        if ca is None or template.kind in (TemplateKind.ROOT, TemplateKind.SUBORDINATE):
+            ca, self_issuing_root = self._check_authority(caller, request, template, csr, now)
+        else:
+            self_issuing_root = False
+            check_can_issue(reported_status(ca.status, ca.not_after, now), self_issuing_root=False)
+        check_family(KeyAlgorithm(ca.key_algorithm), request.signing_algorithm)
+        not_before, not_after = issuance_window(
+            now, request.validity, request.validity_not_before, None if self_issuing_root else ca.not_after,
+            ca.usage_mode == UsageMode.SHORT_LIVED_CERTIFICATE and not self_issuing_root)
         csr_pem = request.csr.decode("ascii") if request.csr.lstrip().startswith(b"-----BEGIN") else \
             csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
         serial_hex = format(new_serial(), "x")
-        values = {"authority_id": authority_id, "serial_hex": serial_hex, "status": PENDING,
-                  "template_arn": template.arn,
+        values = {"authority_id": ca.id, "serial_hex": serial_hex, "status": PENDING, "template_arn": template.arn,
                   "request": {"csr": csr_pem, "signing_algorithm": request.signing_algorithm.value,
                               "not_before": not_before.isoformat(), "not_after": not_after.isoformat(),
                               "api_passthrough": request.api_passthrough},
                   "idempotency_token": request.idempotency_token, "requested_by": None, "created_at": now}
-
-        with self._db.transaction() as session:
-            if request.idempotency_token is not None:
+        job = self._jobs.row(ISSUE_JOB, {"authority_id": ca.id, "serial_hex": serial_hex}, now)
+        if request.idempotency_token is None:
+            await self._writes.insert([(_ISSUED, values), (_JOBS, job)])
+        else:
+            with self._db.transaction() as session:
                 existing = session.scalar(select(IssuedCertificateRow.serial_hex).where(
-                    IssuedCertificateRow.authority_id == authority_id,
+                    IssuedCertificateRow.authority_id == ca.id,
                     IssuedCertificateRow.idempotency_token == request.idempotency_token,
                     IssuedCertificateRow.created_at > now - IDEMPOTENCY_WINDOW))
                 if existing is not None:
-                    return f"{authority_arn}/certificate/{existing}"
-            inserted = session.execute(_INSERT_ISSUED, values)
-            self._jobs.enqueue(session, ISSUE_JOB, {"authority_id": authority_id, "serial_hex": serial_hex,
-                                                    "certificate_id": inserted_id(inserted)}, now)
+                    return f"{ca.arn}/certificate/{existing}"
+                session.execute(_INSERT_ISSUED, values)
+                session.execute(_INSERT_JOB, job)
         self._signal.notify()
-        return f"{authority_arn}/certificate/{serial_hex}"
+        return f"{ca.arn}/certificate/{serial_hex}"
+
+    def _check_authority(self, caller: Caller, request: IssueRequest, template: Template,
+                         csr: x509.CertificateSigningRequest, now: datetime) -> tuple[IssuingAuthority, bool]:
+        """Read the CA; check what the root and subordinate templates need. (CA facts, self-issuing root?)"""
+        with self._db.read() as session:
+            row = load_authority(session, caller, request.authority_arn, now)
+            self_issuing_root = (template.kind is TemplateKind.ROOT and row.type == AuthorityType.ROOT
+                                 and row.csr_pem is not None
+                                 and x509.load_pem_x509_csr(row.csr_pem.encode()).public_key() == csr.public_key())
+            check_can_issue(reported_status(AuthorityStatus(row.status), row.not_after, now),
+                            self_issuing_root=self_issuing_root)
+            if template.kind is TemplateKind.ROOT and not self_issuing_root:
+                raise InvalidArgsError("a RootCACertificate template can only be used by a ROOT CA to sign its own "
+                                       "CSR", field="TemplateArn")
+            if template.kind is TemplateKind.SUBORDINATE and row.certificate_pem:
+                self._check_path_length(row, template.path_length or 0)
+            ca = IssuingAuthority.of(row)
+        self._active.keep(ca)
+        return ca, self_issuing_root
 
     @staticmethod
     def _check_path_length(ca: AuthorityRow, requested: int) -> None:
@@ -169,11 +185,13 @@ class IssuanceService:
         """
         now = self._clock.now()
         results: list[str | None] = [None] * len(payloads)
-        index_of = {p["certificate_id"]: index for index, p in enumerate(payloads)}
+        index_of = {(p["authority_id"], p["serial_hex"]): index for index, p in enumerate(payloads)}
         with self._db.read() as session:
             cas = {ca.id: ca for ca in session.scalars(_SELECT_AUTHORITIES,
                                                        {"ids": list({p["authority_id"] for p in payloads})})}
-            pending = list(session.scalars(_SELECT_PENDING, {"ids": list(index_of)}))
+            pending = [row for authority_id in cas for row in session.scalars(_SELECT_PENDING, {
+                "authority_id": authority_id,
+                "serials": [p["serial_hex"] for p in payloads if p["authority_id"] == authority_id]})]
         issuers: dict[str, IssuerContext] = {}
         issued: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
@@ -186,7 +204,7 @@ class IssuanceService:
                 failed.append({"row_id": row.id, "message": error.message})
                 continue
             except Exception as error:  # noqa: BLE001 - unexpected: the worker retries this one with backoff
-                results[index_of[row.id]] = f"{type(error).__name__}: {error}"
+                results[index_of[(row.authority_id, row.serial_hex)]] = f"{type(error).__name__}: {error}"
                 continue
             issued.append({"row_id": row.id, "certificate_pem": pem(certificate),
                            "subject": certificate.subject.rfc4514_string(), "nb": certificate.not_valid_before_utc,

@@ -9,6 +9,7 @@ from ..domain.clock import Clock, SystemClock
 from ..keys.sealing import KeySealer, load_or_create_master_key
 from ..settings import Settings
 from ..store.database import Database, migrate
+from ..store.group_commit import GroupCommit
 from ..store.jobs import JobQueue
 from ..worker.loop import JobHandler, LocalSignal, Worker
 from .accounts import AccountService, write_credentials_file
@@ -16,6 +17,7 @@ from .audit_log import AuditLog
 from .audit_reports import AUDIT_REPORT_JOB, AuditReportService
 from .authorities import CREATE_AUTHORITY_JOB, PURGE_AUTHORITY_JOB, AuthorityService
 from .authority_admin import AuthorityAdminService
+from .authority_cache import ActiveAuthorities
 from .blobs import FileBlobStore
 from .issuance import ISSUE_JOB, IssuanceService
 from .revocation import REFRESH_CRL_JOB, RevocationService
@@ -37,6 +39,7 @@ class Container:
     revocation: RevocationService
     audit_reports: AuditReportService
     audit_log: AuditLog
+    writes: GroupCommit
 
     def handlers(self) -> dict[str, JobHandler]:
         def issue_dead(payload: dict[str, Any], error: str) -> None:
@@ -72,12 +75,14 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         credential = accounts.bootstrap()
         if credential is not None:
             write_credentials_file(settings.data_dir / "credentials", credential, settings.region)
+    writes = GroupCommit(database)
+    active = ActiveAuthorities()
     blobs = FileBlobStore(settings.data_dir / "objects")
     return Container(
         settings=settings, database=database, clock=clock, signal=signal, jobs=jobs, accounts=accounts,
-        authorities=AuthorityService(database, jobs, sealer, clock, signal),
+        authorities=AuthorityService(database, jobs, sealer, clock, signal, active),
         admin=AuthorityAdminService(database, clock),
-        issuance=IssuanceService(database, jobs, sealer, clock, signal, settings.effective_public_url),
+        issuance=IssuanceService(database, writes, jobs, sealer, clock, signal, active, settings.effective_public_url),
         revocation=RevocationService(database, jobs, sealer, clock),
         audit_reports=AuditReportService(database, jobs, blobs, clock, signal),
-        audit_log=AuditLog(database, clock))
+        audit_log=AuditLog(writes, clock), writes=writes)

@@ -11,7 +11,7 @@ from typing import Any, cast
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import CursorResult, Engine, Result
+from sqlalchemy.engine import Connection, CursorResult, Engine, Result
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["Database", "inserted_id", "migrate"]
@@ -57,6 +57,19 @@ class Database:
                 yield session
         finally:
             session.close()
+            if lock is not None:
+                lock.release()
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A read-write transaction on a Core connection (no ORM session), committed when the block ends."""
+        lock = self._write_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        finally:
             if lock is not None:
                 lock.release()
 

@@ -39,12 +39,16 @@ class LeasedJob:
 
 
 class JobQueue:
+    @staticmethod
+    def row(kind: str, payload: dict[str, Any], now: datetime, run_after: datetime | None = None,
+            max_attempts: int = 8) -> dict[str, Any]:
+        """The values of a new ready job, for callers that insert it themselves (group commit)."""
+        return {"kind": kind, "payload": payload, "state": READY, "run_after": run_after or now, "attempts": 0,
+                "max_attempts": max_attempts, "created_at": now, "updated_at": now}
+
     def enqueue(self, session: Session, kind: str, payload: dict[str, Any], now: datetime,
                 run_after: datetime | None = None, max_attempts: int = 8) -> int:
-        result = session.execute(_INSERT_JOB, {
-            "kind": kind, "payload": payload, "state": READY, "run_after": run_after or now, "attempts": 0,
-            "max_attempts": max_attempts, "created_at": now, "updated_at": now})
-        return inserted_id(result)
+        return inserted_id(session.execute(_INSERT_JOB, self.row(kind, payload, now, run_after, max_attempts)))
 
     def lease(self, session: Session, worker_id: str, now: datetime, limit: int,
               lease_for: timedelta = timedelta(minutes=5)) -> list[LeasedJob]:

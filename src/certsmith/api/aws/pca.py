@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ...domain.algorithms import SigningAlgorithm
@@ -16,7 +16,8 @@ from .pca_convert import authority_shape, revocation_settings
 
 __all__ = ["Handler", "pca_operations"]
 
-Handler = Callable[[Container, Caller, dict[str, Any]], dict[str, Any] | None]
+# A handler answers at once, or (when it waits for a group commit) returns an awaitable answer.
+Handler = Callable[[Container, Caller, dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any] | None] | None]
 
 
 def _validity(document: dict[str, Any] | None) -> Validity | None:
@@ -73,10 +74,10 @@ def get_certificate_authority_certificate(c: Container, caller: Caller, req: dic
     return {"Certificate": certificate, "CertificateChain": chain}
 
 
-def issue_certificate(c: Container, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
+async def issue_certificate(c: Container, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
     validity = _validity(req["Validity"])
     assert validity is not None
-    arn = c.issuance.issue(caller, IssueRequest(
+    arn = await c.issuance.issue(caller, IssueRequest(
         authority_arn=req["CertificateAuthorityArn"], csr=req["Csr"],
         signing_algorithm=SigningAlgorithm(req["SigningAlgorithm"]), validity=validity,
         validity_not_before=_validity(req.get("ValidityNotBefore")), template_arn=req.get("TemplateArn"),

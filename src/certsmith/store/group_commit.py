@@ -1,0 +1,139 @@
+"""Group commit: the rows that many concurrent requests insert, written by one thread in one transaction.
+
+A request hands its rows over and awaits their primary keys; while one transaction runs, the next
+requests' rows gather, and the following transaction takes them all. Under load this turns
+hundreds of small transactions (each with its lock, begin and commit) into a few large ones;
+an idle server commits a lone request at once. The rows are durable when the await returns.
+If a group's transaction fails, each request's rows are retried in a transaction of their own,
+so one bad request never fails the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Insert, Table, insert
+
+from .database import Database
+
+__all__ = ["GroupCommit", "Rows"]
+
+log = logging.getLogger("certsmith.store")
+
+Rows = Sequence[tuple[Table, dict[str, Any]]]
+
+
+@dataclass(slots=True)
+class _Unit:
+    rows: Rows
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[list[int]]
+    ids: list[int] = field(default_factory=list)
+
+
+class GroupCommit:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._pending: list[_Unit] = []
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._statements: dict[Table, Insert] = {}
+
+    async def insert(self, rows: Rows) -> list[int]:
+        """Insert the rows (in this order) and return their primary keys once committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[int]] = loop.create_future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the database writer is closed")
+            self._pending.append(_Unit(rows, loop, future))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="certsmith-group-commit", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+        return await future
+
+    def insert_now(self, rows: Rows) -> list[int]:
+        """The same, for callers without an event loop: a transaction of their own."""
+        with self._db.connection() as connection:
+            return self._write(connection, [rows])[0]
+
+    def close(self) -> None:
+        """Write what is pending and stop the thread."""
+        with self._lock:
+            self._closed = True
+            self._wake.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._pending and not self._closed:
+                    self._wake.wait()
+                units, self._pending = self._pending, []
+                if not units and self._closed:
+                    return
+            self._commit(units)
+
+    def _commit(self, units: list[_Unit]) -> None:
+        try:
+            with self._db.connection() as connection:
+                for unit, ids in zip(units, self._write(connection, [u.rows for u in units]), strict=True):
+                    unit.ids = ids
+            outcomes: list[tuple[_Unit, BaseException | None]] = [(unit, None) for unit in units]
+        except Exception:
+            if len(units) == 1:
+                log.exception("a group-commit transaction failed")
+            outcomes = [(unit, self._commit_alone(unit)) for unit in units]
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Unit, BaseException | None]]] = {}
+        for unit, error in outcomes:
+            by_loop.setdefault(unit.loop, []).append((unit, error))
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, settled)
+            except RuntimeError:  # the loop has closed: nobody is waiting any more
+                pass
+
+    def _commit_alone(self, unit: _Unit) -> BaseException | None:
+        try:
+            with self._db.connection() as connection:
+                unit.ids = self._write(connection, [unit.rows])[0]
+            return None
+        except Exception as error:  # noqa: BLE001 - handed to the waiting request
+            return error
+
+    def _write(self, connection: Connection, groups: list[Rows]) -> list[list[int]]:
+        """Insert every group's rows, one executemany per table; the ids per group, in row order."""
+        by_table: dict[Table, list[tuple[int, int, dict[str, Any]]]] = {}
+        for group_index, rows in enumerate(groups):
+            for row_index, (table, values) in enumerate(rows):
+                by_table.setdefault(table, []).append((group_index, row_index, values))
+        ids: list[list[int]] = [[0] * len(rows) for rows in groups]
+        for table, entries in by_table.items():
+            statement = self._statements.get(table)
+            if statement is None:
+                statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+                self._statements[table] = statement
+            result = connection.execute(statement, [values for _, _, values in entries])
+            for (group_index, row_index, _), new_id in zip(entries, result.scalars().all(), strict=True):
+                ids[group_index][row_index] = int(new_id)
+        return ids
+
+
+def _settle(settled: list[tuple[_Unit, BaseException | None]]) -> None:
+    for unit, error in settled:
+        if unit.future.done():  # the request was cancelled (client went away)
+            continue
+        if error is None:
+            unit.future.set_result(unit.ids)
+        else:
+            unit.future.set_exception(error)
