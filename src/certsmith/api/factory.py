@@ -44,11 +44,11 @@ def app_from_settings(settings: Settings, *, prepare: bool) -> CertsmithApp:
         try:
             yield
         finally:
+            container.writes.close()  # pending requests' rows are committed (and handed to the workers)
             stop.set()
             container.signal.notify()
             for thread in threads:
                 thread.join(timeout=10)
-            container.writes.close()
             container.database.dispose()
 
     return create_app(container, lifespan)

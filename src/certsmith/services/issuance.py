@@ -39,7 +39,7 @@ from ..domain.templates import Template, TemplateKind, template_for_arn
 from ..domain.validity import Validity, issuance_window
 from ..store.database import Database
 from ..store.group_commit import GroupCommit
-from ..store.jobs import JobQueue
+from ..store.jobs import JobQueue, LeasedJob
 from ..store.tables import AuthorityRow, Base, IssuedCertificateRow
 from .authority_cache import ActiveAuthorities, IssuingAuthority
 from .context import Caller
@@ -58,7 +58,6 @@ PENDING, ISSUED, FAILED = "PENDING", "ISSUED", "FAILED"
 _ISSUED = Base.metadata.tables["issued_certificates"]
 _INSERT_ISSUED = insert(_ISSUED)
 _JOBS = Base.metadata.tables["jobs"]
-_INSERT_JOB = insert(_JOBS)
 _SELECT_PENDING = select(IssuedCertificateRow).where(
     IssuedCertificateRow.authority_id == bindparam("authority_id"),
     IssuedCertificateRow.serial_hex.in_(bindparam("serials", expanding=True)), IssuedCertificateRow.status == PENDING)
@@ -129,21 +128,31 @@ class IssuanceService:
                               "not_before": not_before.isoformat(), "not_after": not_after.isoformat(),
                               "api_passthrough": request.api_passthrough},
                   "idempotency_token": request.idempotency_token, "requested_by": None, "created_at": now}
-        job = self._jobs.row(ISSUE_JOB, {"authority_id": ca.id, "serial_hex": serial_hex}, now)
-        if request.idempotency_token is None:
-            await self._writes.insert([(_ISSUED, values), (_JOBS, job)])
+        payload = {"authority_id": ca.id, "serial_hex": serial_hex}
+        if request.idempotency_token is not None:
+            return self._store_once(request.idempotency_token, ca, values, payload, now)
+        holder = self._signal.lease_holder()
+        _, job_id = await self._writes.insert([(_ISSUED, values),
+                                               (_JOBS, self._jobs.row(ISSUE_JOB, payload, now, leased_by=holder))])
+        if holder is not None:
+            self._signal.hand([LeasedJob(job_id, ISSUE_JOB, payload, 1)])
         else:
-            with self._db.transaction() as session:
-                existing = session.scalar(select(IssuedCertificateRow.serial_hex).where(
-                    IssuedCertificateRow.authority_id == ca.id,
-                    IssuedCertificateRow.idempotency_token == request.idempotency_token,
-                    IssuedCertificateRow.created_at > now - IDEMPOTENCY_WINDOW))
-                if existing is not None:
-                    return f"{ca.arn}/certificate/{existing}"
-                session.execute(_INSERT_ISSUED, values)
-                session.execute(_INSERT_JOB, job)
-        self._signal.notify()
+            self._signal.notify()
         return f"{ca.arn}/certificate/{serial_hex}"
+
+    def _store_once(self, token: str, ca: IssuingAuthority, values: dict[str, Any], payload: dict[str, Any],
+                    now: datetime) -> str:
+        """Store a request that carries an IdempotencyToken, unless the token was used in the last minutes."""
+        with self._db.transaction() as session:
+            existing = session.scalar(select(IssuedCertificateRow.serial_hex).where(
+                IssuedCertificateRow.authority_id == ca.id, IssuedCertificateRow.idempotency_token == token,
+                IssuedCertificateRow.created_at > now - IDEMPOTENCY_WINDOW))
+            if existing is not None:
+                return f"{ca.arn}/certificate/{existing}"
+            session.execute(_INSERT_ISSUED, values)
+            self._jobs.enqueue(session, ISSUE_JOB, payload, now)
+        self._signal.notify()
+        return f"{ca.arn}/certificate/{values['serial_hex']}"
 
     def _check_authority(self, caller: Caller, request: IssueRequest, template: Template,
                          csr: x509.CertificateSigningRequest, now: datetime) -> tuple[IssuingAuthority, bool]:

@@ -6,6 +6,8 @@ from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
+from ..store.jobs import LeasedJob
+
 __all__ = ["BlobStore", "KeyVault", "SecretSealer", "WorkSignal"]
 
 
@@ -21,6 +23,12 @@ class WorkSignal(Protocol):
     """Tells local workers that a job was committed, so they need not wait for their next poll."""
 
     def notify(self) -> None: ...
+
+    def lease_holder(self) -> str | None:
+        """Whom to insert jobs leased to, for a hand-over in memory; None when no local worker runs."""
+
+    def hand(self, jobs: list[LeasedJob]) -> None:
+        """Give committed jobs, born leased to ``lease_holder()``, to the local workers."""
 
 
 class BlobStore(Protocol):

@@ -41,10 +41,18 @@ class LeasedJob:
 class JobQueue:
     @staticmethod
     def row(kind: str, payload: dict[str, Any], now: datetime, run_after: datetime | None = None,
-            max_attempts: int = 8) -> dict[str, Any]:
-        """The values of a new ready job, for callers that insert it themselves (group commit)."""
-        return {"kind": kind, "payload": payload, "state": READY, "run_after": run_after or now, "attempts": 0,
-                "max_attempts": max_attempts, "created_at": now, "updated_at": now}
+            max_attempts: int = 8, leased_by: str | None = None,
+            lease_for: timedelta = timedelta(minutes=5)) -> dict[str, Any]:
+        """The values of a new job, for callers that insert it themselves (group commit).
+
+        With ``leased_by`` the job is born leased (its first attempt begun) to that holder, who
+        gets it handed over in memory; if the holder never finishes it, the lease runs out.
+        """
+        values = {"kind": kind, "payload": payload, "state": READY, "run_after": run_after or now, "attempts": 0,
+                  "max_attempts": max_attempts, "created_at": now, "updated_at": now}
+        if leased_by is not None:
+            values.update(state=LEASED, attempts=1, leased_by=leased_by, lease_until=now + lease_for)
+        return values
 
     def enqueue(self, session: Session, kind: str, payload: dict[str, Any], now: datetime,
                 run_after: datetime | None = None, max_attempts: int = 8) -> int:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,13 +36,44 @@ class JobHandler:
 
 
 class LocalSignal:
-    """A WorkSignal for workers in the same process."""
+    """A WorkSignal for workers in the same process, and the hand-off of jobs born leased to them.
+
+    While local workers run, a service that commits many small jobs (issuance) may insert them
+    already leased to ``holder`` and hand them over here once committed: the workers then run them
+    without a lease query. The jobs stay durable; if the process dies, their lease runs out and
+    any worker takes them over.
+    """
 
     def __init__(self) -> None:
         self.event = threading.Event()
+        self._lock = threading.Lock()
+        self._handed: deque[LeasedJob] = deque()
+        self._workers = 0
+        self.holder = f"local-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     def notify(self) -> None:
         self.event.set()
+
+    def lease_holder(self) -> str | None:
+        """The lease holder to insert jobs for, or None when no local worker runs."""
+        return self.holder if self._workers else None
+
+    def hand(self, jobs: list[LeasedJob]) -> None:
+        with self._lock:
+            self._handed.extend(jobs)
+        self.event.set()
+
+    def take(self, limit: int) -> list[LeasedJob]:
+        with self._lock:
+            return [self._handed.popleft() for _ in range(min(limit, len(self._handed)))]
+
+    def attach(self) -> None:
+        with self._lock:
+            self._workers += 1
+
+    def detach(self) -> None:
+        with self._lock:
+            self._workers -= 1
 
 
 class Worker:
@@ -50,11 +84,16 @@ class Worker:
         self._signal = signal or LocalSignal()
         self._batch, self._poll, self._linger = batch, poll_seconds, linger_seconds
         self.worker_id = f"worker-{uuid.uuid4().hex[:12]}"
+        self._next_table_lease = 0.0
 
-    def run_once(self) -> int:
-        """Run one batch of due jobs; returns how many were leased."""
-        with self._db.transaction() as session:
-            jobs = self._queue.lease(session, self.worker_id, self._clock.now(), self._batch)
+    def run_once(self, *, table: bool = True) -> int:
+        """Run one batch: jobs handed over in memory, then due jobs from the table; returns how many."""
+        jobs = self._signal.take(self._batch)
+        if table and (len(jobs) < self._batch or time.monotonic() >= self._next_table_lease):
+            # Handed-over jobs never starve the table: it is read at least once a second.
+            self._next_table_lease = time.monotonic() + 1.0
+            with self._db.transaction() as session:
+                jobs += self._queue.lease(session, self.worker_id, self._clock.now(), max(1, self._batch - len(jobs)))
         by_kind: dict[str, list[LeasedJob]] = {}
         for job in jobs:
             by_kind.setdefault(job.kind, []).append(job)
@@ -101,6 +140,16 @@ class Worker:
 
     def run_forever(self, stop: threading.Event) -> None:
         log.info("%s started", self.worker_id)
+        self._signal.attach()
+        try:
+            self._loop(stop)
+        finally:
+            self._signal.detach()
+            while self.run_once(table=False):  # what was handed over is run now, not left to its lease expiry
+                pass
+        log.info("%s stopped", self.worker_id)
+
+    def _loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
                 leased = self.run_once()
@@ -114,4 +163,3 @@ class Worker:
                     # Under load (the last lease found several jobs), let a burst accumulate so that one
                     # lease, one key opening and one commit serve many jobs. An idle worker answers at once.
                     stop.wait(self._linger)
-        log.info("%s stopped", self.worker_id)
