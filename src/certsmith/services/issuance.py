@@ -186,12 +186,14 @@ class IssuanceService:
             raise InvalidArgsError(f"a CA hierarchy has at most {MAX_DEPTH} levels; this CA is at level {depth}",
                                    field="TemplateArn")
 
-    def run_issue_batch(self, payloads: list[dict[str, Any]]) -> list[str | None]:
+    def run_issue_batch(self, jobs: list[LeasedJob]) -> list[str | None]:
         """Sign a batch of pending certificates: one read, each CA key opened once, one write.
 
-        Returns, for each payload, None when it is done (issued, failed for good, or nothing left to
-        do) or the error text of an unexpected failure, so that the worker retries just that one.
+        Returns, for each job, None when it is done (issued, failed for good, or nothing left to do)
+        or the error text of an unexpected failure, so that the worker retries just that one. The
+        jobs that are done leave the queue in the same transaction that stores their certificates.
         """
+        payloads = [job.payload for job in jobs]
         now = self._clock.now()
         results: list[str | None] = [None] * len(payloads)
         index_of = {(p["authority_id"], p["serial_hex"]): index for index, p in enumerate(payloads)}
@@ -220,14 +222,14 @@ class IssuanceService:
                            "na": certificate.not_valid_after_utc, "issued_at": now})
             if ca.crl_der is None and revocation_from_json(ca.revocation).crl_enabled:
                 refresh_crl.add(ca.id)
-        if issued or failed:
-            with self._db.transaction() as session:
-                if issued:
-                    session.execute(_STORE_ISSUED, issued)
-                if failed:
-                    session.execute(_STORE_FAILED, failed)
-                for authority_id in refresh_crl:
-                    self._jobs.enqueue(session, REFRESH_CRL_JOB, {"authority_id": authority_id}, now)
+        with self._db.transaction() as session:
+            if issued:
+                session.execute(_STORE_ISSUED, issued)
+            if failed:
+                session.execute(_STORE_FAILED, failed)
+            for authority_id in refresh_crl:
+                self._jobs.enqueue(session, REFRESH_CRL_JOB, {"authority_id": authority_id}, now)
+            self._jobs.complete(session, [job.id for job, error in zip(jobs, results, strict=True) if error is None])
         return results
 
     def _sign_one(self, row: IssuedCertificateRow, ca: AuthorityRow, issuers: dict[str, IssuerContext],

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 __all__ = ["Database", "inserted_id", "migrate"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+LOCK_WAIT_SECONDS = 60
 
 
 class Database:
@@ -36,9 +39,9 @@ class Database:
         if self.is_sqlite:
             connect_args = {"check_same_thread": False, "timeout": 60}
             self.engine: Engine = create_engine(url, connect_args=connect_args)
-            _configure_sqlite(self.engine, "BEGIN IMMEDIATE")
+            _configure_sqlite(self.engine, writer=True)
             self._read_engine = create_engine(url, connect_args=connect_args)
-            _configure_sqlite(self._read_engine, "BEGIN")
+            _configure_sqlite(self._read_engine, writer=False)
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
             self._read_engine = self.engine
@@ -88,7 +91,7 @@ class Database:
             self._read_engine.dispose()
 
 
-def _configure_sqlite(engine: Engine, begin: str) -> None:
+def _configure_sqlite(engine: Engine, writer: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy's begin event decide
@@ -96,12 +99,37 @@ def _configure_sqlite(engine: Engine, begin: str) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        # Writers wait for the lock in _begin_immediate; readers (never blocked in WAL mode but for
+        # rare recoveries) let SQLite wait.
+        cursor.execute(f"PRAGMA busy_timeout={0 if writer else int(LOCK_WAIT_SECONDS * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql(begin)
+        if writer:
+            _begin_immediate(connection.connection.driver_connection)
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+
+def _begin_immediate(dbapi_connection: sqlite3.Connection) -> None:
+    """Take the write lock, retrying in short steps while another process holds it.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10 ... ms between tries, far longer than the
+    sub-millisecond transactions certsmith writes, so waiting writers would sleep through most of
+    the time the lock is free.
+    """
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    delay = 0.00005
+    while True:
+        try:
+            dbapi_connection.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.001)
 
 
 def inserted_id(result: Result[Any]) -> int:

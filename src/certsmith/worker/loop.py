@@ -26,13 +26,14 @@ class JobHandler:
     """How to run one kind of job.
 
     ``run`` takes one payload and raises on failure. ``run_batch``, when given, takes every leased
-    payload of the kind at once and returns, per payload, None for done or the error text; kinds with
-    many small jobs (issuance) use it to share reads, key openings and the write transaction.
+    job of the kind at once and returns, per job, None for done or the error text; kinds with many
+    small jobs (issuance) use it to share reads, key openings and the write transaction, in which
+    it also completes (``JobQueue.complete``) the jobs that are done.
     """
 
     run: Callable[[dict[str, Any]], None] | None = None
     on_dead: Callable[[dict[str, Any], str], None] | None = None
-    run_batch: Callable[[list[dict[str, Any]]], list[str | None]] | None = None
+    run_batch: Callable[[list[LeasedJob]], list[str | None]] | None = None
 
 
 class LocalSignal:
@@ -100,11 +101,12 @@ class Worker:
         done: list[int] = []
         failed: list[tuple[LeasedJob, str]] = []
         for kind, group in by_kind.items():
-            for job, error in zip(group, self._run_group(self._handlers.get(kind), kind, group), strict=True):
-                if error is None:
-                    done.append(job.id)
-                else:
+            handler = self._handlers.get(kind)
+            for job, error in zip(group, self._run_group(handler, kind, group), strict=True):
+                if error is not None:
                     failed.append((job, error))
+                elif handler is None or handler.run_batch is None:  # batch handlers complete their own jobs
+                    done.append(job.id)
         if done:
             with self._db.transaction() as session:
                 self._queue.complete(session, done)
@@ -125,7 +127,7 @@ class Worker:
             return [f"no handler for job kind {kind!r}"] * len(group)
         if handler.run_batch is not None:
             try:
-                return handler.run_batch([job.payload for job in group])
+                return handler.run_batch(group)
             except Exception as exc:  # noqa: BLE001 - the whole batch failed: every job in it is retried
                 return [f"{type(exc).__name__}: {exc}"] * len(group)
         results: list[str | None] = []
