@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
@@ -153,10 +154,15 @@ def test_mutating_calls_are_audited(server: Server, pca: Any) -> None:
     pca.describe_certificate_authority(CertificateAuthorityArn=arn)
     url = server.database_url or f"sqlite:///{server.data_dir / 'certsmith.db'}"
     engine = create_engine(url)
-    with engine.connect() as conn:
-        rows = conn.execute(text("SELECT principal, operation, resource, result FROM audit_log WHERE resource = :arn "
-                                 "ORDER BY id"), {"arn": arn}).all()
+    expected = [("CreateCertificateAuthority", "Success"), ("UpdateCertificateAuthority", "InvalidStateException")]
+    deadline = time.monotonic() + 5  # entries are committed with the next group, within milliseconds
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT principal, operation, resource, result FROM audit_log "
+                                     "WHERE resource = :arn ORDER BY id"), {"arn": arn}).all()
+        if len(rows) >= len(expected) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     engine.dispose()
-    assert [(r.operation, r.result) for r in rows] == [("CreateCertificateAuthority", "Success"),
-                                                       ("UpdateCertificateAuthority", "InvalidStateException")]
+    assert [(r.operation, r.result) for r in rows] == expected
     assert all(r.principal.startswith("arn:aws:iam::") for r in rows)

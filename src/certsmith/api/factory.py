@@ -6,7 +6,6 @@ import contextlib
 import json
 import logging
 import os
-import sys
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import asdict
@@ -32,9 +31,6 @@ def app_from_settings(settings: Settings, *, prepare: bool) -> CertsmithApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        # The event loop and the workers share the interpreter; a short switch interval keeps the
-        # loop from waiting out the default 5 ms while a worker signs.
-        sys.setswitchinterval(0.0005)
         threads = []
         if settings.worker:
             for _ in range(max(1, settings.worker_threads)):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from cryptography import x509
@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID, ObjectIdentifier
 
-from .algorithms import SigningAlgorithm, check_family, key_algorithm_of, signature_params
+from .algorithms import KeyAlgorithm, SigningAlgorithm, check_family, key_algorithm_of, signature_params
 from .errors import InvalidArgsError, MalformedCSRError
 from .passthrough import Passthrough
 from .templates import Template, TemplateKind
@@ -82,13 +82,21 @@ def build_csr(key: CertificateIssuerPrivateKeyTypes, subject: x509.Name, algorit
 
 @dataclass(frozen=True, slots=True)
 class IssuerContext:
-    """What a CA contributes to every certificate it signs."""
+    """What a CA contributes to every certificate it signs (built once, used for many)."""
 
     key: CertificateIssuerPrivateKeyTypes
     name: x509.Name
     certificate: x509.Certificate | None
     crl_url: str | None
     ocsp_url: str | None
+    key_algorithm: KeyAlgorithm | None = field(init=False)
+    authority_key_identifier: x509.AuthorityKeyIdentifier = field(init=False)
+
+    def __post_init__(self) -> None:
+        public_key = self.key.public_key()
+        object.__setattr__(self, "key_algorithm", key_algorithm_of(public_key))
+        object.__setattr__(self, "authority_key_identifier",
+                           x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key))
 
 
 def _ski(public_key: object) -> x509.SubjectKeyIdentifier:
@@ -106,7 +114,7 @@ def sign_certificate(*, csr: x509.CertificateSigningRequest, template: Template,
                      issuer: IssuerContext, serial: int, not_before: datetime, not_after: datetime,
                      signing_algorithm: SigningAlgorithm) -> x509.Certificate:
     """Apply ``template`` (template > API passthrough > CSR passthrough) and sign with the issuer's key."""
-    key_algorithm = key_algorithm_of(issuer.key.public_key())
+    key_algorithm = issuer.key_algorithm
     if key_algorithm is None:
         raise InvalidArgsError("the CA key algorithm is not supported", field="CertificateAuthorityArn")
     check_family(key_algorithm, signing_algorithm)
@@ -148,7 +156,7 @@ def sign_certificate(*, csr: x509.CertificateSigningRequest, template: Template,
         if not (template.api_passthrough and oid == ExtensionOID.AUTHORITY_KEY_IDENTIFIER and self_signed):
             extensions.pop(oid, None)
     if not self_signed:
-        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key())
+        aki = issuer.authority_key_identifier
         extensions[aki.oid] = x509.Extension(aki.oid, False, aki)
         if issuer.crl_url:
             cdp = x509.CRLDistributionPoints([x509.DistributionPoint(

@@ -20,7 +20,12 @@ def is_mutating(operation: str) -> bool:
 
 
 class AuditLog:
-    """Entries are written through the group commit, so a burst of calls shares its transactions."""
+    """Entries ride with the next group commit: the call they record does not wait for them.
+
+    They are committed within milliseconds, in the same transactions as the certificates being
+    requested at the time; a graceful shutdown writes what is pending. Only a crash of the process
+    in those milliseconds can lose an entry, and the server log says so if a write fails.
+    """
 
     def __init__(self, writes: GroupCommit, clock: Clock) -> None:
         self._writes, self._clock = writes, clock
@@ -29,6 +34,5 @@ class AuditLog:
         return {"at": self._clock.now(), "principal": caller.principal, "operation": operation,
                 "resource": resource[:300] if resource else None, "result": result[:128]}
 
-    async def record(self, caller: Caller, operation: str, resource: str | None, result: str) -> None:
-        """Write the entry; returns once it is committed."""
-        await self._writes.insert([(_TABLE, self.entry(caller, operation, resource, result))])
+    def record(self, caller: Caller, operation: str, resource: str | None, result: str) -> None:
+        self._writes.insert_soon([(_TABLE, self.entry(caller, operation, resource, result))])

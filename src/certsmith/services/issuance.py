@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -103,6 +104,7 @@ class IssuanceService:
                  signal: WorkSignal, active: ActiveAuthorities, public_url: str) -> None:
         self._db, self._writes, self._jobs, self._vault, self._clock = database, writes, jobs, vault, clock
         self._signal, self._active, self._public_url = signal, active, public_url
+        self._issuers: dict[str, tuple[tuple[str, str], IssuerContext]] = {}
 
     async def issue(self, caller: Caller, request: IssueRequest) -> str:
         """Check the request against the CA, store it with an issue job, and return the certificate ARN."""
@@ -203,14 +205,13 @@ class IssuanceService:
             pending = [row for authority_id in cas for row in session.scalars(_SELECT_PENDING, {
                 "authority_id": authority_id,
                 "serials": [p["serial_hex"] for p in payloads if p["authority_id"] == authority_id]})]
-        issuers: dict[str, IssuerContext] = {}
         issued: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
         refresh_crl: set[str] = set()
         for row in pending:
             ca = cas[row.authority_id]
             try:
-                certificate = self._sign_one(row, ca, issuers, now)
+                certificate = self._sign_one(row, ca, now)
             except CertsmithError as error:  # the CA changed since the request was accepted: a final answer
                 failed.append({"row_id": row.id, "message": error.message})
                 continue
@@ -232,8 +233,7 @@ class IssuanceService:
             self._jobs.complete(session, [job.id for job, error in zip(jobs, results, strict=True) if error is None])
         return results
 
-    def _sign_one(self, row: IssuedCertificateRow, ca: AuthorityRow, issuers: dict[str, IssuerContext],
-                  now: datetime) -> x509.Certificate:
+    def _sign_one(self, row: IssuedCertificateRow, ca: AuthorityRow, now: datetime) -> x509.Certificate:
         request = row.request
         template = template_for_arn(row.template_arn)
         csr = x509.load_pem_x509_csr(request["csr"].encode())
@@ -244,8 +244,7 @@ class IssuanceService:
         if self_issuing:
             issuer = IssuerContext(self._vault.open_private_key(ca.sealed_key, ca.arn), csr.subject, None, None, None)
         else:
-            issuer = issuers.get(ca.id) or self._issuer(ca)
-            issuers[ca.id] = issuer
+            issuer = self._issuer(ca)
         return sign_certificate(
             csr=csr, template=template, passthrough=passthrough_from_document(request["api_passthrough"]),
             issuer=issuer, serial=int(row.serial_hex, 16),
@@ -254,12 +253,19 @@ class IssuanceService:
             signing_algorithm=SigningAlgorithm(request["signing_algorithm"]))
 
     def _issuer(self, ca: AuthorityRow) -> IssuerContext:
+        """The CA's signing context, kept between batches until its certificate or revocation settings change."""
         assert ca.certificate_pem is not None and ca.sealed_key is not None
+        version = (ca.certificate_pem, json.dumps(ca.revocation, sort_keys=True))
+        kept = self._issuers.get(ca.id)
+        if kept is not None and kept[0] == version:
+            return kept[1]
         settings = revocation_from_json(ca.revocation)
         ca_certificate = x509.load_pem_x509_certificate(ca.certificate_pem.encode())
-        return IssuerContext(self._vault.open_private_key(ca.sealed_key, ca.arn), ca_certificate.subject,
-                             ca_certificate, settings.crl_url(self._public_url, ca.id),
-                             settings.ocsp_url(self._public_url, ca.id))
+        issuer = IssuerContext(self._vault.open_private_key(ca.sealed_key, ca.arn), ca_certificate.subject,
+                               ca_certificate, settings.crl_url(self._public_url, ca.id),
+                               settings.ocsp_url(self._public_url, ca.id))
+        self._issuers[ca.id] = (version, issuer)
+        return issuer
 
     def mark_failed(self, payload: dict[str, Any], error: str) -> None:
         with self._db.transaction() as session:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,14 +32,14 @@ Rows = Sequence[tuple[Table, dict[str, Any]]]
 @dataclass(slots=True)
 class _Unit:
     rows: Rows
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[list[int]]
+    loop: asyncio.AbstractEventLoop | None = None  # None: nobody waits (insert_soon)
+    future: asyncio.Future[list[int]] | None = None
     ids: list[int] = field(default_factory=list)
 
 
 class GroupCommit:
-    def __init__(self, database: Database) -> None:
-        self._db = database
+    def __init__(self, database: Database, linger_seconds: float = 0.002) -> None:
+        self._db, self._linger = database, linger_seconds
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._pending: list[_Unit] = []
@@ -50,15 +51,22 @@ class GroupCommit:
         """Insert the rows (in this order) and return their primary keys once committed."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[int]] = loop.create_future()
+        self._submit(_Unit(rows, loop, future))
+        return await future
+
+    def insert_soon(self, rows: Rows) -> None:
+        """Insert the rows with the next group, without waiting for it (entries of a log)."""
+        self._submit(_Unit(rows))
+
+    def _submit(self, unit: _Unit) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the database writer is closed")
-            self._pending.append(_Unit(rows, loop, future))
+            self._pending.append(unit)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="certsmith-group-commit", daemon=True)
                 self._thread.start()
             self._wake.notify()
-        return await future
 
     def insert_now(self, rows: Rows) -> list[int]:
         """The same, for callers without an event loop: a transaction of their own."""
@@ -75,13 +83,20 @@ class GroupCommit:
             thread.join(timeout=30)
 
     def _run(self) -> None:
+        busy = False
         while True:
             with self._lock:
                 while not self._pending and not self._closed:
                     self._wake.wait()
+            if busy:
+                # Under load (the last group had company), let the group grow a little: fewer, larger
+                # transactions cost less per row and hold the database lock less often.
+                time.sleep(self._linger)
+            with self._lock:
                 units, self._pending = self._pending, []
                 if not units and self._closed:
                     return
+            busy = len(units) > 1
             self._commit(units)
 
     def _commit(self, units: list[_Unit]) -> None:
@@ -96,7 +111,10 @@ class GroupCommit:
             outcomes = [(unit, self._commit_alone(unit)) for unit in units]
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Unit, BaseException | None]]] = {}
         for unit, error in outcomes:
-            by_loop.setdefault(unit.loop, []).append((unit, error))
+            if unit.loop is not None:
+                by_loop.setdefault(unit.loop, []).append((unit, error))
+            elif error is not None:
+                log.error("rows lost: %s", ", ".join(sorted({table.name for table, _ in unit.rows})), exc_info=error)
         for loop, settled in by_loop.items():
             try:
                 loop.call_soon_threadsafe(_settle, settled)
@@ -131,7 +149,7 @@ class GroupCommit:
 
 def _settle(settled: list[tuple[_Unit, BaseException | None]]) -> None:
     for unit, error in settled:
-        if unit.future.done():  # the request was cancelled (client went away)
+        if unit.future is None or unit.future.done():  # nobody waits, or the request was cancelled
             continue
         if error is None:
             unit.future.set_result(unit.ids)

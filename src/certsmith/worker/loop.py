@@ -80,7 +80,7 @@ class LocalSignal:
 class Worker:
     def __init__(self, database: Database, queue: JobQueue, handlers: Mapping[str, JobHandler], clock: Clock,
                  signal: LocalSignal | None = None, batch: int = 64, poll_seconds: float = 1.0,
-                 linger_seconds: float = 0.005) -> None:
+                 linger_seconds: float = 0.02) -> None:
         self._db, self._queue, self._handlers, self._clock = database, queue, dict(handlers), clock
         self._signal = signal or LocalSignal()
         self._batch, self._poll, self._linger = batch, poll_seconds, linger_seconds
@@ -90,7 +90,7 @@ class Worker:
     def run_once(self, *, table: bool = True) -> int:
         """Run one batch: jobs handed over in memory, then due jobs from the table; returns how many."""
         jobs = self._signal.take(self._batch)
-        if table and (len(jobs) < self._batch or time.monotonic() >= self._next_table_lease):
+        if table and (not jobs or time.monotonic() >= self._next_table_lease):
             # Handed-over jobs never starve the table: it is read at least once a second.
             self._next_table_lease = time.monotonic() + 1.0
             with self._db.transaction() as session:
@@ -162,6 +162,6 @@ class Worker:
                 woken = self._signal.event.wait(self._poll)
                 self._signal.event.clear()
                 if woken and self._linger and leased > 1:
-                    # Under load (the last lease found several jobs), let a burst accumulate so that one
-                    # lease, one key opening and one commit serve many jobs. An idle worker answers at once.
+                    # Under load (the last round found several jobs), let a burst accumulate so that one read and
+                    # one commit serve many jobs. An idle worker answers at once.
                     stop.wait(self._linger)

@@ -134,23 +134,23 @@ class AwsEndpoint:
             return self._error(InternalError("internal failure"), cbor)
         # Handled on the event loop: every operation is a few short database statements and some CPU,
         # and a thread pool would cost more in GIL contention than it saves. Work that can take long
-        # (key generation, issuance, CRLs, reports) is done by workers; writes that many requests
-        # make at once (new certificates, audit entries) are committed in groups off the loop.
+        # (key generation, issuance, CRLs, reports) is done by workers; the rows that many requests
+        # write at once (new certificates, audit entries) are committed in groups off the loop.
         try:
             result = table[operation](self.container, caller, document)
             if inspect.isawaitable(result):
                 result = await result
         except CertsmithError as error:
-            await self._audit(caller, operation, document, None, wire_error(error)[0])
+            self._audit(caller, operation, document, None, wire_error(error)[0])
             return self._error(error, cbor)
         except Exception:
             log.exception("request %s (%s.%s) failed", request_id, prefix, operation)
-            await self._audit(caller, operation, document, None, "InternalFailure")
+            self._audit(caller, operation, document, None, "InternalFailure")
             return self._error(InternalError("internal failure"), cbor)
-        await self._audit(caller, operation, document, result, "Success")
+        self._audit(caller, operation, document, result, "Success")
         return 200, encode_body(result, cbor), []
 
-    async def _audit(self, caller: Caller, operation: str, request: dict[str, Any],
+    def _audit(self, caller: Caller, operation: str, request: dict[str, Any],
                      response: dict[str, Any] | None, result: str) -> None:
         if not is_mutating(operation):
             return
@@ -161,7 +161,7 @@ class AwsEndpoint:
                 resource = document[key]
                 break
         try:
-            await self.container.audit_log.record(caller, operation, resource, result)
+            self.container.audit_log.record(caller, operation, resource, result)
         except Exception:  # the operation itself is done; say so, and make the lost entry loud in the log
             log.exception("audit log entry lost: %s %s %s %s", caller.principal, operation, resource, result)
 
