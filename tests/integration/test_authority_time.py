@@ -2,80 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
 from certsmith.domain.algorithms import SigningAlgorithm
 from certsmith.domain.authority import AuthorityStatus, AuthorityType, RevocationSettings, UsageMode
-from certsmith.domain.clock import FixedClock
 from certsmith.domain.errors import InvalidStateError, RequestFailedError, ResourceNotFoundError
 from certsmith.domain.validity import Validity, ValidityPeriodType
-from certsmith.services.context import Caller
 from certsmith.services.issuance import IssueRequest
-from certsmith.services.wiring import Container, build
-from certsmith.settings import Settings
 from certsmith.store.tables import AuthorityRow, JobRow
 
-from ..conftest import backend_url
+from .ca_world import CONFIG, START, drain, issue, leaf_csr, make_root, world
 
-START = datetime(2030, 1, 1, tzinfo=UTC)
-CONFIG = {"KeyAlgorithm": "EC_prime256v1", "SigningAlgorithm": "SHA256WITHECDSA", "Subject": {"CommonName": "T"}}
-
-
-@pytest.fixture()
-def world(tmp_path: Path) -> Any:
-    clock = FixedClock(START)
-    container = build(Settings(data_dir=tmp_path / "data", database_url=backend_url()), clock)
-    account = container.accounts.credential(
-        (tmp_path / "data" / "credentials").read_text().split("aws_access_key_id = ")[1].split("\n")[0])
-    assert account is not None
-    caller = Caller(account.account_id, "us-east-1", account.principal)
-    yield container, caller, clock
-    container.database.dispose()
-
-
-def drain(container: Container) -> None:
-    worker = container.worker()
-    while worker.run_once():
-        pass
-
-
-def make_root(container: Container, caller: Caller, years: int = 1,
-              revocation: RevocationSettings | None = None) -> str:
-    arn = container.authorities.create(caller, authority_type=AuthorityType.ROOT, configuration=CONFIG,
-                                       revocation=revocation or RevocationSettings(),
-                                       usage_mode=UsageMode.GENERAL_PURPOSE,
-                                       key_storage_standard="FIPS_140_2_LEVEL_3_OR_HIGHER", idempotency_token=None,
-                                       tags=[])
-    drain(container)
-    csr = container.authorities.csr(caller, arn).encode()
-    cert_arn = issue(container, caller, IssueRequest(
-        arn, csr, SigningAlgorithm.SHA256WITHECDSA, Validity(years, ValidityPeriodType.YEARS),
-        template_arn="arn:aws:acm-pca:::template/RootCACertificate/V1"))
-    drain(container)
-    certificate, _ = container.issuance.get(caller, arn, cert_arn)
-    container.authorities.import_certificate(caller, arn, certificate.encode(), None)
-    return arn
-
-
-def issue(container: Container, caller: Caller, request: IssueRequest) -> str:
-    return asyncio.run(container.issuance.issue(caller, request))
-
-
-def leaf_csr() -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = x509.CertificateSigningRequestBuilder().subject_name(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "leaf.test")])).sign(key, hashes.SHA256())
-    return csr.public_bytes(serialization.Encoding.PEM)
+__all__ = ["world"]
 
 
 def test_ca_reports_expired_and_refuses_work(world: Any) -> None:
