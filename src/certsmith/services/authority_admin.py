@@ -13,11 +13,10 @@ from ..domain.errors import (
     InvalidArgsError,
     InvalidPolicyError,
     InvalidStateError,
-    InvalidTagError,
     PermissionAlreadyExistsError,
     ResourceNotFoundError,
-    TooManyTagsError,
 )
+from ..domain.tags import check_tags, tags_with, tags_without
 from ..store.database import Database
 from ..store.tables import PermissionRow
 from .context import Caller
@@ -25,7 +24,6 @@ from .lookup import decode_token, encode_token, load_authority
 
 __all__ = ["AuthorityAdminService", "check_policy_document"]
 
-MAX_TAGS = 50
 ACM_PRINCIPAL = "acm.amazonaws.com"
 
 
@@ -65,39 +63,21 @@ def check_policy_document(text: str) -> None:
             raise InvalidPolicyError(f"{where} needs a Resource", field="Policy")
 
 
-def _check_tags(tags: list[dict[str, Any]]) -> None:
-    for index, tag in enumerate(tags):
-        if str(tag.get("Key", "")).lower().startswith("aws:"):
-            raise InvalidTagError(f"Tags[{index}].Key {tag['Key']!r} uses the reserved prefix aws:",
-                                  field=f"Tags[{index}].Key")
-
-
 class AuthorityAdminService:
     def __init__(self, database: Database, clock: Clock) -> None:
         self._db, self._clock = database, clock
 
     # -- tags -----------------------------------------------------------------------------------------------------
     def tag(self, caller: Caller, arn: str, tags: list[dict[str, Any]]) -> None:
-        _check_tags(tags)
+        check_tags(tags)
         with self._db.transaction() as session:
             row = load_authority(session, caller, arn, self._clock.now(), for_update=True)
-            merged = {t["Key"]: t.get("Value") for t in row.tags}
-            for tag in tags:
-                merged[tag["Key"]] = tag.get("Value")
-            if len(merged) > MAX_TAGS:
-                raise TooManyTagsError(f"the CA would have {len(merged)} tags; the limit is {MAX_TAGS}", field="Tags")
-            row.tags = [{"Key": k, "Value": v} if v is not None else {"Key": k} for k, v in merged.items()]
+            row.tags = tags_with(list(row.tags), tags, "CA")
 
     def untag(self, caller: Caller, arn: str, tags: list[dict[str, Any]]) -> None:
         with self._db.transaction() as session:
             row = load_authority(session, caller, arn, self._clock.now(), for_update=True)
-            kept = []
-            for existing in row.tags:
-                removed = any(t["Key"] == existing["Key"] and ("Value" not in t or t["Value"] == existing.get("Value"))
-                              for t in tags)
-                if not removed:
-                    kept.append(existing)
-            row.tags = kept
+            row.tags = tags_without(list(row.tags), tags)
 
     def list_tags(self, caller: Caller, arn: str, max_results: int | None,
                   next_token: str | None) -> tuple[list[dict[str, Any]], str | None]:

@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import bindparam, insert, select, update
 
-from ..domain.algorithms import KeyAlgorithm, SigningAlgorithm, check_family
+from ..domain.algorithms import KeyAlgorithm, SigningAlgorithm, check_family, key_algorithm_of
 from ..domain.arns import IssuedCertificateArn
 from ..domain.authority import (
     AuthorityStatus,
@@ -49,7 +49,7 @@ from .ports import KeyVault, WorkSignal
 from .records import revocation_from_json
 from .revocation import REFRESH_CRL_JOB
 
-__all__ = ["ISSUE_JOB", "IssuanceService", "IssueRequest", "parse_serial"]
+__all__ = ["ISSUE_JOB", "IssuanceService", "IssueRequest", "SignedCertificate", "parse_serial"]
 
 ISSUE_JOB = "certificate.issue"
 IDEMPOTENCY_WINDOW = timedelta(minutes=5)
@@ -68,6 +68,13 @@ _STORE_ISSUED = update(_ISSUED).where(_ISSUED.c.id == bindparam("row_id"), _ISSU
     not_after=bindparam("na"), status=ISSUED, issued_at=bindparam("issued_at"))
 _STORE_FAILED = update(_ISSUED).where(_ISSUED.c.id == bindparam("row_id"), _ISSUED.c.status == PENDING).values(
     status=FAILED, failure_message=bindparam("message"))
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCertificate:
+    certificate: x509.Certificate
+    certificate_pem: str
+    chain_pem: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +273,40 @@ class IssuanceService:
                                settings.ocsp_url(self._public_url, ca.id))
         self._issuers[ca.id] = (version, issuer)
         return issuer
+
+    def sign_now(self, caller: Caller, authority_arn: str, csr: x509.CertificateSigningRequest,
+                 validity: Validity) -> SignedCertificate:
+        """Sign at once with the CA's end-entity template, for a service that asks the CA from a job (ACM).
+
+        The certificate is recorded as issued by the CA like any other (CRL, OCSP, audit reports).
+        Raises the CA's errors: ResourceNotFound, InvalidState, InvalidArgs (family, validity).
+        """
+        now = self._clock.now()
+        with self._db.read() as session:
+            ca = load_authority(session, caller, authority_arn, now)
+        check_can_issue(reported_status(AuthorityStatus(ca.status), ca.not_after, now), self_issuing_root=False)
+        key_algorithm = key_algorithm_of(csr.public_key())
+        assert key_algorithm is not None
+        if key_algorithm.family != KeyAlgorithm(ca.key_algorithm).family:
+            raise InvalidArgsError(f"the CA's key is {ca.key_algorithm}; it signs {KeyAlgorithm(ca.key_algorithm).family} "
+                                   f"requests, not {key_algorithm.value}", field="KeyAlgorithm")
+        not_before, not_after = issuance_window(now, validity, None, ca.not_after,
+                                                ca.usage_mode == UsageMode.SHORT_LIVED_CERTIFICATE)
+        template = template_for_arn(None)
+        serial = new_serial()
+        certificate = sign_certificate(
+            csr=csr, template=template, passthrough=passthrough_from_document(None), issuer=self._issuer(ca),
+            serial=serial, not_before=not_before, not_after=not_after,
+            signing_algorithm=SigningAlgorithm(ca.configuration["SigningAlgorithm"]))
+        certificate_pem = pem(certificate)
+        with self._db.transaction() as session:
+            session.execute(_INSERT_ISSUED, {
+                "authority_id": ca.id, "serial_hex": format(serial, "x"), "status": ISSUED, "template_arn": template.arn,
+                "request": {"csr": csr.public_bytes(serialization.Encoding.PEM).decode("ascii")},
+                "certificate_pem": certificate_pem, "subject": certificate.subject.rfc4514_string(),
+                "not_before": not_before, "not_after": not_after, "issued_at": now, "created_at": now,
+                "idempotency_token": None, "requested_by": None})
+        return SignedCertificate(certificate, certificate_pem, (ca.certificate_pem or "") + (ca.chain_pem or ""))
 
     def mark_failed(self, payload: dict[str, Any], error: str) -> None:
         with self._db.transaction() as session:

@@ -19,6 +19,7 @@ from .authorities import CREATE_AUTHORITY_JOB, PURGE_AUTHORITY_JOB, AuthoritySer
 from .authority_admin import AuthorityAdminService
 from .authority_cache import ActiveAuthorities
 from .blobs import FileBlobStore
+from .certificates import ISSUE_PRIVATE_JOB, CertificateService
 from .issuance import ISSUE_JOB, IssuanceService
 from .revocation import REFRESH_CRL_JOB, RevocationService
 
@@ -40,6 +41,7 @@ class Container:
     audit_reports: AuditReportService
     audit_log: AuditLog
     writes: GroupCommit
+    certificates: CertificateService
 
     def handlers(self) -> dict[str, JobHandler]:
         def issue_dead(payload: dict[str, Any], error: str) -> None:
@@ -51,6 +53,8 @@ class Container:
             PURGE_AUTHORITY_JOB: JobHandler(self.authorities.run_purge_job),
             ISSUE_JOB: JobHandler(on_dead=issue_dead, run_batch=self.issuance.run_issue_batch),
             REFRESH_CRL_JOB: JobHandler(self.revocation.refresh_crl),
+            ISSUE_PRIVATE_JOB: JobHandler(self.certificates.run_issue_job,
+                                          lambda payload, _error: self.certificates.mark_failed(payload)),
             AUDIT_REPORT_JOB: JobHandler(self.audit_reports.run_job,
                                          lambda payload, _error: self.audit_reports.mark_failed(payload)),
         }
@@ -77,12 +81,14 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
             write_credentials_file(settings.data_dir / "credentials", credential, settings.region)
     writes = GroupCommit(database)
     active = ActiveAuthorities()
+    issuance = IssuanceService(database, writes, jobs, sealer, clock, signal, active, settings.effective_public_url)
     blobs = FileBlobStore(settings.data_dir / "objects")
     return Container(
         settings=settings, database=database, clock=clock, signal=signal, jobs=jobs, accounts=accounts,
         authorities=AuthorityService(database, jobs, sealer, clock, signal, active),
         admin=AuthorityAdminService(database, clock),
-        issuance=IssuanceService(database, writes, jobs, sealer, clock, signal, active, settings.effective_public_url),
+        issuance=issuance,
+        certificates=CertificateService(database, jobs, sealer, clock, signal, issuance),
         revocation=RevocationService(database, jobs, sealer, clock),
         audit_reports=AuditReportService(database, jobs, blobs, clock, signal),
         audit_log=AuditLog(writes, clock), writes=writes)

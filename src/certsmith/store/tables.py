@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -22,7 +23,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
-    "AccessKeyRow", "AccountRow", "AuditLogRow", "AuditReportRow", "AuthorityRow", "Base", "IssuedCertificateRow",
+    "AccessKeyRow", "AccountRow", "AuditLogRow", "AuditReportRow", "AuthorityRow", "Base", "CertificateRow",
+    "IssuedCertificateRow",
     "JobRow", "PermissionRow", "UTCDateTime",
 ]
 
@@ -45,7 +47,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON(), bool: Boolean()}
 
 
 class AccountRow(Base):
@@ -122,6 +124,52 @@ class IssuedCertificateRow(Base):
         UniqueConstraint("authority_id", "serial_hex", name="uq_issued_serial"),
         Index("ix_issued_idempotency", "authority_id", "idempotency_token"),
         Index("ix_issued_revoked", "authority_id", "revoked_at"),
+    )
+
+
+class CertificateRow(Base):
+    """An ACM certificate: requested from a private CA, or imported."""
+
+    __tablename__ = "certificates"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    arn: Mapped[str] = mapped_column(String(200), unique=True)
+    account_id: Mapped[str] = mapped_column(String(12))
+    region: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24))
+    domain_name: Mapped[str] = mapped_column(String(253))
+    names: Mapped[list[Any]]
+    key_algorithm: Mapped[str] = mapped_column(String(24))
+    authority_arn: Mapped[str | None] = mapped_column(String(200))
+    serial: Mapped[str | None] = mapped_column(String(128))
+    subject: Mapped[str | None] = mapped_column(Text)
+    issuer: Mapped[str | None] = mapped_column(Text)
+    signature_algorithm: Mapped[str | None] = mapped_column(String(32))
+    not_before: Mapped[datetime | None]
+    not_after: Mapped[datetime | None]
+    certificate_pem: Mapped[str | None] = mapped_column(Text)
+    chain_pem: Mapped[str | None] = mapped_column(Text)
+    sealed_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    key_usages: Mapped[list[Any]]
+    extended_key_usages: Mapped[list[Any]]
+    options: Mapped[dict[str, Any]]
+    export_option: Mapped[str] = mapped_column(String(16))
+    exported: Mapped[bool]
+    in_use_by: Mapped[list[Any]]
+    tags: Mapped[list[Any]]
+    key_pair_origin: Mapped[str] = mapped_column(String(24))
+    failure_reason: Mapped[str | None] = mapped_column(String(48))
+    renewal: Mapped[dict[str, Any] | None]
+    revoked_at: Mapped[datetime | None]
+    revocation_reason: Mapped[str | None] = mapped_column(String(40))
+    idempotency_token: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    issued_at: Mapped[datetime | None]
+    imported_at: Mapped[datetime | None]
+    __table_args__ = (
+        Index("ix_certificates_account_created", "account_id", "created_at"),
+        Index("ix_certificates_account_key_created", "account_id", "key_algorithm", "created_at"),
+        Index("ix_certificates_idempotency", "account_id", "idempotency_token"),
     )
 
 

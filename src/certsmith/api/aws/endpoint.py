@@ -18,6 +18,7 @@ from ...services.audit_log import is_mutating
 from ...services.context import Caller
 from ...services.wiring import Container
 from ..sigv4 import verify_sigv4
+from .acm import acm_operations
 from .errors import wire_error
 from .pca import Handler, pca_operations
 from .protocol import CBOR_TYPE, JSON_TYPE, decode_body, encode_body
@@ -74,6 +75,7 @@ class AwsEndpoint:
         # target prefix → (botocore service name, SigV4 signing names, operation table)
         self.tables: dict[str, tuple[str, tuple[str, ...], dict[str, Handler]]] = {
             "ACMPrivateCA": ("acm-pca", ("acm-pca",), pca_operations()),
+            "CertificateManager": ("acm", ("acm",), acm_operations()),
         }
 
     def _secret(self, access_key_id: str) -> str | None:

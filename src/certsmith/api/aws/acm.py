@@ -1,0 +1,146 @@
+"""The ACM operation table (``CertificateManager.*``): one handler per operation, wire dict in, wire dict out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...domain.acm import CertificateStatus, CertificateType
+from ...domain.errors import InvalidStateError, ValidationError
+from ...services.certificate_records import DEFAULT_KEY_TYPES, CertificateFilter, CertificateRecord
+from ...services.certificates import RequestedCertificate
+from ...services.context import Caller
+from ...services.wiring import Container
+from .pca import Handler
+
+__all__ = ["acm_operations"]
+
+MAX_SUMMARY_NAMES = 100
+
+
+def _eligibility(record: CertificateRecord) -> str:
+    return "ELIGIBLE" if record.type == CertificateType.PRIVATE and record.status == CertificateStatus.ISSUED \
+        else "INELIGIBLE"
+
+
+def certificate_detail(record: CertificateRecord) -> dict[str, Any]:
+    """CertificateDetail with the members that apply to the certificate's type and status (§3.1)."""
+    detail: dict[str, Any] = {
+        "CertificateArn": record.arn, "DomainName": record.domain_name, "SubjectAlternativeNames": record.names,
+        "Status": record.status, "Type": record.type, "KeyAlgorithm": record.key_algorithm,
+        "InUseBy": record.in_use_by, "RenewalEligibility": _eligibility(record), "Options": record.options,
+        "CertificateKeyPairOrigin": record.key_pair_origin,
+    }
+    if record.serial is not None:
+        detail.update(Serial=record.serial, Subject=record.subject, Issuer=record.issuer,
+                      NotBefore=record.not_before, NotAfter=record.not_after,
+                      SignatureAlgorithm=record.signature_algorithm,
+                      KeyUsages=[{"Name": name} for name in record.key_usages],
+                      ExtendedKeyUsages=record.extended_key_usages)
+    if record.type == CertificateType.IMPORTED:
+        detail["ImportedAt"] = record.imported_at
+    else:
+        detail.update(CreatedAt=record.created_at, IssuedAt=record.issued_at)
+    if record.type == CertificateType.PRIVATE:
+        detail["CertificateAuthorityArn"] = record.authority_arn
+        # No validation happens, but the boto3 waiter certificate_validated reads these statuses,
+        # so each name reports PENDING_VALIDATION until the CA signed, then SUCCESS.
+        state = {CertificateStatus.PENDING_VALIDATION: "PENDING_VALIDATION", CertificateStatus.FAILED: "FAILED"}.get(
+            CertificateStatus(record.status), "SUCCESS")
+        detail["DomainValidationOptions"] = [{"DomainName": name, "ValidationDomain": name, "ValidationStatus": state}
+                                             for name in record.names]
+    if record.status == CertificateStatus.FAILED:
+        detail["FailureReason"] = record.failure_reason
+    if record.status == CertificateStatus.REVOKED:
+        detail.update(RevokedAt=record.revoked_at, RevocationReason=record.revocation_reason)
+    if record.renewal is not None:
+        detail["RenewalSummary"] = record.renewal
+    return detail
+
+
+def certificate_summary(record: CertificateRecord) -> dict[str, Any]:
+    return {
+        "CertificateArn": record.arn, "DomainName": record.domain_name,
+        "SubjectAlternativeNameSummaries": record.names[:MAX_SUMMARY_NAMES],
+        "HasAdditionalSubjectAlternativeNames": len(record.names) > MAX_SUMMARY_NAMES,
+        "Status": record.status, "Type": record.type, "KeyAlgorithm": record.key_algorithm,
+        "KeyUsages": record.key_usages, "ExtendedKeyUsages": [e["Name"] for e in record.extended_key_usages],
+        "ExportOption": record.options.get("Export", "DISABLED"), "InUse": bool(record.in_use_by),
+        "Exported": record.exported, "RenewalEligibility": _eligibility(record),
+        "NotBefore": record.not_before, "NotAfter": record.not_after, "CreatedAt": record.created_at,
+        "IssuedAt": record.issued_at, "ImportedAt": record.imported_at, "RevokedAt": record.revoked_at,
+        "CertificateKeyPairOrigin": record.key_pair_origin,
+    }
+
+
+def request_certificate(c: Container, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
+    if "CertificateUsage" in req and "RootHierarchyType" not in req:
+        raise ValidationError("CertificateUsage can only be given with RootHierarchyType", field="CertificateUsage")
+    if "RootHierarchyType" in req:
+        raise ValidationError("RootHierarchyType names Amazon-managed roots, which certsmith does not have",
+                              field="RootHierarchyType")
+    options = {k: v for k, v in (req.get("Options") or {}).items() if k in ("CertificateTransparencyLoggingPreference",
+                                                                            "Export")}
+    arn = c.certificates.request(caller, RequestedCertificate(
+        domain_name=req["DomainName"], subject_alternative_names=req.get("SubjectAlternativeNames", []),
+        authority_arn=req.get("CertificateAuthorityArn"), key_algorithm=req.get("KeyAlgorithm", "RSA_2048"),
+        idempotency_token=req.get("IdempotencyToken"), options=options, tags=req.get("Tags", [])))
+    return {"CertificateArn": arn}
+
+
+def describe_certificate(c: Container, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
+    return {"Certificate": certificate_detail(c.certificates.describe(caller, req["CertificateArn"]))}
+
+
+def get_certificate(c: Container, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
+    certificate, chain = c.certificates.get(caller, req["CertificateArn"])
+    return {"Certificate": certificate, "CertificateChain": chain}
+
+
+def list_certificates(c: Container, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
+    if ("SortBy" in req) != ("SortOrder" in req):
+        raise ValidationError("SortBy and SortOrder must be given together", field="SortBy")
+    includes = req.get("Includes") or {}
+    where = CertificateFilter(
+        statuses=req.get("CertificateStatuses", []),
+        key_types=includes.get("keyTypes") or list(DEFAULT_KEY_TYPES),
+        key_usages=includes.get("keyUsage", []), extended_key_usages=includes.get("extendedKeyUsage", []),
+        export_option=includes.get("exportOption"), managed_by=includes.get("managedBy"),
+        descending=req.get("SortOrder", "DESCENDING") == "DESCENDING")
+    records, token = c.certificates.page(caller, where, req.get("MaxItems"), req.get("NextToken"))
+    return {"CertificateSummaryList": [certificate_summary(r) for r in records], "NextToken": token}
+
+
+def delete_certificate(c: Container, caller: Caller, req: dict[str, Any]) -> None:
+    c.certificates.delete(caller, req["CertificateArn"])
+
+
+def add_tags_to_certificate(c: Container, caller: Caller, req: dict[str, Any]) -> None:
+    c.certificates.change_tags(caller, req["CertificateArn"], add=req["Tags"])
+
+
+def remove_tags_from_certificate(c: Container, caller: Caller, req: dict[str, Any]) -> None:
+    c.certificates.change_tags(caller, req["CertificateArn"], remove=req["Tags"])
+
+
+def list_tags_for_certificate(c: Container, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
+    return {"Tags": c.certificates.tags(caller, req["CertificateArn"])}
+
+
+def resend_validation_email(c: Container, caller: Caller, req: dict[str, Any]) -> None:
+    record = c.certificates.describe(caller, req["CertificateArn"])
+    raise InvalidStateError(f"certificate {record.arn} is {record.type} and not validated by email; there is no "
+                            "validation email to send", field="CertificateArn")
+
+
+def acm_operations() -> dict[str, Handler]:
+    return {
+        "RequestCertificate": request_certificate,
+        "DescribeCertificate": describe_certificate,
+        "GetCertificate": get_certificate,
+        "ListCertificates": list_certificates,
+        "DeleteCertificate": delete_certificate,
+        "AddTagsToCertificate": add_tags_to_certificate,
+        "RemoveTagsFromCertificate": remove_tags_from_certificate,
+        "ListTagsForCertificate": list_tags_for_certificate,
+        "ResendValidationEmail": resend_validation_email,
+    }

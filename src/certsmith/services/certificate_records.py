@@ -1,0 +1,119 @@
+"""Read models of ACM certificates, and the ListCertificates query with its defaults and filters."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, false, or_, select
+
+from ..domain.errors import InvalidNextTokenError
+from ..store.tables import CertificateRow
+
+__all__ = ["CertificateFilter", "CertificateRecord", "list_query", "page_token", "token_position"]
+
+# ListCertificates without Includes.keyTypes lists RSA_1024 and RSA_2048 certificates only (§10.11).
+DEFAULT_KEY_TYPES = ("RSA_1024", "RSA_2048")
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateRecord:
+    arn: str
+    type: str
+    status: str
+    domain_name: str
+    names: list[str]
+    key_algorithm: str
+    authority_arn: str | None
+    serial: str | None
+    subject: str | None
+    issuer: str | None
+    signature_algorithm: str | None
+    not_before: datetime | None
+    not_after: datetime | None
+    key_usages: list[str]
+    extended_key_usages: list[dict[str, str]]
+    options: dict[str, Any]
+    exported: bool
+    in_use_by: list[str]
+    key_pair_origin: str
+    failure_reason: str | None
+    renewal: dict[str, Any] | None
+    revoked_at: datetime | None
+    revocation_reason: str | None
+    created_at: datetime
+    issued_at: datetime | None
+    imported_at: datetime | None
+
+    @classmethod
+    def of(cls, row: CertificateRow) -> CertificateRecord:
+        return cls(row.arn, row.type, row.status, row.domain_name, list(row.names), row.key_algorithm,
+                   row.authority_arn, row.serial, row.subject, row.issuer, row.signature_algorithm, row.not_before,
+                   row.not_after, list(row.key_usages), list(row.extended_key_usages), dict(row.options),
+                   row.exported, list(row.in_use_by), row.key_pair_origin, row.failure_reason, row.renewal,
+                   row.revoked_at, row.revocation_reason, row.created_at, row.issued_at, row.imported_at)
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateFilter:
+    """ListCertificates' filters: each given field narrows the list; values within a field are alternatives."""
+
+    statuses: list[str] = field(default_factory=list)
+    key_types: list[str] = field(default_factory=lambda: list(DEFAULT_KEY_TYPES))
+    key_usages: list[str] = field(default_factory=list)
+    extended_key_usages: list[str] = field(default_factory=list)
+    export_option: str | None = None
+    managed_by: str | None = None
+    descending: bool = True
+
+    def matches_usages(self, row: CertificateRow) -> bool:
+        """The usage filters, which look inside the JSON lists (checked in Python)."""
+        if self.key_usages and not set(self.key_usages) & set(row.key_usages):
+            return False
+        names = {e["Name"] for e in row.extended_key_usages}
+        return not self.extended_key_usages or bool(set(self.extended_key_usages) & names)
+
+
+def list_query(account_id: str, where: CertificateFilter, after: tuple[datetime, str] | None,
+               limit: int) -> Select[Any]:
+    """One page of candidates in (created_at, id) order, starting after a position (keyset pagination:
+    certificates added meanwhile never shift or repeat a page)."""
+    query = select(CertificateRow).where(CertificateRow.account_id == account_id)
+    if where.statuses:
+        query = query.where(CertificateRow.status.in_(where.statuses))
+    if where.key_types:
+        query = query.where(CertificateRow.key_algorithm.in_(where.key_types))
+    if where.export_option:
+        query = query.where(CertificateRow.export_option == where.export_option)
+    if where.managed_by:
+        query = query.where(false())  # certsmith manages no certificate for CloudFront
+    if after is not None:
+        created, ident = after
+        if where.descending:
+            query = query.where(or_(CertificateRow.created_at < created,
+                                    and_(CertificateRow.created_at == created, CertificateRow.id < ident)))
+        else:
+            query = query.where(or_(CertificateRow.created_at > created,
+                                    and_(CertificateRow.created_at == created, CertificateRow.id > ident)))
+    order = (CertificateRow.created_at.desc(), CertificateRow.id.desc()) if where.descending else \
+        (CertificateRow.created_at.asc(), CertificateRow.id.asc())
+    return query.order_by(*order).limit(limit)
+
+
+def page_token(row: CertificateRow) -> str:
+    document = {"created_at": row.created_at.isoformat(), "id": row.id}
+    return base64.urlsafe_b64encode(json.dumps(document).encode()).decode()
+
+
+def token_position(token: str | None) -> tuple[datetime, str] | None:
+    if token is None:
+        return None
+    try:
+        document = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return datetime.fromisoformat(document["created_at"]), str(document["id"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise InvalidNextTokenError("NextToken is not a token this service returned", field="NextToken") from None

@@ -1,0 +1,233 @@
+"""ACM certificates: request from a private CA, describe, get, list, delete, tags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
+from sqlalchemy import select
+
+from ..domain.acm import (
+    CN_MAX,
+    CertificateArn,
+    CertificateStatus,
+    CertificateType,
+    FailureReason,
+    certificate_facts,
+    check_domain_name,
+)
+from ..domain.algorithms import KeyAlgorithm, generate_private_key
+from ..domain.clock import Clock
+from ..domain.errors import (
+    CertsmithError,
+    InvalidArnError,
+    InvalidStateError,
+    RequestInProgressError,
+    ResourceInUseError,
+    ResourceNotFoundError,
+    ValidationError,
+)
+from ..domain.tags import check_tags, tags_with, tags_without
+from ..domain.validity import Validity, ValidityPeriodType
+from ..store.database import Database
+from ..store.jobs import JobQueue
+from ..store.tables import CertificateRow
+from .certificate_records import CertificateFilter, CertificateRecord, list_query, page_token, token_position
+from .context import Caller
+from .issuance import IssuanceService
+from .ports import KeyVault, WorkSignal
+
+__all__ = ["ISSUE_PRIVATE_JOB", "CertificateService", "RequestedCertificate"]
+
+ISSUE_PRIVATE_JOB = "acm.issue-private"
+IDEMPOTENCY_WINDOW = timedelta(hours=1)
+PRIVATE_VALIDITY = Validity(395, ValidityPeriodType.DAYS)  # 13 months
+REQUEST_KEY_ALGORITHMS = tuple(a.value for a in (KeyAlgorithm.RSA_2048, KeyAlgorithm.RSA_3072, KeyAlgorithm.RSA_4096,
+                                                 KeyAlgorithm.EC_prime256v1, KeyAlgorithm.EC_secp384r1,
+                                                 KeyAlgorithm.EC_secp521r1))
+# The CA's answer, as ACM reports it in FailureReason.
+_FAILURE_REASONS: tuple[tuple[type[CertsmithError], FailureReason], ...] = (
+    (ResourceNotFoundError, FailureReason.PCA_RESOURCE_NOT_FOUND),
+    (InvalidArnError, FailureReason.PCA_INVALID_ARN),
+    (InvalidStateError, FailureReason.PCA_INVALID_STATE),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestedCertificate:
+    domain_name: str
+    subject_alternative_names: list[str]
+    authority_arn: str | None
+    key_algorithm: str
+    idempotency_token: str | None
+    options: dict[str, Any]
+    tags: list[dict[str, str]]
+
+
+def _names(domain_name: str, sans: list[str]) -> list[str]:
+    """DomainName first, then the other names in request order, each once."""
+    names = [check_domain_name(domain_name, "DomainName")]
+    for index, name in enumerate(sans):
+        checked = check_domain_name(name, f"SubjectAlternativeNames[{index}]")
+        if checked not in names:
+            names.append(checked)
+    if len(names) > 100:
+        raise ValidationError(f"a certificate has at most 100 names; this request has {len(names)}",
+                              field="SubjectAlternativeNames")
+    return names
+
+
+def _csr(key: Any, names: list[str]) -> x509.CertificateSigningRequest:
+    subject = [x509.NameAttribute(NameOID.COMMON_NAME, names[0])] if len(names[0]) <= CN_MAX else []
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(subject)).add_extension(
+        x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False)
+    return builder.sign(key, hashes.SHA256())
+
+
+class CertificateService:
+    def __init__(self, database: Database, jobs: JobQueue, vault: KeyVault, clock: Clock, signal: WorkSignal,
+                 issuance: IssuanceService) -> None:
+        self._db, self._jobs, self._vault, self._clock, self._signal = database, jobs, vault, clock, signal
+        self._issuance = issuance
+
+    # -- request --------------------------------------------------------------------------------------------------
+    def request(self, caller: Caller, request: RequestedCertificate) -> str:
+        names = _names(request.domain_name, request.subject_alternative_names)
+        check_tags(request.tags)
+        if request.authority_arn is None:
+            raise ValidationError("certsmith issues certificates from a private CA: give CertificateAuthorityArn "
+                                  "(public certificates validated by DNS are not offered yet)",
+                                  field="CertificateAuthorityArn")
+        if request.key_algorithm not in REQUEST_KEY_ALGORITHMS:
+            raise ValidationError(f"KeyAlgorithm {request.key_algorithm} cannot be requested (it can only be "
+                                  f"imported); use one of {', '.join(REQUEST_KEY_ALGORITHMS)}", field="KeyAlgorithm")
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            if request.idempotency_token is not None:
+                existing = session.scalar(select(CertificateRow.arn).where(
+                    CertificateRow.account_id == caller.account_id,
+                    CertificateRow.idempotency_token == request.idempotency_token,
+                    CertificateRow.created_at > now - IDEMPOTENCY_WINDOW))
+                if existing is not None:
+                    return existing
+            arn = CertificateArn.new(caller.region, caller.account_id)
+            options = {"CertificateTransparencyLoggingPreference": "ENABLED", "Export": "DISABLED",
+                       **request.options}
+            session.add(CertificateRow(
+                id=arn.certificate_id, arn=str(arn), account_id=caller.account_id, region=caller.region,
+                type=CertificateType.PRIVATE.value, status=CertificateStatus.PENDING_VALIDATION.value,
+                domain_name=names[0], names=names, key_algorithm=request.key_algorithm,
+                authority_arn=request.authority_arn, key_usages=[], extended_key_usages=[], options=options,
+                export_option=options["Export"], exported=False, in_use_by=[], tags=request.tags,
+                key_pair_origin="AWS_MANAGED", idempotency_token=request.idempotency_token, created_at=now))
+            self._jobs.enqueue(session, ISSUE_PRIVATE_JOB, {"certificate_id": arn.certificate_id}, now)
+        self._signal.notify()
+        return str(arn)
+
+    def run_issue_job(self, payload: dict[str, Any]) -> None:
+        """Generate the key pair, have the CA sign it, store both: ISSUED, or FAILED with the CA's reason."""
+        with self._db.read() as session:
+            row = session.get(CertificateRow, payload["certificate_id"])
+            if row is None or row.status != CertificateStatus.PENDING_VALIDATION or row.authority_arn is None:
+                return
+            arn, names, authority_arn = row.arn, list(row.names), row.authority_arn
+            caller = Caller(row.account_id, row.region, "acm")
+            key_algorithm = KeyAlgorithm(row.key_algorithm)
+        key = generate_private_key(key_algorithm)
+        try:
+            signed = self._issuance.sign_now(caller, authority_arn, _csr(key, names), PRIVATE_VALIDITY)
+        except CertsmithError as error:
+            reason = next((r for cls, r in _FAILURE_REASONS if isinstance(error, cls)), None)
+            if reason is None:
+                reason = FailureReason.PCA_INVALID_DURATION if error.field == "Validity" \
+                    else FailureReason.PCA_INVALID_ARGS
+            self._fail(payload["certificate_id"], reason)
+            return
+        facts = certificate_facts(signed.certificate)
+        sealed = self._vault.seal_private_key(key, arn)
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            row = session.get(CertificateRow, payload["certificate_id"])
+            if row is None or row.status != CertificateStatus.PENDING_VALIDATION:
+                return
+            row.status, row.issued_at = CertificateStatus.ISSUED.value, now
+            row.certificate_pem, row.chain_pem, row.sealed_key = signed.certificate_pem, signed.chain_pem, sealed
+            row.serial, row.subject, row.issuer = facts.serial, facts.subject, facts.issuer
+            row.not_before, row.not_after, row.signature_algorithm = (facts.not_before, facts.not_after,
+                                                                      facts.signature_algorithm)
+            row.key_usages, row.extended_key_usages = facts.key_usages, facts.extended_key_usages
+
+    def _fail(self, certificate_id: str, reason: FailureReason) -> None:
+        with self._db.transaction() as session:
+            row = session.get(CertificateRow, certificate_id)
+            if row is not None and row.status == CertificateStatus.PENDING_VALIDATION:
+                row.status, row.failure_reason = CertificateStatus.FAILED.value, reason.value
+
+    def mark_failed(self, payload: dict[str, Any]) -> None:
+        self._fail(payload["certificate_id"], FailureReason.OTHER)
+
+    # -- read -----------------------------------------------------------------------------------------------------
+    def load(self, caller: Caller, arn_text: str) -> CertificateRow:
+        arn = CertificateArn.parse(arn_text)
+        with self._db.read() as session:
+            row = session.get(CertificateRow, arn.certificate_id)
+        if row is None or row.arn != arn_text or row.account_id != caller.account_id:
+            raise ResourceNotFoundError(f"certificate {arn_text} was not found", arn=arn_text)
+        return row
+
+    def describe(self, caller: Caller, arn: str) -> CertificateRecord:
+        return CertificateRecord.of(self.load(caller, arn))
+
+    def page(self, caller: Caller, where: CertificateFilter, max_items: int | None,
+             next_token: str | None) -> tuple[list[CertificateRecord], str | None]:
+        """A page of certificates, newest first unless ascending order is asked for."""
+        limit = max_items or 100
+        position = token_position(next_token)
+        found: list[CertificateRow] = []
+        with self._db.read() as session:
+            while len(found) <= limit:
+                # Fetch a little more than a page: the usage filters are applied here, not in SQL.
+                rows = list(session.scalars(list_query(caller.account_id, where, position, limit + 1)))
+                found += [row for row in rows if where.matches_usages(row)]
+                if len(rows) <= limit:
+                    break
+                position = (rows[-1].created_at, rows[-1].id)
+        page = found[:limit]
+        token = page_token(page[-1]) if len(found) > limit else None
+        return [CertificateRecord.of(row) for row in page], token
+
+    def get(self, caller: Caller, arn: str) -> tuple[str, str | None]:
+        row = self.load(caller, arn)
+        if row.certificate_pem is None:
+            if row.status == CertificateStatus.PENDING_VALIDATION:
+                raise RequestInProgressError(f"certificate {arn} is still being issued; try again shortly", arn=arn)
+            raise InvalidStateError(f"certificate {arn} is {row.status} and has no certificate", field="CertificateArn")
+        return row.certificate_pem, row.chain_pem or None
+
+    # -- change ---------------------------------------------------------------------------------------------------
+    def delete(self, caller: Caller, arn: str) -> None:
+        row = self.load(caller, arn)
+        if row.in_use_by:
+            raise ResourceInUseError(f"certificate {arn} is in use by {', '.join(row.in_use_by)}; detach it first",
+                                     arn=arn)
+        with self._db.transaction() as session:
+            current = session.get(CertificateRow, row.id)
+            if current is not None:
+                session.delete(current)
+
+    def tags(self, caller: Caller, arn: str) -> list[dict[str, str]]:
+        return list(self.load(caller, arn).tags)
+
+    def change_tags(self, caller: Caller, arn: str, add: list[dict[str, Any]] | None = None,
+                    remove: list[dict[str, Any]] | None = None) -> None:
+        certificate_id = self.load(caller, arn).id
+        with self._db.transaction() as session:
+            row = session.get(CertificateRow, certificate_id)
+            if row is None:
+                raise ResourceNotFoundError(f"certificate {arn} was not found", arn=arn)
+            tags = tags_with(list(row.tags), add, "certificate") if add else list(row.tags)
+            row.tags = tags_without(tags, remove) if remove else tags
