@@ -207,3 +207,29 @@ def test_aws_cli_commands_from_the_acm_guide(server: Server, rsa_ca: str, ec_ca:
     assert arn in [s["CertificateArn"] for s in listed]
     got = run("get-certificate", "--certificate-arn", arn)
     assert got["Certificate"].startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_update_options(acm: Any, rsa_ca: str) -> None:
+    arn, detail = issued(acm, rsa_ca, "options.internal.test")
+    assert detail["Options"] == {"CertificateTransparencyLoggingPreference": "ENABLED", "Export": "DISABLED"}
+    acm.update_certificate_options(CertificateArn=arn, Options={"CertificateTransparencyLoggingPreference": "DISABLED"})
+    options = acm.describe_certificate(CertificateArn=arn)["Certificate"]["Options"]
+    assert options["CertificateTransparencyLoggingPreference"] == "DISABLED"
+    code, message = error_code(acm.update_certificate_options, CertificateArn=arn, Options={"Export": "ENABLED"})
+    assert code == "ValidationException" and "Export" in message
+
+
+def test_account_configuration(acm: Any) -> None:
+    assert acm.get_account_configuration()["ExpiryEvents"] == {"DaysBeforeExpiry": 45}
+    acm.put_account_configuration(ExpiryEvents={"DaysBeforeExpiry": 30}, IdempotencyToken="first")
+    assert acm.get_account_configuration()["ExpiryEvents"] == {"DaysBeforeExpiry": 30}
+    # The same token within the hour is the same request: the first call's values stay.
+    acm.put_account_configuration(ExpiryEvents={"DaysBeforeExpiry": 10}, IdempotencyToken="first")
+    assert acm.get_account_configuration()["ExpiryEvents"] == {"DaysBeforeExpiry": 30}
+    acm.put_account_configuration(ExpiryEvents={"DaysBeforeExpiry": 10}, IdempotencyToken="second")
+    assert acm.get_account_configuration()["ExpiryEvents"] == {"DaysBeforeExpiry": 10}
+    code, message = error_code(acm.put_account_configuration, IdempotencyToken="third")
+    assert (code, message) == ("ValidationException", "Configuration for events is empty.")
+    code, message = error_code(acm.put_account_configuration, ExpiryEvents={"DaysBeforeExpiry": 46},
+                               IdempotencyToken="fourth")
+    assert code == "ValidationException" and "DaysBeforeExpiry" in message

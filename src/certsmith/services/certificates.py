@@ -209,6 +209,21 @@ class CertificateService:
         return row.certificate_pem, row.chain_pem or None
 
     # -- change ---------------------------------------------------------------------------------------------------
+    def update_options(self, caller: Caller, arn: str, options: dict[str, Any]) -> None:
+        certificate_id = self.load(caller, arn).id
+        with self._db.transaction() as session:
+            row = session.get(CertificateRow, certificate_id)
+            if row is None:
+                raise ResourceNotFoundError(f"certificate {arn} was not found", arn=arn)
+            if "Export" in options and options["Export"] != row.options.get("Export", "DISABLED"):
+                raise ValidationError("Options.Export is chosen when the certificate is requested and cannot be "
+                                      "changed", field="Options.Export")
+            if row.status in (CertificateStatus.FAILED, CertificateStatus.REVOKED, CertificateStatus.EXPIRED):
+                raise InvalidStateError(f"certificate {arn} is {row.status}; its options cannot be changed",
+                                        field="CertificateArn")
+            row.options = {**row.options, **{k: v for k, v in options.items()
+                                             if k in ("CertificateTransparencyLoggingPreference", "Export")}}
+
     def delete(self, caller: Caller, arn: str) -> None:
         row = self.load(caller, arn)
         if row.in_use_by:

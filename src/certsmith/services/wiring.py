@@ -13,6 +13,7 @@ from ..store.group_commit import GroupCommit
 from ..store.jobs import JobQueue
 from ..worker.loop import JobHandler, LocalSignal, Worker
 from .accounts import AccountService, write_credentials_file
+from .acm_account import AccountConfigurationService
 from .audit_log import AuditLog
 from .audit_reports import AUDIT_REPORT_JOB, AuditReportService
 from .authorities import CREATE_AUTHORITY_JOB, PURGE_AUTHORITY_JOB, AuthorityService
@@ -42,6 +43,7 @@ class Container:
     audit_log: AuditLog
     writes: GroupCommit
     certificates: CertificateService
+    acm_account: AccountConfigurationService
 
     def handlers(self) -> dict[str, JobHandler]:
         def issue_dead(payload: dict[str, Any], error: str) -> None:
@@ -89,6 +91,7 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         admin=AuthorityAdminService(database, clock),
         issuance=issuance,
         certificates=CertificateService(database, jobs, sealer, clock, signal, issuance),
+        acm_account=AccountConfigurationService(database, clock),
         revocation=RevocationService(database, jobs, sealer, clock),
         audit_reports=AuditReportService(database, jobs, blobs, clock, signal),
         audit_log=AuditLog(writes, clock), writes=writes)

@@ -23,9 +23,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
-    "AccessKeyRow", "AccountRow", "AuditLogRow", "AuditReportRow", "AuthorityRow", "Base", "CertificateRow",
-    "IssuedCertificateRow",
-    "JobRow", "PermissionRow", "UTCDateTime",
+    "AccessKeyRow", "AccountConfigurationRow", "AccountRow", "AuditLogRow", "AuditReportRow", "AuthorityRow", "Base",
+    "CertificateRow", "IssuedCertificateRow", "JobRow", "PermissionRow", "UTCDateTime",
 ]
 
 
@@ -171,6 +170,16 @@ class CertificateRow(Base):
         Index("ix_certificates_account_key_created", "account_id", "key_algorithm", "created_at"),
         Index("ix_certificates_idempotency", "account_id", "idempotency_token"),
     )
+
+
+class AccountConfigurationRow(Base):
+    """ACM's per-account settings (GetAccountConfiguration / PutAccountConfiguration)."""
+
+    __tablename__ = "account_configuration"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    days_before_expiry: Mapped[int]
+    idempotency_token: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime]
 
 
 class PermissionRow(Base):

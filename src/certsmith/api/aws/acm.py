@@ -132,6 +132,18 @@ def resend_validation_email(c: Container, caller: Caller, req: dict[str, Any]) -
                             "validation email to send", field="CertificateArn")
 
 
+def update_certificate_options(c: Container, caller: Caller, req: dict[str, Any]) -> None:
+    c.certificates.update_options(caller, req["CertificateArn"], req["Options"])
+
+
+def get_account_configuration(c: Container, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
+    return {"ExpiryEvents": {"DaysBeforeExpiry": c.acm_account.days_before_expiry(caller)}}
+
+
+def put_account_configuration(c: Container, caller: Caller, req: dict[str, Any]) -> None:
+    c.acm_account.put(caller, (req.get("ExpiryEvents") or {}).get("DaysBeforeExpiry"), req["IdempotencyToken"])
+
+
 def acm_operations() -> dict[str, Handler]:
     return {
         "RequestCertificate": request_certificate,
@@ -143,4 +155,7 @@ def acm_operations() -> dict[str, Handler]:
         "RemoveTagsFromCertificate": remove_tags_from_certificate,
         "ListTagsForCertificate": list_tags_for_certificate,
         "ResendValidationEmail": resend_validation_email,
+        "UpdateCertificateOptions": update_certificate_options,
+        "GetAccountConfiguration": get_account_configuration,
+        "PutAccountConfiguration": put_account_configuration,
     }
