@@ -43,3 +43,17 @@ def test_random_members(server: Server, operation: str, body: dict[str, Any]) ->
 @given(operation=st.sampled_from(OPERATIONS), body=st.binary(max_size=200))
 def test_random_bytes(server: Server, operation: str, body: bytes) -> None:
     check(signed(server, f"ACMPrivateCA.{operation}", body))
+
+
+ACM_MEMBERS = ["CertificateArn", "DomainName", "SubjectAlternativeNames", "CertificateAuthorityArn", "KeyAlgorithm",
+               "IdempotencyToken", "Options", "Tags", "Includes", "CertificateStatuses", "MaxItems", "NextToken",
+               "SortBy", "SortOrder", "ExpiryEvents"]
+ACM_OPERATIONS = ["RequestCertificate", "DescribeCertificate", "GetCertificate", "ListCertificates",
+                  "DeleteCertificate", "AddTagsToCertificate", "UpdateCertificateOptions", "PutAccountConfiguration"]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operation=st.sampled_from(ACM_OPERATIONS),
+       body=st.dictionaries(st.sampled_from(ACM_MEMBERS), json_values, max_size=5))
+def test_random_acm_members(server: Server, operation: str, body: dict[str, Any]) -> None:
+    check(signed(server, f"CertificateManager.{operation}", json.dumps(body).encode(), service="acm"))
