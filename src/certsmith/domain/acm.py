@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -12,18 +11,16 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .algorithms import KeyAlgorithm, key_algorithm_of
-from .arns import partition_for_region
-from .errors import InvalidArnError, ValidationError
+from .errors import ValidationError
 
 __all__ = [
-    "CertificateArn", "CertificateFacts", "CertificateStatus", "CertificateType", "FailureReason",
+    "CertificateFacts", "CertificateStatus", "CertificateType", "FailureReason",
     "certificate_facts", "check_domain_name", "colon_hex", "signature_algorithm_name",
 ]
 
 MAX_NAMES = 100
 CN_MAX = 64
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 class CertificateStatus(StrEnum):
@@ -52,36 +49,6 @@ class FailureReason(StrEnum):
     PCA_REQUEST_FAILED = "PCA_REQUEST_FAILED"
     PCA_LIMIT_EXCEEDED = "PCA_LIMIT_EXCEEDED"
     OTHER = "OTHER"
-
-
-@dataclass(frozen=True, slots=True)
-class CertificateArn:
-    """``arn:<partition>:acm:<region>:<account>:certificate/<uuid>``."""
-
-    region: str
-    account: str
-    certificate_id: str
-
-    @classmethod
-    def new(cls, region: str, account: str) -> CertificateArn:
-        return cls(region, account, str(uuid.uuid4()))
-
-    @classmethod
-    def parse(cls, text: str, field: str = "CertificateArn") -> CertificateArn:
-        parts = text.split(":", 5)
-        if len(parts) != 6 or parts[0] != "arn" or parts[2] != "acm":
-            raise InvalidArnError(f"{field} {text!r} is not an ACM certificate ARN "
-                                  "(arn:aws:acm:<region>:<account>:certificate/<id>)", field=field)
-        _, partition, _, region, account, resource = parts
-        kind, _, ident = resource.partition("/")
-        if kind != "certificate" or not _UUID.match(ident) or not re.match(r"^\d{12}$", account) \
-                or partition != partition_for_region(region):
-            raise InvalidArnError(f"{field} {text!r} does not name an ACM certificate", field=field)
-        return cls(region, account, ident)
-
-    def __str__(self) -> str:
-        return (f"arn:{partition_for_region(self.region)}:acm:{self.region}:{self.account}:"
-                f"certificate/{self.certificate_id}")
 
 
 def check_domain_name(name: str, field: str) -> str:

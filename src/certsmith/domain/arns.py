@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .errors import InvalidArnError
 
-__all__ = ["TEMPLATE_ARN_PREFIX", "AuthorityArn", "IssuedCertificateArn", "partition_for_region"]
+__all__ = ["TEMPLATE_ARN_PREFIX", "AuthorityArn", "CertificateArn", "IssuedCertificateArn", "partition_for_region"]
 
 TEMPLATE_ARN_PREFIX = "arn:aws:acm-pca:::template/"
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
@@ -25,6 +25,23 @@ def partition_for_region(region: str) -> str:
     if region.startswith("eusc-"):
         return "aws-eusc"
     return "aws"
+
+
+def _parse(text: str, field: str, service: str, kind: str, what: str) -> tuple[str, str, str]:
+    """(region, account, id) of ``arn:<partition>:<service>:<region>:<account>:<kind>/<id>``."""
+    parts = text.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != service:
+        raise InvalidArnError(f"{field} {text!r} is not {what}", field=field)
+    _, partition, _, region, account, resource = parts
+    resource_kind, _, ident = resource.partition("/")
+    if resource_kind != kind or "/" in ident:
+        raise InvalidArnError(f"{field} {text!r} does not name a {kind.replace('-', ' ')}", field=field)
+    if not _REGION.match(region):
+        raise InvalidArnError(f"{field} {text!r} is malformed: region {region!r} is not a region name", field=field)
+    if partition != partition_for_region(region):
+        raise InvalidArnError(f"{field} {text!r} has partition {partition!r}, "
+                              f"expected {partition_for_region(region)!r}", field=field)
+    return region, account, ident
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,22 +66,12 @@ class AuthorityArn:
 
     @classmethod
     def parse(cls, text: str, field: str = "CertificateAuthorityArn") -> AuthorityArn:
-        parts = text.split(":", 5)
-        if len(parts) != 6 or parts[0] != "arn" or parts[2] != "acm-pca":
-            raise InvalidArnError(f"{field} {text!r} is not an ACM-PCA ARN "
-                                  "(arn:aws:acm-pca:<region>:<account>:certificate-authority/<id>)", field=field)
-        _, partition, _, region, account, resource = parts
-        kind, _, ident = resource.partition("/")
-        if kind != "certificate-authority" or "/" in ident:
-            raise InvalidArnError(f"{field} {text!r} does not name a certificate authority", field=field)
+        region, account, ident = _parse(text, field, "acm-pca", "certificate-authority",
+                                        "an ACM-PCA ARN (arn:aws:acm-pca:<region>:<account>:certificate-authority/<id>)")
         try:
-            arn = cls(region, account, ident)
+            return cls(region, account, ident)
         except ValueError as exc:
             raise InvalidArnError(f"{field} {text!r} is malformed: {exc}", field=field) from None
-        if partition != partition_for_region(region):
-            raise InvalidArnError(f"{field} {text!r} has partition {partition!r}, "
-                                  f"expected {partition_for_region(region)!r}", field=field)
-        return arn
 
     def __str__(self) -> str:
         return (f"arn:{partition_for_region(self.region)}:acm-pca:{self.region}:{self.account}:"
@@ -96,3 +103,35 @@ class IssuedCertificateArn:
 
     def __str__(self) -> str:
         return f"{self.authority}/certificate/{self.serial_hex}"
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateArn:
+    """An ACM certificate: ``arn:<partition>:acm:<region>:<account>:certificate/<uuid>``."""
+
+    region: str
+    account: str
+    certificate_id: str
+
+    def __post_init__(self) -> None:
+        if not _ACCOUNT.match(self.account):
+            raise ValueError(f"account {self.account!r} is not a 12-digit account id")
+        if not _UUID.match(self.certificate_id):
+            raise ValueError(f"certificate_id {self.certificate_id!r} is not a UUID")
+
+    @classmethod
+    def new(cls, region: str, account: str) -> CertificateArn:
+        return cls(region, account, str(uuid.uuid4()))
+
+    @classmethod
+    def parse(cls, text: str, field: str = "CertificateArn") -> CertificateArn:
+        region, account, ident = _parse(text, field, "acm", "certificate",
+                                        "an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
+        try:
+            return cls(region, account, ident)
+        except ValueError as exc:
+            raise InvalidArnError(f"{field} {text!r} is malformed: {exc}", field=field) from None
+
+    def __str__(self) -> str:
+        return (f"arn:{partition_for_region(self.region)}:acm:{self.region}:{self.account}:"
+                f"certificate/{self.certificate_id}")

@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from ..domain.acm import (
     CN_MAX,
-    CertificateArn,
     CertificateStatus,
     CertificateType,
     FailureReason,
@@ -21,6 +20,7 @@ from ..domain.acm import (
     check_domain_name,
 )
 from ..domain.algorithms import KeyAlgorithm, generate_private_key
+from ..domain.arns import CertificateArn
 from ..domain.clock import Clock
 from ..domain.errors import (
     CertsmithError,
