@@ -41,6 +41,7 @@ __all__ = [
     "CertificateMismatchError",
     "CertsmithError",
     "ConcurrentModificationError",
+    "ConflictError",
     "InternalError",
     "InvalidArgsError",
     "InvalidArnError",
@@ -169,6 +170,12 @@ class ResourceInUseError(UserError):
 
 class ConcurrentModificationError(UserError):
     code = "concurrent_modification"
+
+
+class ConflictError(UserError):
+    """The resource is not in a state the request can apply to (ACM's ConflictException)."""
+
+    code = "conflict"
 
 
 class UnknownOperationError(UserError):

@@ -6,25 +6,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
 from ..domain.acm import (
-    CN_MAX,
     CertificateStatus,
     CertificateType,
     FailureReason,
-    certificate_facts,
     check_domain_name,
 )
-from ..domain.algorithms import KeyAlgorithm, generate_private_key
+from ..domain.algorithms import KeyAlgorithm
 from ..domain.arns import CertificateArn
 from ..domain.clock import Clock
 from ..domain.errors import (
-    CertsmithError,
-    InvalidArnError,
     InvalidStateError,
     RequestInProgressError,
     ResourceInUseError,
@@ -32,7 +25,6 @@ from ..domain.errors import (
     ValidationError,
 )
 from ..domain.tags import check_tags, tags_with, tags_without
-from ..domain.validity import Validity, ValidityPeriodType
 from ..store.database import Database
 from ..store.jobs import JobQueue
 from ..store.tables import CertificateRow
@@ -40,21 +32,15 @@ from .certificate_records import CertificateFilter, CertificateRecord, list_quer
 from .context import Caller
 from .issuance import IssuanceService
 from .ports import KeyVault, WorkSignal
+from .private_signing import sign_private, store_material
 
 __all__ = ["ISSUE_PRIVATE_JOB", "CertificateService", "RequestedCertificate"]
 
 ISSUE_PRIVATE_JOB = "acm.issue-private"
 IDEMPOTENCY_WINDOW = timedelta(hours=1)
-PRIVATE_VALIDITY = Validity(395, ValidityPeriodType.DAYS)  # 13 months
 REQUEST_KEY_ALGORITHMS = tuple(a.value for a in (KeyAlgorithm.RSA_2048, KeyAlgorithm.RSA_3072, KeyAlgorithm.RSA_4096,
                                                  KeyAlgorithm.EC_prime256v1, KeyAlgorithm.EC_secp384r1,
                                                  KeyAlgorithm.EC_secp521r1))
-# The CA's answer, as ACM reports it in FailureReason.
-_FAILURE_REASONS: tuple[tuple[type[CertsmithError], FailureReason], ...] = (
-    (ResourceNotFoundError, FailureReason.PCA_RESOURCE_NOT_FOUND),
-    (InvalidArnError, FailureReason.PCA_INVALID_ARN),
-    (InvalidStateError, FailureReason.PCA_INVALID_STATE),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +65,6 @@ def _names(domain_name: str, sans: list[str]) -> list[str]:
         raise ValidationError(f"a certificate has at most 100 names; this request has {len(names)}",
                               field="SubjectAlternativeNames")
     return names
-
-
-def _csr(key: Any, names: list[str]) -> x509.CertificateSigningRequest:
-    subject = [x509.NameAttribute(NameOID.COMMON_NAME, names[0])] if len(names[0]) <= CN_MAX else []
-    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(subject)).add_extension(
-        x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False)
-    return builder.sign(key, hashes.SHA256())
 
 
 class CertificateService:
@@ -132,34 +111,18 @@ class CertificateService:
         """Generate the key pair, have the CA sign it, store both: ISSUED, or FAILED with the CA's reason."""
         with self._db.read() as session:
             row = session.get(CertificateRow, payload["certificate_id"])
-            if row is None or row.status != CertificateStatus.PENDING_VALIDATION or row.authority_arn is None:
-                return
-            arn, names, authority_arn = row.arn, list(row.names), row.authority_arn
-            caller = Caller(row.account_id, row.region, "acm")
-            key_algorithm = KeyAlgorithm(row.key_algorithm)
-        key = generate_private_key(key_algorithm)
-        try:
-            signed = self._issuance.sign_now(caller, authority_arn, _csr(key, names), PRIVATE_VALIDITY)
-        except CertsmithError as error:
-            reason = next((r for cls, r in _FAILURE_REASONS if isinstance(error, cls)), None)
-            if reason is None:
-                reason = FailureReason.PCA_INVALID_DURATION if error.field == "Validity" \
-                    else FailureReason.PCA_INVALID_ARGS
-            self._fail(payload["certificate_id"], reason)
+        if row is None or row.status != CertificateStatus.PENDING_VALIDATION or row.authority_arn is None:
             return
-        facts = certificate_facts(signed.certificate)
-        sealed = self._vault.seal_private_key(key, arn)
-        now = self._clock.now()
+        material = sign_private(self._issuance, self._vault, row)
+        if isinstance(material, FailureReason):
+            self._fail(payload["certificate_id"], material)
+            return
         with self._db.transaction() as session:
-            row = session.get(CertificateRow, payload["certificate_id"])
-            if row is None or row.status != CertificateStatus.PENDING_VALIDATION:
+            current = session.get(CertificateRow, payload["certificate_id"])
+            if current is None or current.status != CertificateStatus.PENDING_VALIDATION:
                 return
-            row.status, row.issued_at = CertificateStatus.ISSUED.value, now
-            row.certificate_pem, row.chain_pem, row.sealed_key = signed.certificate_pem, signed.chain_pem, sealed
-            row.serial, row.subject, row.issuer = facts.serial, facts.subject, facts.issuer
-            row.not_before, row.not_after, row.signature_algorithm = (facts.not_before, facts.not_after,
-                                                                      facts.signature_algorithm)
-            row.key_usages, row.extended_key_usages = facts.key_usages, facts.extended_key_usages
+            store_material(current, material)
+            current.status, current.issued_at = CertificateStatus.ISSUED.value, self._clock.now()
 
     def _fail(self, certificate_id: str, reason: FailureReason) -> None:
         with self._db.transaction() as session:

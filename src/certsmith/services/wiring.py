@@ -20,6 +20,7 @@ from .authorities import CREATE_AUTHORITY_JOB, PURGE_AUTHORITY_JOB, AuthoritySer
 from .authority_admin import AuthorityAdminService
 from .authority_cache import ActiveAuthorities
 from .blobs import FileBlobStore
+from .certificate_lifecycle import RENEW_JOB, CertificateLifecycleService
 from .certificates import ISSUE_PRIVATE_JOB, CertificateService
 from .issuance import ISSUE_JOB, IssuanceService
 from .revocation import REFRESH_CRL_JOB, RevocationService
@@ -44,6 +45,7 @@ class Container:
     writes: GroupCommit
     certificates: CertificateService
     acm_account: AccountConfigurationService
+    lifecycle: CertificateLifecycleService
 
     def handlers(self) -> dict[str, JobHandler]:
         def issue_dead(payload: dict[str, Any], error: str) -> None:
@@ -57,6 +59,8 @@ class Container:
             REFRESH_CRL_JOB: JobHandler(self.revocation.refresh_crl),
             ISSUE_PRIVATE_JOB: JobHandler(self.certificates.run_issue_job,
                                           lambda payload, _error: self.certificates.mark_failed(payload)),
+            RENEW_JOB: JobHandler(self.lifecycle.run_renew_job,
+                                  lambda payload, _error: self.lifecycle.mark_renewal_failed(payload)),
             AUDIT_REPORT_JOB: JobHandler(self.audit_reports.run_job,
                                          lambda payload, _error: self.audit_reports.mark_failed(payload)),
         }
@@ -84,13 +88,15 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
     writes = GroupCommit(database)
     active = ActiveAuthorities()
     issuance = IssuanceService(database, writes, jobs, sealer, clock, signal, active, settings.effective_public_url)
+    certificates = CertificateService(database, jobs, sealer, clock, signal, issuance)
     blobs = FileBlobStore(settings.data_dir / "objects")
     return Container(
         settings=settings, database=database, clock=clock, signal=signal, jobs=jobs, accounts=accounts,
         authorities=AuthorityService(database, jobs, sealer, clock, signal, active),
         admin=AuthorityAdminService(database, clock),
         issuance=issuance,
-        certificates=CertificateService(database, jobs, sealer, clock, signal, issuance),
+        certificates=certificates,
+        lifecycle=CertificateLifecycleService(database, jobs, sealer, clock, signal, certificates, issuance),
         acm_account=AccountConfigurationService(database, clock),
         revocation=RevocationService(database, jobs, sealer, clock),
         audit_reports=AuditReportService(database, jobs, blobs, clock, signal),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ...domain.acm import CertificateStatus, CertificateType
@@ -18,8 +19,13 @@ MAX_SUMMARY_NAMES = 100
 
 
 def _eligibility(record: CertificateRecord) -> str:
-    return "ELIGIBLE" if record.type == CertificateType.PRIVATE and record.status == CertificateStatus.ISSUED \
-        else "INELIGIBLE"
+    """ELIGIBLE: issued privately by certsmith, and exported or in use (§10.6)."""
+    return "ELIGIBLE" if record.type == CertificateType.PRIVATE and record.status == CertificateStatus.ISSUED and \
+        (record.exported or record.in_use_by) else "INELIGIBLE"
+
+
+def _renewal_summary(renewal: dict[str, Any]) -> dict[str, Any]:
+    return {**renewal, "UpdatedAt": datetime.fromisoformat(renewal["UpdatedAt"])}
 
 
 def certificate_detail(record: CertificateRecord) -> dict[str, Any]:
@@ -53,7 +59,7 @@ def certificate_detail(record: CertificateRecord) -> dict[str, Any]:
     if record.status == CertificateStatus.REVOKED:
         detail.update(RevokedAt=record.revoked_at, RevocationReason=record.revocation_reason)
     if record.renewal is not None:
-        detail["RenewalSummary"] = record.renewal
+        detail["RenewalSummary"] = _renewal_summary(record.renewal)
     return detail
 
 
@@ -132,6 +138,19 @@ def resend_validation_email(c: Container, caller: Caller, req: dict[str, Any]) -
                             "validation email to send", field="CertificateArn")
 
 
+def export_certificate(c: Container, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
+    certificate, chain, key = c.lifecycle.export(caller, req["CertificateArn"], req["Passphrase"])
+    return {"Certificate": certificate, "CertificateChain": chain, "PrivateKey": key}
+
+
+def renew_certificate(c: Container, caller: Caller, req: dict[str, Any]) -> None:
+    c.lifecycle.renew(caller, req["CertificateArn"])
+
+
+def revoke_certificate(c: Container, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
+    return {"CertificateArn": c.lifecycle.revoke(caller, req["CertificateArn"], req["RevocationReason"])}
+
+
 def update_certificate_options(c: Container, caller: Caller, req: dict[str, Any]) -> None:
     c.certificates.update_options(caller, req["CertificateArn"], req["Options"])
 
@@ -156,6 +175,9 @@ def acm_operations() -> dict[str, Handler]:
         "ListTagsForCertificate": list_tags_for_certificate,
         "ResendValidationEmail": resend_validation_email,
         "UpdateCertificateOptions": update_certificate_options,
+        "ExportCertificate": export_certificate,
+        "RenewCertificate": renew_certificate,
+        "RevokeCertificate": revoke_certificate,
         "GetAccountConfiguration": get_account_configuration,
         "PutAccountConfiguration": put_account_configuration,
     }

@@ -31,6 +31,7 @@ _TABLE: tuple[tuple[type[e.CertsmithError], str, int], ...] = (
     (e.ResourceNotFoundError, "ResourceNotFoundException", 400),
     (e.ResourceInUseError, "ResourceInUseException", 400),
     (e.ConcurrentModificationError, "ConcurrentModificationException", 400),
+    (e.ConflictError, "ConflictException", 400),
     (e.UnknownOperationError, "UnknownOperationException", 400),
     (e.PayloadTooLargeError, "ValidationException", 413),
 )
