@@ -20,6 +20,7 @@ from .authorities import CREATE_AUTHORITY_JOB, PURGE_AUTHORITY_JOB, AuthoritySer
 from .authority_admin import AuthorityAdminService
 from .authority_cache import ActiveAuthorities
 from .blobs import FileBlobStore
+from .certificate_import import CertificateImporter
 from .certificate_lifecycle import RENEW_JOB, CertificateLifecycleService
 from .certificates import ISSUE_PRIVATE_JOB, CertificateService
 from .issuance import ISSUE_JOB, IssuanceService
@@ -46,6 +47,7 @@ class Container:
     certificates: CertificateService
     acm_account: AccountConfigurationService
     lifecycle: CertificateLifecycleService
+    imports: CertificateImporter
 
     def handlers(self) -> dict[str, JobHandler]:
         def issue_dead(payload: dict[str, Any], error: str) -> None:
@@ -96,6 +98,7 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         admin=AuthorityAdminService(database, clock),
         issuance=issuance,
         certificates=certificates,
+        imports=CertificateImporter(database, sealer, clock, certificates),
         lifecycle=CertificateLifecycleService(database, jobs, sealer, clock, signal, certificates, issuance),
         acm_account=AccountConfigurationService(database, clock),
         revocation=RevocationService(database, jobs, sealer, clock),

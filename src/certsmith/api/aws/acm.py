@@ -7,6 +7,7 @@ from typing import Any
 
 from ...domain.acm import CertificateStatus, CertificateType
 from ...domain.errors import InvalidStateError, ValidationError
+from ...domain.import_check import Bundle
 from ...services.certificate_records import DEFAULT_KEY_TYPES, CertificateFilter, CertificateRecord
 from ...services.certificates import RequestedCertificate
 from ...services.context import Caller
@@ -138,6 +139,11 @@ def resend_validation_email(c: Container, caller: Caller, req: dict[str, Any]) -
                             "validation email to send", field="CertificateArn")
 
 
+def import_certificate(c: Container, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
+    bundle = Bundle(req["Certificate"], req["PrivateKey"], req.get("CertificateChain"))
+    return {"CertificateArn": c.imports.import_certificate(caller, bundle, req.get("CertificateArn"), req.get("Tags"))}
+
+
 def export_certificate(c: Container, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
     certificate, chain, key = c.lifecycle.export(caller, req["CertificateArn"], req["Passphrase"])
     return {"Certificate": certificate, "CertificateChain": chain, "PrivateKey": key}
@@ -175,6 +181,7 @@ def acm_operations() -> dict[str, Handler]:
         "ListTagsForCertificate": list_tags_for_certificate,
         "ResendValidationEmail": resend_validation_email,
         "UpdateCertificateOptions": update_certificate_options,
+        "ImportCertificate": import_certificate,
         "ExportCertificate": export_certificate,
         "RenewCertificate": renew_certificate,
         "RevokeCertificate": revoke_certificate,

@@ -1,0 +1,70 @@
+"""ImportCertificate's checks over the vectors of tests/vectors (see its README)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from certsmith.domain.import_check import Bundle, inspect_bundle, repair_bundle
+
+VECTORS = Path(__file__).parent.parent / "vectors"
+NOW = datetime.now(UTC)
+
+
+def bundle(certificate: str, key: str, chain: str | None) -> Bundle:
+    return Bundle((VECTORS / certificate).read_bytes(), (VECTORS / key).read_bytes(),
+                  (VECTORS / chain).read_bytes() if chain else None)
+
+
+GOOD = [
+    ("rsa/leaf.pem", "rsa/leaf.key", "rsa/chain.pem", "RSA_2048"),
+    ("ec/leaf.pem", "ec/leaf.key", "ec/chain.pem", "EC_prime256v1"),
+    ("rsa/leaf.pem", "rsa/leaf.pkcs1.key", "rsa/chain.pem", "RSA_2048"),
+    ("ec/leaf.pem", "ec/leaf.sec1.key", "ec/chain.pem", "EC_prime256v1"),
+    ("rsa/rsa1024.pem", "rsa/rsa1024.key", "rsa/chain.pem", "RSA_1024"),
+]
+# (certificate, key, chain, the problem reported, whether --fix repairs it)
+BAD = [
+    ("rsa/leaf.pem", "rsa/leaf.key", "rsa/chain-wrong-order.pem", "wrong order", True),
+    ("rsa/leaf.pem", "rsa/leaf.key", "rsa/chain-missing-intermediate.pem", "add that intermediate", False),
+    ("rsa/leaf.pem", "rsa/leaf.key", None, "give that CA's certificate", False),
+    ("rsa/leaf.pem", "rsa/leaf.key", "rsa/chain-with-leaf.pem", "includes the certificate itself", True),
+    ("rsa/leaf.pem", "rsa/leaf.encrypted.key", "rsa/chain.pem", "openssl pkey -in key.pem", False),
+    ("rsa/leaf.crlf.pem", "rsa/leaf.key", "rsa/chain.pem", "CRLF", True),
+    ("rsa/leaf.trailing-garbage.pem", "rsa/leaf.key", "rsa/chain.pem", "text outside the PEM blocks", True),
+    ("rsa/leaf.whitespace.pem", "rsa/leaf.key", "rsa/chain.pem", "whitespace", True),
+    ("rsa/leaf.der", "rsa/leaf.key", "rsa/chain.pem", "DER", False),
+    ("rsa/leaf.pem", "rsa/leaf.der.key", "rsa/chain.pem", "DER", False),
+    ("rsa/expired.pem", "rsa/expired.key", "rsa/chain.pem", "expired on 2002-01-01", False),
+    ("rsa/not-yet-valid.pem", "rsa/not-yet-valid.key", "rsa/chain.pem", "not valid until 2090-01-01", False),
+    ("rsa/leaf.pem", "rsa/other.key", "rsa/chain.pem", "does not match the certificate", False),
+    ("ec/secp256k1.pem", "ec/secp256k1.key", "ec/chain.pem", "secp256k1", False),
+]
+
+
+@pytest.mark.parametrize(("certificate", "key", "chain", "algorithm"), GOOD)
+def test_good_bundles_import(certificate: str, key: str, chain: str, algorithm: str) -> None:
+    report = inspect_bundle(bundle(certificate, key, chain), NOW)
+    assert report.ok, report.problems
+    assert report.key_algorithm == algorithm
+
+
+@pytest.mark.parametrize(("certificate", "key", "chain", "problem", "repairable"), BAD)
+def test_bad_bundles_say_what_is_wrong(certificate: str, key: str, chain: str | None, problem: str,
+                                       repairable: bool) -> None:
+    given = bundle(certificate, key, chain)
+    report = inspect_bundle(given, NOW)
+    assert any(problem in str(p) for p in report.problems), report.problems
+    repaired, changes = repair_bundle(given, NOW)
+    assert inspect_bundle(repaired, NOW).ok is repairable
+    assert bool(changes) is repairable
+
+
+def test_every_problem_is_listed_not_just_the_first() -> None:
+    report = inspect_bundle(bundle("rsa/leaf.crlf.pem", "rsa/other.key", "rsa/chain-wrong-order.pem"), NOW)
+    assert [p.field for p in report.problems] == ["Certificate", "PrivateKey", "CertificateChain"]
+    repaired, changes = repair_bundle(bundle("rsa/leaf.crlf.pem", "rsa/other.key", "rsa/chain-wrong-order.pem"), NOW)
+    assert len(changes) == 2 and [str(p) for p in inspect_bundle(repaired, NOW).problems] == [
+        str(p) for p in report.problems if p.field == "PrivateKey"]
