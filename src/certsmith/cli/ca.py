@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from rich.table import Table
 
 from ..domain.validity import add_months
 from .client import ApiError, Client, default_options, make_client
+from .common import AsJson, Credentials, Endpoint, Region, connect, expiry, fail, print_json
 
 __all__ = ["ca_app"]
 
@@ -25,24 +25,10 @@ ROOT_TEMPLATE = "arn:aws:acm-pca:::template/RootCACertificate/V1"
 SUB_TEMPLATE = "arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen{}/V1"
 _DEFAULT_SIGNING = {"RSA": "SHA256WITHRSA", "EC": "SHA256WITHECDSA"}
 
-Endpoint = Annotated[str | None, typer.Option("--endpoint", help="certsmith URL [env CERTSMITH_ENDPOINT]")]
-Credentials = Annotated[Path | None, typer.Option("--credentials", help="credentials file [env AWS_SHARED_CREDENTIALS_FILE]")]
-Region = Annotated[str | None, typer.Option("--region", help="region [env AWS_DEFAULT_REGION]")]
-AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
 
 def _client(endpoint: str | None, credentials: Path | None, region: str | None) -> Client:
-    return make_client("acm-pca", default_options(endpoint, credentials, region))
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"certsmith: {message}", fg="red", err=True)
-    return typer.Exit(1)
-
-
-def _json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v))
-                     + "\n")
+    return connect("acm-pca", endpoint, credentials, region)
 
 
 def _activate(client: Client, arn: str, parent: str | None, validity_years: int, path_length: int) -> None:
@@ -86,7 +72,7 @@ def create(
 ) -> None:
     """Create a CA; with --root or --parent also sign and install its certificate (ACTIVE when done)."""
     if root and parent:
-        raise _fail("choose --root or --parent, not both")
+        raise fail("choose --root or --parent, not both")
     family = "RSA" if key_algorithm.startswith("RSA") else "EC"
     subject: dict[str, str] = {"CommonName": common_name}
     if organization:
@@ -108,11 +94,11 @@ def create(
             _activate(client, arn, parent, validity_years, path_length)
         described = client.call("describe_certificate_authority", CertificateAuthorityArn=arn)["CertificateAuthority"]
     except ApiError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if as_json:
-        _json(described)
+        print_json(described)
     else:
-        console.print(f"[bold]{arn}[/bold] is [green]{described['Status']}[/green]")
+        console.print(f"[bold]{arn}[/bold] is [green]{described['Status']}[/green]", soft_wrap=True)
 
 
 @ca_app.command("activate")
@@ -128,22 +114,16 @@ def activate(
         client = _client(endpoint, credentials, region)
         _activate(client, arn, parent, validity_years, path_length)
     except ApiError as exc:
-        raise _fail(str(exc)) from None
-    console.print(f"[bold]{arn}[/bold] is [green]ACTIVE[/green]")
+        raise fail(str(exc)) from None
+    console.print(f"[bold]{arn}[/bold] is [green]ACTIVE[/green]", soft_wrap=True)
 
 
 def _table(authorities: list[dict[str, Any]]) -> Table:
     table = Table("Type", "Status", "Subject CN", "Key", "Expires")
     table.add_column("ARN", overflow="fold")  # never cut: people copy it into the next command
-    now = datetime.now(UTC)
     for ca in authorities:
         config = ca.get("CertificateAuthorityConfiguration", {})
-        not_after = ca.get("NotAfter")
-        expires = "-"
-        if not_after is not None:
-            days = (not_after - now).days
-            colour = "red" if days < 30 else "yellow" if days < 90 else "green"
-            expires = f"[{colour}]{not_after:%Y-%m-%d} ({days} d)[/{colour}]"
+        expires = expiry(ca.get("NotAfter"))
         status_colour = {"ACTIVE": "green", "FAILED": "red", "EXPIRED": "red"}.get(ca["Status"], "yellow")
         table.add_row(ca["Type"], f"[{status_colour}]{ca['Status']}[/{status_colour}]",
                       config.get("Subject", {}).get("CommonName", ""), config.get("KeyAlgorithm", ""), expires, ca["Arn"])
@@ -165,9 +145,9 @@ def list_authorities(endpoint: Endpoint = None, credentials: Credentials = None,
             if not token:
                 break
     except ApiError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if as_json:
-        _json(authorities)
+        print_json(authorities)
     else:
         console.print(_table(authorities))
 
@@ -180,9 +160,9 @@ def describe(arn: str, endpoint: Endpoint = None, credentials: Credentials = Non
         ca = _client(endpoint, credentials, region).call("describe_certificate_authority",
                                                          CertificateAuthorityArn=arn)["CertificateAuthority"]
     except ApiError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if as_json:
-        _json(ca)
+        print_json(ca)
     else:
         console.print(_table([ca]))
 
@@ -209,14 +189,14 @@ def issue(
         client.wait("certificate_issued", CertificateAuthorityArn=arn, CertificateArn=cert_arn)
         issued = client.call("get_certificate", CertificateAuthorityArn=arn, CertificateArn=cert_arn)
     except ApiError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     bundle = issued["Certificate"].rstrip("\n") + "\n" + issued.get("CertificateChain", "")
     if out:
         out.write_text(bundle)
     if as_json:
-        _json({"CertificateArn": cert_arn, **issued})
+        print_json({"CertificateArn": cert_arn, **issued})
     elif out:
-        console.print(f"{cert_arn}\nwritten to {out}")
+        console.print(f"{cert_arn}\nwritten to {out}", soft_wrap=True)
     else:
         sys.stdout.write(bundle)
 
@@ -233,7 +213,7 @@ def revoke(
         _client(endpoint, credentials, region).call("revoke_certificate", CertificateAuthorityArn=arn,
                                                     CertificateSerial=serial, RevocationReason=reason)
     except ApiError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     console.print(f"revoked {serial} ({reason})")
 
 
@@ -252,20 +232,20 @@ def crl(
         ca = make_client("acm-pca", options).call("describe_certificate_authority",
                                                   CertificateAuthorityArn=arn)["CertificateAuthority"]
     except ApiError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     crl_config = ca.get("RevocationConfiguration", {}).get("CrlConfiguration", {})
     if not crl_config.get("Enabled"):
-        raise _fail("the CA has no CRL: enable CrlConfiguration (certsmith ca create --crl)")
+        raise fail("the CA has no CRL: enable CrlConfiguration (certsmith ca create --crl)")
     path = (crl_config.get("CustomPath") or "crl").strip("/")
     response = httpx.get(f"{options.endpoint.rstrip('/')}/{path}/{authority_id}.crl", timeout=10)
     if response.status_code != 200:
-        raise _fail(f"no CRL yet (HTTP {response.status_code}); one is published after the first issuance")
+        raise fail(f"no CRL yet (HTTP {response.status_code}); one is published after the first issuance")
     parsed = x509.load_der_x509_crl(response.content)
     if out:
         out.write_bytes(response.content)
     entries = [{"serial": format(r.serial_number, "x"), "revoked_at": r.revocation_date_utc.isoformat()} for r in parsed]
     if as_json:
-        _json({"this_update": parsed.last_update_utc.isoformat(),
+        print_json({"this_update": parsed.last_update_utc.isoformat(),
                "next_update": parsed.next_update_utc.isoformat() if parsed.next_update_utc else None,
                "revoked": entries})
         return

@@ -12,6 +12,7 @@ import typer
 
 from ..settings import Settings, load_settings
 from .ca import ca_app
+from .cert import cert_app
 
 __all__ = ["app", "main"]
 
@@ -19,6 +20,7 @@ app = typer.Typer(help="certsmith: a self-hosted certificate manager with the AC
                   no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False, pretty_exceptions_show_locals=False)
 app.add_typer(ca_app, name="ca")
+app.add_typer(cert_app, name="cert")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML settings file", envvar="CERTSMITH_CONFIG")]
 

@@ -18,8 +18,8 @@ from cryptography.x509.oid import NameOID
 
 from .issuance import verify_signed_by
 
-__all__ = ["IMPORT_KEY_ALGORITHMS", "Bundle", "Problem", "Report", "import_key_algorithm", "inspect_bundle",
-           "repair_bundle"]
+__all__ = ["IMPORT_KEY_ALGORITHMS", "Bundle", "Problem", "Report", "assemble_bundle", "import_key_algorithm",
+           "inspect_bundle", "pem_parts", "repair_bundle"]
 
 MAX_KEY_BYTES = 5 * 1024
 MAX_OCSP_URL = 1000
@@ -239,6 +239,32 @@ def order_chain(leaf: x509.Certificate, chain: list[x509.Certificate]) -> list[x
         remaining.remove(parent)
         current = parent
     return ordered
+
+
+def pem_parts(data: bytes) -> list[tuple[str, bytes]]:
+    """The PEM blocks of a file as (label, text), each with the text around it kept (so that checks still see it)."""
+    matches = list(_BLOCK.finditer(data))
+    parts = []
+    for index, match in enumerate(matches):
+        start = 0 if index == 0 else match.start()
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(data)
+        parts.append((match.group(1).decode(), data[start:end]))
+    return parts
+
+
+def assemble_bundle(files: list[bytes]) -> Bundle:
+    """A bundle from files as people have them (cert + key + chain, fullchain + key, one combined file):
+    the first certificate is the certificate, the other certificates in order are the chain."""
+    certificates: list[bytes] = []
+    keys: list[bytes] = []
+    for data in files:
+        parts = pem_parts(data)
+        if not parts:
+            certificates.append(data)  # DER or text: the checks say what it is
+        for label, text in parts:
+            (keys if label.endswith("PRIVATE KEY") or label == "EC PARAMETERS" else certificates).append(text)
+    chain = b"".join(certificates[1:]) or None
+    return Bundle(certificates[0] if certificates else b"", b"".join(keys), chain)
 
 
 def inspect_bundle(bundle: Bundle, now: datetime) -> Report:

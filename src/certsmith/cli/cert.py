@@ -1,0 +1,275 @@
+"""``certsmith cert ...``: certificates (the ACM API)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..domain.import_check import Bundle, assemble_bundle, inspect_bundle, repair_bundle
+from .client import ApiError, Client
+from .common import AsJson, Credentials, Endpoint, Region, connect, expiry, fail, print_json
+
+__all__ = ["cert_app"]
+
+cert_app = typer.Typer(help="Certificates (the ACM API): request from a CA, import, export, renew.",
+                       no_args_is_help=True, pretty_exceptions_enable=False, pretty_exceptions_show_locals=False)
+console = Console()
+ALL_KEY_TYPES = ["RSA_1024", "RSA_2048", "RSA_3072", "RSA_4096", "EC_prime256v1", "EC_secp384r1", "EC_secp521r1"]
+Arn = Annotated[str, typer.Argument(help="certificate ARN")]
+
+
+def _client(endpoint: str | None, credentials: Path | None, region: str | None) -> Client:
+    return connect("acm", endpoint, credentials, region)
+
+
+def _tags(pairs: list[str]) -> list[dict[str, str]]:
+    tags = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        tags.append({"Key": key, "Value": value} if sep else {"Key": key})
+    return tags
+
+
+def _table(summaries: list[dict[str, Any]]) -> Table:
+    table = Table("Domain", "Type", "Status", "Key", "Expires")
+    table.add_column("ARN", overflow="fold")
+    for item in summaries:
+        colour = {"ISSUED": "green", "FAILED": "red", "EXPIRED": "red", "REVOKED": "red"}.get(item["Status"], "yellow")
+        table.add_row(item.get("DomainName", ""), item.get("Type", ""), f"[{colour}]{item['Status']}[/{colour}]",
+                      item.get("KeyAlgorithm", ""), expiry(item.get("NotAfter")), item["CertificateArn"])
+    return table
+
+
+@cert_app.command("request")
+def request(
+    domain: Annotated[str, typer.Argument(help="the certificate's first name (its subject CN)")],
+    ca: Annotated[str, typer.Option("--ca", help="ARN of the private CA that signs it")],
+    san: Annotated[list[str] | None, typer.Option("--san", help="another name (repeat)")] = None,
+    key_algorithm: Annotated[str, typer.Option(help="RSA_2048 … EC_secp521r1 (the CA's family)")] = "RSA_2048",
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="key=value (repeat)")] = None,
+    wait: Annotated[bool, typer.Option(help="wait until it is issued")] = True,
+    endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None, as_json: AsJson = False,
+) -> None:
+    """Request a certificate whose key certsmith generates and keeps, signed by a private CA."""
+    kwargs: dict[str, Any] = {"DomainName": domain, "CertificateAuthorityArn": ca, "KeyAlgorithm": key_algorithm}
+    if san:
+        kwargs["SubjectAlternativeNames"] = san
+    if tag:
+        kwargs["Tags"] = _tags(tag)
+    try:
+        client = _client(endpoint, credentials, region)
+        arn = client.call("request_certificate", **kwargs)["CertificateArn"]
+        if wait:
+            client.wait("certificate_validated", CertificateArn=arn)
+        detail = client.call("describe_certificate", CertificateArn=arn)["Certificate"]
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print_json(detail)
+    else:
+        console.print(_table([detail]))
+
+
+@cert_app.command("list")
+def list_certificates(
+    status: Annotated[list[str] | None, typer.Option("--status", help="ISSUED, FAILED … (repeat)")] = None,
+    key_type: Annotated[list[str] | None, typer.Option("--key-type", help="only these key types (repeat)")] = None,
+    endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None, as_json: AsJson = False,
+) -> None:
+    """List certificates, every key type unless --key-type narrows it (the bare API call lists RSA only)."""
+    kwargs: dict[str, Any] = {"Includes": {"keyTypes": key_type or ALL_KEY_TYPES}}
+    if status:
+        kwargs["CertificateStatuses"] = status
+    summaries: list[dict[str, Any]] = []
+    try:
+        client = _client(endpoint, credentials, region)
+        while True:
+            page = client.call("list_certificates", **kwargs)
+            summaries += page.get("CertificateSummaryList", [])
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print_json(summaries)
+    else:
+        console.print(_table(summaries))
+
+
+@cert_app.command("describe")
+def describe(arn: Arn, endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None,
+             as_json: AsJson = False) -> None:
+    """Show one certificate."""
+    try:
+        detail = _client(endpoint, credentials, region).call("describe_certificate", CertificateArn=arn)["Certificate"]
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print_json(detail)
+        return
+    console.print(_table([detail]))
+    for label, key in (("Names", "SubjectAlternativeNames"), ("Serial", "Serial"), ("Issuer", "Issuer"),
+                       ("CA", "CertificateAuthorityArn"), ("Renewal", "RenewalEligibility"),
+                       ("Failure", "FailureReason")):
+        if detail.get(key):
+            value = detail[key]
+            console.print(f"{label}: {', '.join(value) if isinstance(value, list) else value}")
+
+
+@cert_app.command("get")
+def get(arn: Arn, out: Annotated[Path | None, typer.Option("--out", help="write certificate + chain here")] = None,
+        endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None) -> None:
+    """Print (or write) the certificate and its chain, PEM."""
+    try:
+        got = _client(endpoint, credentials, region).call("get_certificate", CertificateArn=arn)
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    text = got["Certificate"].rstrip("\n") + "\n" + got.get("CertificateChain", "")
+    if out:
+        out.write_text(text)
+        console.print(f"written to {out}")
+    else:
+        sys.stdout.write(text)
+
+
+def _print_report(bundle: Bundle) -> bool:
+    report = inspect_bundle(bundle, datetime.now(UTC))
+    if report.ok:
+        console.print(f"[green]ready to import[/green]: {report.key_algorithm}, "
+                      f"{len(report.chain)} certificate(s) in the chain")
+        return True
+    console.print(f"[red]{len(report.problems)} problem(s)[/red]:")
+    for problem in report.problems:
+        mark = " [yellow](--fix repairs this)[/yellow]" if problem.repairable else ""
+        console.print(f"  • {problem}{mark}", highlight=False)
+    return False
+
+
+def _write_bundle(bundle: Bundle, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "certificate.pem").write_bytes(bundle.certificate)
+    if bundle.chain:
+        (folder / "chain.pem").write_bytes(bundle.chain)
+    key = folder / "private-key.pem"
+    descriptor = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "wb") as stream:
+        stream.write(bundle.private_key)
+    console.print(f"written to {folder}: certificate.pem, {'chain.pem, ' if bundle.chain else ''}private-key.pem")
+
+
+@cert_app.command("import")
+def import_certificate(
+    files: Annotated[list[Path], typer.Argument(help="PEM files: certificate (or fullchain), key, chain — any order "
+                                                     "of files, the first certificate is the one imported",
+                                                exists=True, dir_okay=False)],
+    check: Annotated[bool, typer.Option("--check", help="report every problem; import nothing")] = False,
+    fix: Annotated[bool, typer.Option("--fix", help="repair what is safe: line endings, whitespace, chain order, "
+                                                    "leaf in the chain")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="with --fix: write the repaired files here")] = None,
+    arn: Annotated[str | None, typer.Option("--arn", help="re-import over this certificate")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="key=value (repeat)")] = None,
+    endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None,
+) -> None:
+    """Import a certificate with its key and chain — or, with --check, say everything wrong with them."""
+    bundle = assemble_bundle([path.read_bytes() for path in files])
+    if fix:
+        bundle, changes = repair_bundle(bundle, datetime.now(UTC))
+        for change in changes or ["nothing to repair"]:
+            console.print(f"[cyan]fixed[/cyan]: {change}")
+        if out:
+            _write_bundle(bundle, out)
+    ready = _print_report(bundle) if check or not inspect_bundle(bundle, datetime.now(UTC)).ok else True
+    if check or not ready:
+        raise typer.Exit(0 if ready else 1)
+    kwargs: dict[str, Any] = {"Certificate": bundle.certificate, "PrivateKey": bundle.private_key}
+    if bundle.chain:
+        kwargs["CertificateChain"] = bundle.chain
+    if arn:
+        kwargs["CertificateArn"] = arn
+    if tag:
+        kwargs["Tags"] = _tags(tag)
+    try:
+        imported = _client(endpoint, credentials, region).call("import_certificate", **kwargs)["CertificateArn"]
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"imported: [bold]{imported}[/bold]", soft_wrap=True)
+
+
+@cert_app.command("export")
+def export(
+    arn: Arn,
+    out: Annotated[Path, typer.Option("--out", help="folder for certificate.pem, chain.pem, private-key.pem")],
+    passphrase_file: Annotated[Path | None, typer.Option("--passphrase-file", help="passphrase (else asked)",
+                                                         exists=True, dir_okay=False)] = None,
+    endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None,
+) -> None:
+    """Export a private certificate with its key, encrypted (PKCS#8) under a passphrase."""
+    passphrase = passphrase_file.read_bytes().rstrip(b"\r\n") if passphrase_file else \
+        getpass.getpass("passphrase for the private key: ").encode()
+    try:
+        exported = _client(endpoint, credentials, region).call("export_certificate", CertificateArn=arn,
+                                                               Passphrase=passphrase)
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    _write_bundle(Bundle(exported["Certificate"].encode(), exported["PrivateKey"].encode(),
+                         exported.get("CertificateChain", "").encode() or None), out)
+    console.print("the key is encrypted; `openssl pkey -in private-key.pem` asks for the passphrase")
+
+
+def _simple(operation: str, done: str, **extra: Any) -> Any:
+    def command(arn: Arn, endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None) -> None:
+        try:
+            _client(endpoint, credentials, region).call(operation, CertificateArn=arn, **extra)
+        except ApiError as exc:
+            raise fail(str(exc)) from None
+        console.print(f"{done}: {arn}", soft_wrap=True)
+    return command
+
+
+cert_app.command("renew", help="Renew a private certificate now: same ARN, new key and validity.")(
+    _simple("renew_certificate", "renewal started"))
+cert_app.command("delete", help="Delete a certificate and its key.")(_simple("delete_certificate", "deleted"))
+
+
+@cert_app.command("revoke")
+def revoke(arn: Arn, reason: Annotated[str, typer.Option(help="RevocationReason")] = "UNSPECIFIED",
+           endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None) -> None:
+    """Revoke an exported private certificate; its CA lists it on the CRL and answers OCSP with revoked."""
+    try:
+        _client(endpoint, credentials, region).call("revoke_certificate", CertificateArn=arn, RevocationReason=reason)
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"revoked ({reason}): {arn}", soft_wrap=True)
+
+
+@cert_app.command("tag")
+def tag_certificate(
+    arn: Arn, tags: Annotated[list[str] | None, typer.Argument(help="key=value to set")] = None,
+    remove: Annotated[list[str] | None, typer.Option("--remove", help="key to remove (repeat)")] = None,
+    endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None, as_json: AsJson = False,
+) -> None:
+    """Set or remove tags, then show the certificate's tags."""
+    try:
+        client = _client(endpoint, credentials, region)
+        if tags:
+            client.call("add_tags_to_certificate", CertificateArn=arn, Tags=_tags(tags))
+        if remove:
+            client.call("remove_tags_from_certificate", CertificateArn=arn, Tags=[{"Key": key} for key in remove])
+        current = client.call("list_tags_for_certificate", CertificateArn=arn).get("Tags", [])
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print_json(current)
+    else:
+        for item in current:
+            console.print(f"{item['Key']}={item.get('Value', '')}")
