@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from certsmith.domain.import_check import Bundle, inspect_bundle, repair_bundle
 
@@ -68,3 +73,27 @@ def test_every_problem_is_listed_not_just_the_first() -> None:
     repaired, changes = repair_bundle(bundle("rsa/leaf.crlf.pem", "rsa/other.key", "rsa/chain-wrong-order.pem"), NOW)
     assert len(changes) == 2 and [str(p) for p in inspect_bundle(repaired, NOW).problems] == [
         str(p) for p in report.problems if p.field == "PrivateKey"]
+
+
+def _pem(der: bytes, label: bytes = b"CERTIFICATE") -> bytes:
+    body = base64.encodebytes(der).replace(b"\n", b"")
+    lines = b"\n".join(body[i:i + 64] for i in range(0, len(body), 64))
+    return b"-----BEGIN " + label + b"-----\n" + lines + b"\n-----END " + label + b"-----\n"
+
+
+_LEAF_DER = x509.load_pem_x509_certificate((VECTORS / "rsa/leaf.pem").read_bytes()).public_bytes(
+    serialization.Encoding.DER)
+
+
+@settings(max_examples=300, deadline=None)
+@given(flips=st.lists(st.tuples(st.integers(0, len(_LEAF_DER) - 1), st.integers(1, 255)), min_size=1, max_size=3))
+def test_damaged_der_inside_pem_is_reported_never_raised(flips: list[tuple[int, int]]) -> None:
+    damaged = bytearray(_LEAF_DER)
+    for position, mask in flips:
+        damaged[position] ^= mask
+    given_bundle = Bundle(_pem(bytes(damaged)), (VECTORS / "rsa/leaf.key").read_bytes(),
+                          (VECTORS / "rsa/chain.pem").read_bytes())
+    report = inspect_bundle(given_bundle, NOW)  # must not raise
+    repair_bundle(given_bundle, NOW)
+    if report.ok:
+        assert report.certificate is not None and report.key_algorithm is not None

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
@@ -108,10 +109,22 @@ def _load_certificates(report: Report, where: str, blocks: list[tuple[str, bytes
             report.add(where, f"block {index + 1} is a {label}, not a CERTIFICATE")
             continue
         try:
-            certificates.append(x509.load_pem_x509_certificate(_clean(block)))
-        except ValueError as exc:
+            certificates.append(_readable(x509.load_pem_x509_certificate(_clean(block))))
+        except _UNREADABLE as exc:
             report.add(where, f"block {index + 1} is not a readable X.509 certificate ({exc})")
     return certificates
+
+
+_UNREADABLE = (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion, x509.DuplicateExtension,
+               x509.UnsupportedGeneralNameType)
+
+
+def _readable(certificate: x509.Certificate) -> x509.Certificate:
+    """The certificate, once every part the checks read has parsed (pyca/cryptography parses lazily)."""
+    _ = (certificate.version, certificate.issuer.rdns, certificate.subject.rdns, list(certificate.extensions),
+         certificate.public_key(), certificate.not_valid_before_utc, certificate.not_valid_after_utc,
+         certificate.signature_hash_algorithm, certificate.serial_number, certificate.signature_algorithm_oid)
+    return certificate
 
 
 def _clean(block: bytes) -> bytes:

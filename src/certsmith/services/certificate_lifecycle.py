@@ -18,6 +18,7 @@ from ..domain.revocation import RevocationReason
 from ..store.database import Database
 from ..store.jobs import JobQueue
 from ..store.tables import CertificateRow
+from .certificate_records import CertificateRecord, renewal_eligibility
 from .certificates import CertificateService
 from .context import Caller
 from .issuance import IssuanceService
@@ -43,12 +44,6 @@ def check_passphrase(passphrase: bytes) -> None:
         raise ValidationError(f"Passphrase must be 4 to 128 bytes long, not {len(passphrase)}", field="Passphrase")
     if not passphrase.isascii() or any(c in passphrase for c in b"#$%"):
         raise ValidationError("Passphrase may hold any ASCII character except #, $ and %", field="Passphrase")
-
-
-def renewal_eligible(row: CertificateRow) -> bool:
-    """ACM renews a certificate it issued while it is exported or in use (§10.6)."""
-    return row.type == CertificateType.PRIVATE and row.status == CertificateStatus.ISSUED and \
-        (row.exported or bool(row.in_use_by))
 
 
 class CertificateLifecycleService:
@@ -83,7 +78,7 @@ class CertificateLifecycleService:
         row = self._certificates.load(caller, arn)
         if (row.renewal or {}).get("RenewalStatus") == "PENDING_AUTO_RENEWAL":
             raise RequestInProgressError(f"certificate {arn} is being renewed already", arn=arn)
-        if not renewal_eligible(row):
+        if renewal_eligibility(CertificateRecord.of(row)) != "ELIGIBLE":
             why = "it is not a private certificate issued by certsmith" if row.type != CertificateType.PRIVATE else \
                 f"it is {row.status}" if row.status != CertificateStatus.ISSUED else \
                 "it has not been exported and is not in use"

@@ -14,7 +14,8 @@ from sqlalchemy import Select, and_, false, or_, select
 from ..domain.errors import InvalidNextTokenError
 from ..store.tables import CertificateRow
 
-__all__ = ["CertificateFilter", "CertificateRecord", "list_query", "page_token", "token_position"]
+__all__ = ["CertificateFilter", "CertificateRecord", "list_query", "page_token", "renewal_eligibility",
+           "token_position"]
 
 # ListCertificates without Includes.keyTypes lists RSA_1024 and RSA_2048 certificates only (§10.11).
 DEFAULT_KEY_TYPES = ("RSA_1024", "RSA_2048")
@@ -56,6 +57,12 @@ class CertificateRecord:
                    row.not_after, list(row.key_usages), list(row.extended_key_usages), dict(row.options),
                    row.exported, list(row.in_use_by), row.key_pair_origin, row.failure_reason, row.renewal,
                    row.revoked_at, row.revocation_reason, row.created_at, row.issued_at, row.imported_at)
+
+
+def renewal_eligibility(record: CertificateRecord) -> str:
+    """ELIGIBLE: issued privately by certsmith, and exported or in use (§10.6)."""
+    return "ELIGIBLE" if record.type == "PRIVATE" and record.status == "ISSUED" and \
+        (record.exported or bool(record.in_use_by)) else "INELIGIBLE"
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from .authority_cache import ActiveAuthorities
 from .blobs import FileBlobStore
 from .certificate_import import CertificateImporter
 from .certificate_lifecycle import RENEW_JOB, CertificateLifecycleService
+from .certificate_search import CertificateSearch
 from .certificates import ISSUE_PRIVATE_JOB, CertificateService
 from .issuance import ISSUE_JOB, IssuanceService
 from .revocation import REFRESH_CRL_JOB, RevocationService
@@ -48,6 +49,7 @@ class Container:
     acm_account: AccountConfigurationService
     lifecycle: CertificateLifecycleService
     imports: CertificateImporter
+    search: CertificateSearch
 
     def handlers(self) -> dict[str, JobHandler]:
         def issue_dead(payload: dict[str, Any], error: str) -> None:
@@ -98,7 +100,7 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         admin=AuthorityAdminService(database, clock),
         issuance=issuance,
         certificates=certificates,
-        imports=CertificateImporter(database, sealer, clock, certificates),
+        imports=CertificateImporter(database, sealer, clock, certificates), search=CertificateSearch(database),
         lifecycle=CertificateLifecycleService(database, jobs, sealer, clock, signal, certificates, issuance),
         acm_account=AccountConfigurationService(database, clock),
         revocation=RevocationService(database, jobs, sealer, clock),

@@ -6,12 +6,19 @@ from datetime import datetime
 from typing import Any
 
 from ...domain.acm import CertificateStatus, CertificateType
-from ...domain.errors import InvalidStateError, ValidationError
+from ...domain.errors import InvalidStateError, ResourceNotFoundError, ValidationError
 from ...domain.import_check import Bundle
-from ...services.certificate_records import DEFAULT_KEY_TYPES, CertificateFilter, CertificateRecord
+from ...services.certificate_records import (
+    DEFAULT_KEY_TYPES,
+    CertificateFilter,
+    CertificateRecord,
+    renewal_eligibility,
+)
 from ...services.certificates import RequestedCertificate
 from ...services.context import Caller
+from ...services.lookup import decode_token, encode_token
 from ...services.wiring import Container
+from .acm_search import search_result
 from .pca import Handler
 
 __all__ = ["acm_operations"]
@@ -19,14 +26,18 @@ __all__ = ["acm_operations"]
 MAX_SUMMARY_NAMES = 100
 
 
-def _eligibility(record: CertificateRecord) -> str:
-    """ELIGIBLE: issued privately by certsmith, and exported or in use (§10.6)."""
-    return "ELIGIBLE" if record.type == CertificateType.PRIVATE and record.status == CertificateStatus.ISSUED and \
-        (record.exported or record.in_use_by) else "INELIGIBLE"
-
-
 def _renewal_summary(renewal: dict[str, Any]) -> dict[str, Any]:
     return {**renewal, "UpdatedAt": datetime.fromisoformat(renewal["UpdatedAt"])}
+
+
+def _validation_options(record: CertificateRecord) -> list[dict[str, Any]]:
+    """No validation happens for a private certificate, but the boto3 waiter certificate_validated reads
+    these statuses: each name reports PENDING_VALIDATION until the CA signed, then SUCCESS."""
+    if record.type != CertificateType.PRIVATE:
+        return []
+    state = {CertificateStatus.PENDING_VALIDATION: "PENDING_VALIDATION", CertificateStatus.FAILED: "FAILED"}.get(
+        CertificateStatus(record.status), "SUCCESS")
+    return [{"DomainName": name, "ValidationDomain": name, "ValidationStatus": state} for name in record.names]
 
 
 def certificate_detail(record: CertificateRecord) -> dict[str, Any]:
@@ -34,7 +45,7 @@ def certificate_detail(record: CertificateRecord) -> dict[str, Any]:
     detail: dict[str, Any] = {
         "CertificateArn": record.arn, "DomainName": record.domain_name, "SubjectAlternativeNames": record.names,
         "Status": record.status, "Type": record.type, "KeyAlgorithm": record.key_algorithm,
-        "InUseBy": record.in_use_by, "RenewalEligibility": _eligibility(record), "Options": record.options,
+        "InUseBy": record.in_use_by, "RenewalEligibility": renewal_eligibility(record), "Options": record.options,
         "CertificateKeyPairOrigin": record.key_pair_origin,
     }
     if record.serial is not None:
@@ -49,12 +60,7 @@ def certificate_detail(record: CertificateRecord) -> dict[str, Any]:
         detail.update(CreatedAt=record.created_at, IssuedAt=record.issued_at)
     if record.type == CertificateType.PRIVATE:
         detail["CertificateAuthorityArn"] = record.authority_arn
-        # No validation happens, but the boto3 waiter certificate_validated reads these statuses,
-        # so each name reports PENDING_VALIDATION until the CA signed, then SUCCESS.
-        state = {CertificateStatus.PENDING_VALIDATION: "PENDING_VALIDATION", CertificateStatus.FAILED: "FAILED"}.get(
-            CertificateStatus(record.status), "SUCCESS")
-        detail["DomainValidationOptions"] = [{"DomainName": name, "ValidationDomain": name, "ValidationStatus": state}
-                                             for name in record.names]
+        detail["DomainValidationOptions"] = _validation_options(record)
     if record.status == CertificateStatus.FAILED:
         detail["FailureReason"] = record.failure_reason
     if record.status == CertificateStatus.REVOKED:
@@ -72,7 +78,7 @@ def certificate_summary(record: CertificateRecord) -> dict[str, Any]:
         "Status": record.status, "Type": record.type, "KeyAlgorithm": record.key_algorithm,
         "KeyUsages": record.key_usages, "ExtendedKeyUsages": [e["Name"] for e in record.extended_key_usages],
         "ExportOption": record.options.get("Export", "DISABLED"), "InUse": bool(record.in_use_by),
-        "Exported": record.exported, "RenewalEligibility": _eligibility(record),
+        "Exported": record.exported, "RenewalEligibility": renewal_eligibility(record),
         "NotBefore": record.not_before, "NotAfter": record.not_after, "CreatedAt": record.created_at,
         "IssuedAt": record.issued_at, "ImportedAt": record.imported_at, "RevokedAt": record.revoked_at,
         "CertificateKeyPairOrigin": record.key_pair_origin,
@@ -169,6 +175,43 @@ def put_account_configuration(c: Container, caller: Caller, req: dict[str, Any])
     c.acm_account.put(caller, (req.get("ExpiryEvents") or {}).get("DaysBeforeExpiry"), req["IdempotencyToken"])
 
 
+def search_certificates(c: Container, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
+    found, token = c.search.search(caller, req.get("FilterStatement"), req.get("MaxResults"), req.get("NextToken"),
+                                   req.get("SortBy"), req.get("SortOrder"))
+    return {"Results": [search_result(record, pem) for record, pem in found], "NextToken": token}
+
+
+def list_certificate_domain_validations(c: Container, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
+    """Per-name validation: a private certificate's names need none, so they report SUCCESS once issued."""
+    record = c.certificates.describe(caller, req["CertificateArn"])
+    summaries = [{"DomainName": option["DomainName"], "ActiveValidationConfiguration": {
+        "ValidationStatus": option["ValidationStatus"]}} for option in _validation_options(record)]
+    offset = decode_token(req.get("NextToken"))
+    page = req.get("MaxItems") or 1000
+    token = encode_token(offset + page) if len(summaries) > offset + page else None
+    return {"DomainValidationSummaryList": summaries[offset:offset + page], "NextToken": token}
+
+
+def _resource_certificate(req: dict[str, Any]) -> str:
+    arn: str = req["ResourceArn"]
+    if ":certificate/" not in arn:
+        raise ResourceNotFoundError(f"{arn} is not a resource certsmith has (certificates are the only ACM "
+                                    "resources it keeps)", arn=arn)
+    return arn
+
+
+def tag_resource(c: Container, caller: Caller, req: dict[str, Any]) -> None:
+    c.certificates.change_tags(caller, _resource_certificate(req), add=req["Tags"])
+
+
+def untag_resource(c: Container, caller: Caller, req: dict[str, Any]) -> None:
+    c.certificates.change_tags(caller, _resource_certificate(req), remove=[{"Key": key} for key in req["TagKeys"]])
+
+
+def list_tags_for_resource(c: Container, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
+    return {"Tags": c.certificates.tags(caller, _resource_certificate(req))}
+
+
 def acm_operations() -> dict[str, Handler]:
     return {
         "RequestCertificate": request_certificate,
@@ -187,4 +230,9 @@ def acm_operations() -> dict[str, Handler]:
         "RevokeCertificate": revoke_certificate,
         "GetAccountConfiguration": get_account_configuration,
         "PutAccountConfiguration": put_account_configuration,
+        "SearchCertificates": search_certificates,
+        "ListCertificateDomainValidations": list_certificate_domain_validations,
+        "TagResource": tag_resource,
+        "UntagResource": untag_resource,
+        "ListTagsForResource": list_tags_for_resource,
     }
