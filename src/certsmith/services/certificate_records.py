@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, false, or_, select
+from sqlalchemy import Select, false, literal, select, tuple_
 
 from ..domain.errors import InvalidNextTokenError
 from ..store.tables import CertificateRow
@@ -85,27 +85,27 @@ class CertificateFilter:
         return not self.extended_key_usages or bool(set(self.extended_key_usages) & names)
 
 
-def list_query(account_id: str, where: CertificateFilter, after: tuple[datetime, str] | None,
+def list_query(account_id: str, where: CertificateFilter, key_type: str | None, after: tuple[datetime, str] | None,
                limit: int) -> Select[Any]:
-    """One page of candidates in (created_at, id) order, starting after a position (keyset pagination:
-    certificates added meanwhile never shift or repeat a page)."""
+    """Candidates of one key type (or of every type) in (created_at, id) order, starting after a position.
+
+    Keyset pagination: certificates added meanwhile never shift or repeat a page. One key type per
+    query lets the (account, key type, created_at, id) index deliver rows already in order; the
+    caller merges the types.
+    """
     query = select(CertificateRow).where(CertificateRow.account_id == account_id)
+    if key_type is not None:
+        query = query.where(CertificateRow.key_algorithm == key_type)
     if where.statuses:
         query = query.where(CertificateRow.status.in_(where.statuses))
-    if where.key_types:
-        query = query.where(CertificateRow.key_algorithm.in_(where.key_types))
     if where.export_option:
         query = query.where(CertificateRow.export_option == where.export_option)
     if where.managed_by:
         query = query.where(false())  # certsmith manages no certificate for CloudFront
+    position = tuple_(CertificateRow.created_at, CertificateRow.id)
     if after is not None:
-        created, ident = after
-        if where.descending:
-            query = query.where(or_(CertificateRow.created_at < created,
-                                    and_(CertificateRow.created_at == created, CertificateRow.id < ident)))
-        else:
-            query = query.where(or_(CertificateRow.created_at > created,
-                                    and_(CertificateRow.created_at == created, CertificateRow.id > ident)))
+        start = tuple_(literal(after[0], CertificateRow.created_at.type), literal(after[1], CertificateRow.id.type))
+        query = query.where(position < start if where.descending else position > start)
     order = (CertificateRow.created_at.desc(), CertificateRow.id.desc()) if where.descending else \
         (CertificateRow.created_at.asc(), CertificateRow.id.asc())
     return query.order_by(*order).limit(limit)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ..domain.acm import (
     CertificateStatus,
@@ -149,19 +151,28 @@ class CertificateService:
              next_token: str | None) -> tuple[list[CertificateRecord], str | None]:
         """A page of certificates, newest first unless ascending order is asked for."""
         limit = max_items or 100
-        position = token_position(next_token)
-        found: list[CertificateRow] = []
+        after = token_position(next_token)
         with self._db.read() as session:
-            while len(found) <= limit:
-                # Fetch a little more than a page: the usage filters are applied here, not in SQL.
-                rows = list(session.scalars(list_query(caller.account_id, where, position, limit + 1)))
-                found += [row for row in rows if where.matches_usages(row)]
-                if len(rows) <= limit:
-                    break
-                position = (rows[-1].created_at, rows[-1].id)
+            key_types: list[str | None] = list(where.key_types) or [None]
+            runs = [self._run(session, caller.account_id, where, key_type, after, limit) for key_type in key_types]
+        found = list(heapq.merge(*runs, key=lambda row: (row.created_at, row.id), reverse=where.descending))
         page = found[:limit]
         token = page_token(page[-1]) if len(found) > limit else None
         return [CertificateRecord.of(row) for row in page], token
+
+    @staticmethod
+    def _run(session: Session, account_id: str, where: CertificateFilter, key_type: str | None,
+             after: tuple[datetime, str] | None, limit: int) -> list[CertificateRow]:
+        """Up to limit + 1 matching certificates of one key type, in page order."""
+        found: list[CertificateRow] = []
+        while len(found) <= limit:
+            # The usage filters look inside JSON lists and are applied here, so read on until the page is full.
+            rows = list(session.scalars(list_query(account_id, where, key_type, after, limit + 1)))
+            found += [row for row in rows if where.matches_usages(row)]
+            if len(rows) <= limit:
+                break
+            after = (rows[-1].created_at, rows[-1].id)
+        return found[:limit + 1]
 
     def get(self, caller: Caller, arn: str) -> tuple[str, str | None]:
         row = self.load(caller, arn)

@@ -166,8 +166,9 @@ class CertificateRow(Base):
     issued_at: Mapped[datetime | None]
     imported_at: Mapped[datetime | None]
     __table_args__ = (
-        Index("ix_certificates_account_created", "account_id", "created_at"),
-        Index("ix_certificates_account_key_created", "account_id", "key_algorithm", "created_at"),
+        # ListCertificates reads pages in (created_at, id) order, one key type at a time.
+        Index("ix_certificates_account_created", "account_id", "created_at", "id"),
+        Index("ix_certificates_account_key_created", "account_id", "key_algorithm", "created_at", "id"),
         Index("ix_certificates_idempotency", "account_id", "idempotency_token"),
     )
 

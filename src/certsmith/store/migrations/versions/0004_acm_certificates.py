@@ -59,8 +59,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('arn')
     )
     with op.batch_alter_table('certificates', schema=None) as batch_op:
-        batch_op.create_index('ix_certificates_account_created', ['account_id', 'created_at'], unique=False)
-        batch_op.create_index('ix_certificates_account_key_created', ['account_id', 'key_algorithm', 'created_at'], unique=False)
+        batch_op.create_index('ix_certificates_account_created', ['account_id', 'created_at', 'id'], unique=False)
+        batch_op.create_index('ix_certificates_account_key_created', ['account_id', 'key_algorithm', 'created_at', 'id'],
+                              unique=False)
         batch_op.create_index('ix_certificates_idempotency', ['account_id', 'idempotency_token'], unique=False)
 
     op.create_table('account_configuration',
