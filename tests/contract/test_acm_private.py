@@ -122,11 +122,20 @@ def test_list_defaults_filters_and_pages(acm: Any, rsa_ca: str, ec_ca: str) -> N
     assert summary["Status"] == "ISSUED" and summary["Type"] == "PRIVATE" and summary["InUse"] is False
     assert summary["SubjectAlternativeNameSummaries"] == ["list-ec.internal.test"]
     assert "TLS_WEB_SERVER_AUTHENTICATION" in summary["ExtendedKeyUsages"]
-    signing = acm.list_certificates(Includes={"keyTypes": ["EC_prime256v1"], "extendedKeyUsage": ["CODE_SIGNING"]})
-    assert ec_arn not in [s["CertificateArn"] for s in signing["CertificateSummaryList"]]
+    def listed(**includes: Any) -> list[str]:
+        page = acm.list_certificates(Includes={"keyTypes": ["EC_prime256v1"], **includes})
+        return [s["CertificateArn"] for s in page["CertificateSummaryList"]]
+
+    assert ec_arn not in listed(extendedKeyUsage=["CODE_SIGNING"])
+    assert ec_arn in listed(extendedKeyUsage=["CODE_SIGNING", "TLS_WEB_SERVER_AUTHENTICATION"])
+    assert ec_arn in listed(keyUsage=["DIGITAL_SIGNATURE"]) and ec_arn not in listed(keyUsage=["CRL_SIGNING"])
+    assert ec_arn in listed(exportOption="DISABLED") and ec_arn not in listed(exportOption="ENABLED")
+    assert listed(managedBy="CLOUDFRONT") == []
     failed = acm.list_certificates(CertificateStatuses=["FAILED"], Includes={"keyTypes": ["EC_prime256v1"]})
     assert failed["CertificateSummaryList"] and {s["Status"] for s in failed["CertificateSummaryList"]} == {"FAILED"}
 
+    for index in range(2):  # enough RSA certificates for two pages of two, whatever else the account holds
+        issued(acm, rsa_ca, f"page{index}.internal.test")
     seen: list[str] = []
     token = None
     while True:

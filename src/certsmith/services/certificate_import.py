@@ -7,11 +7,12 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
+from sqlalchemy import func, select
 
 from ..domain.acm import CertificateStatus, CertificateType, certificate_facts
 from ..domain.arns import CertificateArn
 from ..domain.clock import Clock
-from ..domain.errors import ValidationError
+from ..domain.errors import LimitExceededError, ValidationError
 from ..domain.import_check import Bundle, Report, inspect_bundle
 from ..domain.tags import check_tags
 from ..store.database import Database
@@ -22,6 +23,7 @@ from .ports import KeyVault
 
 __all__ = ["CertificateImporter", "report_error"]
 
+MAX_IMPORTED = 2500  # ACM's quota of imported certificates per account and region
 IMPORTED_OPTIONS = {"CertificateTransparencyLoggingPreference": "DISABLED", "Export": "DISABLED"}
 
 
@@ -59,6 +61,7 @@ class CertificateImporter:
             target = CertificateArn.parse(arn)
         else:
             check_tags(tags or [])
+            self._check_quota(caller)
             target = CertificateArn.new(caller.region, caller.account_id)
         sealed = self._vault.seal_private_key(report.key, str(target))
         with self._db.transaction() as session:
@@ -79,6 +82,14 @@ class CertificateImporter:
                 facts.signature_algorithm
             row.key_usages, row.extended_key_usages = facts.key_usages, facts.extended_key_usages
         return str(target)
+
+    def _check_quota(self, caller: Caller) -> None:
+        with self._db.read() as session:
+            imported = session.scalar(select(func.count()).select_from(CertificateRow).where(
+                CertificateRow.account_id == caller.account_id, CertificateRow.type == CertificateType.IMPORTED))
+        if (imported or 0) >= MAX_IMPORTED:
+            raise LimitExceededError(f"the account holds {imported} imported certificates; the limit is "
+                                     f"{MAX_IMPORTED} (delete some, or re-import over an existing ARN)")
 
     @staticmethod
     def _check_reimport(existing: CertificateRow, key_algorithm: str, names: list[str], key_usages: list[str],
