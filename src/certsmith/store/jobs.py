@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from .database import inserted_id
@@ -22,7 +22,8 @@ __all__ = ["DEAD", "LEASED", "READY", "JobQueue", "LeasedJob", "backoff"]
 READY, LEASED, DEAD = "ready", "leased", "dead"
 
 
-_INSERT_JOB = insert(Base.metadata.tables["jobs"])
+_JOBS = Base.metadata.tables["jobs"]
+_INSERT_JOB = insert(_JOBS)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -60,25 +61,27 @@ class JobQueue:
 
     def lease(self, session: Session, worker_id: str, now: datetime, limit: int,
               lease_for: timedelta = timedelta(minutes=5)) -> list[LeasedJob]:
-        """Claim up to ``limit`` due jobs (ready, or leased by a worker whose lease ran out)."""
-        # Two index-friendly queries rather than one OR: ready jobs by (state, run_after), and jobs whose
-        # worker died by (state, lease_until).
-        rows: list[JobRow] = []
-        for condition, order in (((JobRow.state == READY) & (JobRow.run_after <= now), JobRow.run_after),
-                                 ((JobRow.state == LEASED) & (JobRow.lease_until < now), JobRow.lease_until)):
-            if len(rows) >= limit:
+        """Claim up to ``limit`` due jobs (ready, or leased by a worker whose lease ran out).
+
+        Each kind of due job is claimed by one UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING:
+        ready jobs by (state, run_after), abandoned ones by (state, lease_until), both index-friendly.
+        """
+        skip_locked = session.get_bind().dialect.name == "postgresql"
+        leased: list[LeasedJob] = []
+        for condition, order in (((_JOBS.c.state == READY) & (_JOBS.c.run_after <= now), _JOBS.c.run_after),
+                                 ((_JOBS.c.state == LEASED) & (_JOBS.c.lease_until < now), _JOBS.c.lease_until)):
+            if len(leased) >= limit:
                 break
-            query = select(JobRow).where(condition).order_by(order, JobRow.id).limit(limit - len(rows))
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows.extend(session.scalars(query).all())
-        leased = []
-        for row in rows:
-            row.state, row.lease_until, row.leased_by = LEASED, now + lease_for, worker_id
-            row.attempts += 1
-            row.updated_at = now
-            leased.append(LeasedJob(row.id, row.kind, dict(row.payload), row.attempts))
-        return leased
+            due = select(_JOBS.c.id).where(condition).order_by(order, _JOBS.c.id).limit(limit - len(leased))
+            if skip_locked:
+                due = due.with_for_update(skip_locked=True)
+            claimed = session.execute(
+                update(_JOBS).where(_JOBS.c.id.in_(due.scalar_subquery()))
+                .values(state=LEASED, lease_until=now + lease_for, leased_by=worker_id, attempts=_JOBS.c.attempts + 1,
+                        updated_at=now)
+                .returning(_JOBS.c.id, _JOBS.c.kind, _JOBS.c.payload, _JOBS.c.attempts))
+            leased += [LeasedJob(row.id, row.kind, dict(row.payload), row.attempts) for row in claimed]
+        return sorted(leased, key=lambda job: job.id)
 
     def complete(self, session: Session, job_ids: list[int]) -> None:
         """Finished jobs leave the table: it holds only work still to do and the dead letters."""
