@@ -143,6 +143,7 @@ def bench_cfssl(tmp: Path, csr: bytes, args: argparse.Namespace) -> float:
 CONFIGURATIONS: list[tuple[str, list[str], bool]] = [
     ("certsmith serve (API and worker, one process)", [], False),
     ("certsmith serve --processes 2 (API and worker in each)", ["--processes", "2"], False),
+    ("certsmith serve --no-worker + certsmith worker", ["--no-worker"], True),
     ("certsmith serve --processes 2 --no-worker + certsmith worker", ["--processes", "2", "--no-worker"], True),
 ]
 
