@@ -179,6 +179,8 @@ def test_tags_and_delete(acm: Any, rsa_ca: str) -> None:
     ({"DomainName": "ok.test", "SubjectAlternativeNames": ["ab--cd.test"]}, "ValidationException",
      "SubjectAlternativeNames[0]"),
     ({"DomainName": "ok.test", "KeyAlgorithm": "RSA_1024"}, "ValidationException", "KeyAlgorithm"),
+    ({"DomainName": "ok.test", "SubjectAlternativeNames": [f"n{i}.ok.test" for i in range(100)]},
+     "ValidationException", "SubjectAlternativeNames"),  # 101 names with DomainName
 ])
 def test_bad_requests_name_the_field(acm: Any, rsa_ca: str, kwargs: dict[str, Any], code: str, field: str) -> None:
     got, message = error_code(acm.request_certificate, CertificateAuthorityArn=rsa_ca, **kwargs)

@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from .issuance import verify_signed_by
 
-__all__ = ["IMPORT_KEY_ALGORITHMS", "Bundle", "Problem", "Report", "assemble_bundle", "import_key_algorithm",
+__all__ = ["Bundle", "Problem", "Report", "assemble_bundle", "import_key_algorithm",
            "inspect_bundle", "pem_parts", "repair_bundle"]
 
 MAX_KEY_BYTES = 5 * 1024
@@ -27,7 +27,6 @@ MAX_OCSP_URL = 1000
 _BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----[ \t]*\r?\n(.*?)\r?\n?[ \t]*-----END \1-----", re.S)
 _RSA_SIZES = {1024: "RSA_1024", 2048: "RSA_2048", 3072: "RSA_3072", 4096: "RSA_4096"}
 _CURVES = {"secp256r1": "EC_prime256v1", "secp384r1": "EC_secp384r1", "secp521r1": "EC_secp521r1"}
-IMPORT_KEY_ALGORITHMS = (*_RSA_SIZES.values(), *_CURVES.values())
 
 
 @dataclass(frozen=True, slots=True)

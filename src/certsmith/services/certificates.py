@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..domain.acm import (
+    MAX_NAMES,
     CertificateStatus,
     CertificateType,
     FailureReason,
@@ -63,8 +64,9 @@ def _names(domain_name: str, sans: list[str]) -> list[str]:
         checked = check_domain_name(name, f"SubjectAlternativeNames[{index}]")
         if checked not in names:
             names.append(checked)
-    if len(names) > 100:
-        raise ValidationError(f"a certificate has at most 100 names; this request has {len(names)}",
+    if len(names) > MAX_NAMES:
+        raise ValidationError(f"SubjectAlternativeNames: a certificate has at most {MAX_NAMES} names, DomainName "
+                              f"included; this request has {len(names)}",
                               field="SubjectAlternativeNames")
     return names
 

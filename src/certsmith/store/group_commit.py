@@ -68,11 +68,6 @@ class GroupCommit:
                 self._thread.start()
             self._wake.notify()
 
-    def insert_now(self, rows: Rows) -> list[int]:
-        """The same, for callers without an event loop: a transaction of their own."""
-        with self._db.connection() as connection:
-            return self._write(connection, [rows])[0]
-
     def close(self) -> None:
         """Write what is pending and stop the thread."""
         with self._lock:
