@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select
 
@@ -14,6 +12,7 @@ from ..domain.arns import CertificateArn
 from ..domain.clock import Clock
 from ..domain.errors import LimitExceededError, ValidationError
 from ..domain.import_check import Bundle, Report, inspect_bundle
+from ..domain.issuance import pem
 from ..domain.tags import check_tags
 from ..store.database import Database
 from ..store.tables import CertificateRow
@@ -25,10 +24,6 @@ __all__ = ["CertificateImporter", "report_error"]
 
 MAX_IMPORTED = 2500  # ACM's quota of imported certificates per account and region
 IMPORTED_OPTIONS = {"CertificateTransparencyLoggingPreference": "DISABLED", "Export": "DISABLED"}
-
-
-def _pem(certificate: x509.Certificate) -> str:
-    return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
 def report_error(report: Report) -> ValidationError:
@@ -53,7 +48,7 @@ class CertificateImporter:
         facts = certificate_facts(report.certificate)
         common = [str(a.value) for a in report.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
         names = list(dict.fromkeys(common + facts.names))
-        chain_pem = "".join(_pem(c) for c in report.chain)
+        chain_pem = "".join(pem(c) for c in report.chain)
         if arn is not None:
             existing = self._certificates.load(caller, arn)
             self._check_reimport(existing, report.key_algorithm, names, facts.key_usages,
@@ -75,7 +70,7 @@ class CertificateImporter:
                 session.add(row)
             row.status, row.imported_at = CertificateStatus.ISSUED.value, now
             row.domain_name, row.names, row.key_algorithm = names[0], names, report.key_algorithm
-            row.certificate_pem = _pem(report.certificate)
+            row.certificate_pem = pem(report.certificate)
             row.chain_pem, row.sealed_key = chain_pem or None, sealed
             row.serial, row.subject, row.issuer = facts.serial, facts.subject, facts.issuer
             row.not_before, row.not_after, row.signature_algorithm = facts.not_before, facts.not_after, \

@@ -23,7 +23,7 @@ from .certificates import CertificateService
 from .context import Caller
 from .issuance import IssuanceService
 from .ports import KeyVault, WorkSignal
-from .private_signing import sign_private, store_material
+from .private_signing import PrivateMaterial, sign_private, store_material
 
 __all__ = ["RENEW_JOB", "CertificateLifecycleService", "check_passphrase"]
 
@@ -44,6 +44,14 @@ def check_passphrase(passphrase: bytes) -> None:
         raise ValidationError(f"Passphrase must be 4 to 128 bytes long, not {len(passphrase)}", field="Passphrase")
     if not passphrase.isascii() or any(c in passphrase for c in b"#$%"):
         raise ValidationError("Passphrase may hold any ASCII character except #, $ and %", field="Passphrase")
+
+
+def _why_not_renewable(row: CertificateRow) -> str:
+    if row.type != CertificateType.PRIVATE:
+        return "it is not a private certificate issued by certsmith"
+    if row.status != CertificateStatus.ISSUED:
+        return f"it is {row.status}"
+    return "it has not been exported and is not in use"
 
 
 class CertificateLifecycleService:
@@ -75,21 +83,16 @@ class CertificateLifecycleService:
         return row.certificate_pem, row.chain_pem or None, private_key.decode("ascii")
 
     def renew(self, caller: Caller, arn: str) -> None:
-        row = self._certificates.load(caller, arn)
-        if (row.renewal or {}).get("RenewalStatus") == "PENDING_AUTO_RENEWAL":
-            raise RequestInProgressError(f"certificate {arn} is being renewed already", arn=arn)
-        if renewal_eligibility(CertificateRecord.of(row)) != "ELIGIBLE":
-            why = "it is not a private certificate issued by certsmith" if row.type != CertificateType.PRIVATE else \
-                f"it is {row.status}" if row.status != CertificateStatus.ISSUED else \
-                "it has not been exported and is not in use"
-            raise ValidationError(f"certificate {arn} is not eligible for renewal: {why}", field="CertificateArn")
         now = self._clock.now()
         with self._db.transaction() as session:
-            current = session.get(CertificateRow, row.id)
-            if current is None:
-                return
-            current.renewal = {"RenewalStatus": "PENDING_AUTO_RENEWAL", "DomainValidationOptions": [],
-                               "UpdatedAt": now.isoformat()}
+            row = self._certificates.load(caller, arn, session)
+            if (row.renewal or {}).get("RenewalStatus") == "PENDING_AUTO_RENEWAL":
+                raise RequestInProgressError(f"certificate {arn} is being renewed already", arn=arn)
+            if renewal_eligibility(CertificateRecord.of(row)) != "ELIGIBLE":
+                raise ValidationError(f"certificate {arn} is not eligible for renewal: {_why_not_renewable(row)}",
+                                      field="CertificateArn")
+            row.renewal = {"RenewalStatus": "PENDING_AUTO_RENEWAL", "DomainValidationOptions": [],
+                           "UpdatedAt": now.isoformat()}
             self._jobs.enqueue(session, RENEW_JOB, {"certificate_id": row.id}, now)
         self._signal.notify()
 
@@ -105,7 +108,7 @@ class CertificateLifecycleService:
     def mark_renewal_failed(self, payload: dict[str, Any]) -> None:
         self._finish_renewal(payload["certificate_id"], FailureReason.OTHER)
 
-    def _finish_renewal(self, certificate_id: str, outcome: Any) -> None:
+    def _finish_renewal(self, certificate_id: str, outcome: PrivateMaterial | FailureReason) -> None:
         now = self._clock.now()
         with self._db.transaction() as session:
             row = session.get(CertificateRow, certificate_id)

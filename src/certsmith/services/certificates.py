@@ -138,9 +138,13 @@ class CertificateService:
         self._fail(payload["certificate_id"], FailureReason.OTHER)
 
     # -- read -----------------------------------------------------------------------------------------------------
-    def load(self, caller: Caller, arn_text: str) -> CertificateRow:
+    def load(self, caller: Caller, arn_text: str, session: Session | None = None) -> CertificateRow:
+        """The caller's certificate, read in ``session`` (a write transaction) or in a read of its own."""
         arn = CertificateArn.parse(arn_text)
-        with self._db.read() as session:
+        if session is None:
+            with self._db.read() as reader:
+                row = reader.get(CertificateRow, arn.certificate_id)
+        else:
             row = session.get(CertificateRow, arn.certificate_id)
         if row is None or row.arn != arn_text or row.account_id != caller.account_id:
             raise ResourceNotFoundError(f"certificate {arn_text} was not found", arn=arn_text)
@@ -186,11 +190,8 @@ class CertificateService:
 
     # -- change ---------------------------------------------------------------------------------------------------
     def update_options(self, caller: Caller, arn: str, options: dict[str, Any]) -> None:
-        certificate_id = self.load(caller, arn).id
         with self._db.transaction() as session:
-            row = session.get(CertificateRow, certificate_id)
-            if row is None:
-                raise ResourceNotFoundError(f"certificate {arn} was not found", arn=arn)
+            row = self.load(caller, arn, session)
             if "Export" in options and options["Export"] != row.options.get("Export", "DISABLED"):
                 raise ValidationError("Options.Export is chosen when the certificate is requested and cannot be "
                                       "changed", field="Options.Export")
@@ -201,24 +202,19 @@ class CertificateService:
                                              if k in ("CertificateTransparencyLoggingPreference", "Export")}}
 
     def delete(self, caller: Caller, arn: str) -> None:
-        row = self.load(caller, arn)
-        if row.in_use_by:
-            raise ResourceInUseError(f"certificate {arn} is in use by {', '.join(row.in_use_by)}; detach it first",
-                                     arn=arn)
         with self._db.transaction() as session:
-            current = session.get(CertificateRow, row.id)
-            if current is not None:
-                session.delete(current)
+            row = self.load(caller, arn, session)
+            if row.in_use_by:
+                raise ResourceInUseError(f"certificate {arn} is in use by {', '.join(row.in_use_by)}; detach it "
+                                         "first", arn=arn)
+            session.delete(row)
 
     def tags(self, caller: Caller, arn: str) -> list[dict[str, str]]:
         return list(self.load(caller, arn).tags)
 
     def change_tags(self, caller: Caller, arn: str, add: list[dict[str, Any]] | None = None,
                     remove: list[dict[str, Any]] | None = None) -> None:
-        certificate_id = self.load(caller, arn).id
         with self._db.transaction() as session:
-            row = session.get(CertificateRow, certificate_id)
-            if row is None:
-                raise ResourceNotFoundError(f"certificate {arn} was not found", arn=arn)
+            row = self.load(caller, arn, session)
             tags = tags_with(list(row.tags), add, "certificate") if add else list(row.tags)
             row.tags = tags_without(tags, remove) if remove else tags
