@@ -9,6 +9,10 @@ certsmith issues asynchronously (the API stores the request and a job; a worker 
 figure counts certificates that reached ISSUED, from the first request to the last signature.
 cfssl signs inside the request, so its figure is wrk's count of successful responses.
 
+Beside the rates it prints the CPU time each server spent per certificate (all its processes, read
+from /proc around the run) and what Python's cryptography alone needs per certificate (checking
+the CSR, building and signing the certificate), the ceiling for any Python implementation here.
+
 Usage: python bench/issue_throughput.py [--seconds 5] [--connections 16] [--threads 2]
 """
 
@@ -24,7 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,14 +39,67 @@ import httpx
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from tests.conftest import free_port, start_server
 from tests.contract.pki import make_csr, root_ca
+
+
+@dataclass(frozen=True)
+class Result:
+    rate: float  # certificates per second
+    cpu_ms: float  # CPU milliseconds per certificate, all of the server's processes together
 
 
 def lua_script(path: Path, method: str, body: str, headers: dict[str, str]) -> None:
     lines = [f"wrk.method = {json.dumps(method)}", f"wrk.body = {json.dumps(body)}"]
     lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
     path.write_text("\n".join(lines) + "\n")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and all its descendants (uvicorn's worker processes, say)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent and child not in tree]
+        tree.update(children)
+        frontier += children
+    return sum(times.get(member, 0.0) for member in tree)
+
+
+def crypto_floor(csr: bytes, rounds: int = 2000) -> float:
+    """Microseconds one Python process spends per certificate on the cryptography alone: checking the
+    CSR's signature and building + signing an end-entity certificate with an EC P-256 key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Floor CA")])
+    started = time.process_time()
+    for _ in range(rounds):
+        request = x509.load_pem_x509_csr(csr)
+        assert request.is_signature_valid
+        now = datetime.now(UTC)
+        (x509.CertificateBuilder().subject_name(request.subject).issuer_name(issuer)
+         .public_key(request.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now).not_valid_after(now + timedelta(days=30))
+         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+         .add_extension(request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value, critical=False)
+         .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    return (time.process_time() - started) / rounds * 1e6
 
 
 def run_wrk(url: str, script: Path, seconds: int, connections: int, threads: int) -> tuple[int, int, float]:
@@ -56,7 +114,7 @@ def run_wrk(url: str, script: Path, seconds: int, connections: int, threads: int
 
 
 def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace, label: str, serve_args: list[str],
-                    separate_worker: bool) -> float:
+                    separate_worker: bool) -> Result:
     """One certsmith configuration: `certsmith serve <serve_args>`, with or without a `certsmith worker`."""
     folder = tmp / label.replace(" ", "_")
     folder.mkdir()
@@ -84,12 +142,15 @@ def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace, label: str,
                 pending = conn.execute("SELECT count(*) FROM issued_certificates WHERE status='PENDING'").fetchone()[0]
             return issued, pending
 
+        processes = [server.process.pid] + ([worker.pid] if worker is not None else [])
         before, _ = counts()
+        cpu_before = sum(tree_cpu_seconds(pid) for pid in processes)
         started = time.monotonic()
         requests, bad, _ = run_wrk(server.endpoint + "/", script, args.seconds, args.connections, args.threads)
         while counts()[1] > 0:
             time.sleep(0.05)
         finished = time.monotonic()
+        cpu = sum(tree_cpu_seconds(pid) for pid in processes) - cpu_before
         issued, _ = counts()
         with sqlite3.connect(db) as conn:
             first, last = conn.execute("SELECT min(created_at), max(issued_at) FROM issued_certificates "
@@ -97,8 +158,9 @@ def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace, label: str,
         span = (datetime.fromisoformat(last) - datetime.fromisoformat(first)).total_seconds()
         made = issued - before
         print(f"{label}: {requests} requests ({bad} non-2xx), {made} certificates issued; "
-              f"first request to last signature {span:.2f} s (queue drained {finished - started:.2f} s after start)")
-        return made / span
+              f"first request to last signature {span:.2f} s (queue drained {finished - started:.2f} s after start); "
+              f"{cpu:.2f} s of CPU")
+        return Result(made / span, cpu / made * 1000)
     finally:
         if worker is not None:
             worker.terminate()
@@ -106,7 +168,7 @@ def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace, label: str,
         server.stop()
 
 
-def bench_cfssl(tmp: Path, csr: bytes, args: argparse.Namespace) -> float:
+def bench_cfssl(tmp: Path, csr: bytes, args: argparse.Namespace) -> Result:
     folder = tmp / "cfssl"
     folder.mkdir()
     (folder / "ca-csr.json").write_text('{"CN":"Bench CFSSL Root","key":{"algo":"ecdsa","size":256}}')
@@ -131,9 +193,11 @@ def bench_cfssl(tmp: Path, csr: bytes, args: argparse.Namespace) -> float:
                 time.sleep(0.1)
         script = folder / "cfssl.lua"
         lua_script(script, "POST", body, {"Content-Type": "application/json"})
+        cpu_before = tree_cpu_seconds(process.pid)
         requests, bad, elapsed = run_wrk(url, script, args.seconds, args.connections, args.threads)
-        print(f"cfssl: {requests} requests ({bad} non-2xx) in {elapsed:.2f} s")
-        return (requests - bad) / elapsed
+        cpu = tree_cpu_seconds(process.pid) - cpu_before
+        print(f"cfssl: {requests} requests ({bad} non-2xx) in {elapsed:.2f} s; {cpu:.2f} s of CPU")
+        return Result((requests - bad) / elapsed, cpu / (requests - bad) * 1000)
     finally:
         process.terminate()
         process.wait()
@@ -161,13 +225,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         os.chmod(tmp, 0o755)
-        cfssl_rate = bench_cfssl(tmp, csr, args)
-        rates = [(label, bench_certsmith(tmp, csr, args, label, serve_args, separate))
-                 for label, serve_args, separate in CONFIGURATIONS]
-    print(f"\ncertificates per second, EC P-256 CA and key, {args.connections} connections, {args.seconds} s:")
-    print(f"  {'cfssl serve /api/v1/cfssl/sign':62}: {cfssl_rate:8.1f}")
-    for label, rate in rates:
-        print(f"  {label:62}: {rate:8.1f}   ratio to cfssl {rate / cfssl_rate:.2f}")
+        cfssl = bench_cfssl(tmp, csr, args)
+        results = [(label, bench_certsmith(tmp, csr, args, label, serve_args, separate))
+                   for label, serve_args, separate in CONFIGURATIONS]
+    floor = crypto_floor(csr)
+    cores = os.cpu_count() or 1
+    print(f"\ncertificates per second, EC P-256 CA and key, {args.connections} connections, {args.seconds} s "
+          f"({cores} cores); CPU per certificate counts every process of the server:")
+    print(f"  {'cfssl serve /api/v1/cfssl/sign':62}: {cfssl.rate:8.1f}   CPU {cfssl.cpu_ms:.3f} ms")
+    for label, result in results:
+        print(f"  {label:62}: {result.rate:8.1f}   CPU {result.cpu_ms:.3f} ms   ratio to cfssl {result.rate / cfssl.rate:.2f}")
+    print(f"  Python's cryptography alone (CSR check + build and sign): {floor / 1000:.3f} ms of CPU per certificate, "
+          f"at most {cores / floor * 1e6:.0f} certificates per second on {cores} cores")
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def _pem(der: bytes, label: bytes = b"CERTIFICATE") -> bytes:
     return b"-----BEGIN " + label + b"-----\n" + lines + b"\n-----END " + label + b"-----\n"
 
 
-_LEAF_DER = x509.load_pem_x509_certificate((VECTORS / "rsa/leaf.pem").read_bytes()).public_bytes(
+_LEAF_DER = x509.load_pem_x509_certificate((VECTORS / "ec/leaf.pem").read_bytes()).public_bytes(
     serialization.Encoding.DER)
 
 
@@ -91,9 +91,41 @@ def test_damaged_der_inside_pem_is_reported_never_raised(flips: list[tuple[int, 
     damaged = bytearray(_LEAF_DER)
     for position, mask in flips:
         damaged[position] ^= mask
-    given_bundle = Bundle(_pem(bytes(damaged)), (VECTORS / "rsa/leaf.key").read_bytes(),
-                          (VECTORS / "rsa/chain.pem").read_bytes())
+    given_bundle = Bundle(_pem(bytes(damaged)), (VECTORS / "ec/leaf.key").read_bytes(),
+                          (VECTORS / "ec/chain.pem").read_bytes())
     report = inspect_bundle(given_bundle, NOW)  # must not raise
     repair_bundle(given_bundle, NOW)
     if report.ok:
         assert report.certificate is not None and report.key_algorithm is not None
+
+
+_KEY_DER = serialization.load_pem_private_key((VECTORS / "rsa/leaf.key").read_bytes(), None).private_bytes(
+    serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+_RSA_OID = bytes.fromhex("06092a864886f70d010101")
+
+
+def test_a_key_of_an_unknown_algorithm_is_named() -> None:
+    assert _RSA_OID in _KEY_DER
+    unknown = _KEY_DER.replace(_RSA_OID, _RSA_OID[:-1] + b"\x09", 1)  # 1.2.840.113549.1.1.9: no key type
+    report = inspect_bundle(Bundle((VECTORS / "rsa/leaf.pem").read_bytes(), _pem(unknown, b"PRIVATE KEY"),
+                                   (VECTORS / "rsa/chain.pem").read_bytes()), NOW)
+    assert [p.field for p in report.problems] == ["PrivateKey"]
+    assert "key type certsmith cannot read" in str(report.problems[0])
+
+
+_EC_KEY_DER = serialization.load_pem_private_key((VECTORS / "ec/leaf.key").read_bytes(), None).private_bytes(
+    serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+@settings(max_examples=300, deadline=None)
+@given(flips=st.lists(st.tuples(st.integers(0, len(_EC_KEY_DER) - 1), st.integers(1, 255)), min_size=1, max_size=3))
+def test_a_damaged_key_is_reported_never_raised(flips: list[tuple[int, int]]) -> None:
+    damaged = bytearray(_EC_KEY_DER)
+    for position, mask in flips:
+        damaged[position] ^= mask
+    given_bundle = Bundle((VECTORS / "ec/leaf.pem").read_bytes(), _pem(bytes(damaged), b"PRIVATE KEY"),
+                          (VECTORS / "ec/chain.pem").read_bytes())
+    report = inspect_bundle(given_bundle, NOW)  # must not raise
+    repair_bundle(given_bundle, NOW)
+    if report.ok:
+        assert report.key is not None

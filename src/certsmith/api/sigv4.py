@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -17,6 +18,7 @@ __all__ = ["SignedIdentity", "verify_sigv4"]
 MAX_SKEW = timedelta(minutes=15)
 _AUTH = re.compile(r"^AWS4-HMAC-SHA256\s+Credential=([^,\s]+)\s*,\s*SignedHeaders=([^,\s]+)\s*,\s*Signature=([0-9a-f]{64})$")
 _SPACES = re.compile(r"\s+")
+_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +32,23 @@ def _hmac(key: bytes, message: str) -> bytes:
     return hmac.new(key, message.encode(), hashlib.sha256).digest()
 
 
+@functools.lru_cache(maxsize=1024)
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    """The key of one day, region and service (kept: a client signs all its requests of a day with it)."""
     key = _hmac(("AWS4" + secret).encode(), date)
     key = _hmac(key, region)
     key = _hmac(key, service)
     return _hmac(key, "aws4_request")
+
+
+def _amz_date(text: str) -> datetime:
+    if not _DATE.fullmatch(text):
+        raise InvalidSignatureError(f"X-Amz-Date {text!r} is not in the form YYYYMMDDTHHMMSSZ")
+    try:
+        return datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[9:11]), int(text[11:13]),
+                        int(text[13:15]), tzinfo=UTC)
+    except ValueError:
+        raise InvalidSignatureError(f"X-Amz-Date {text!r} is not a valid date and time") from None
 
 
 def _canonical_query(query: str) -> str:
@@ -67,10 +81,7 @@ def verify_sigv4(*, method: str, raw_path: str, query: str, headers: Mapping[str
     amz_date = headers.get("x-amz-date")
     if not amz_date:
         raise InvalidSignatureError("the request has no X-Amz-Date header")
-    try:
-        signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        raise InvalidSignatureError(f"X-Amz-Date {amz_date!r} is not in the form YYYYMMDDTHHMMSSZ") from None
+    signed_at = _amz_date(amz_date)
     if abs(now - signed_at) > MAX_SKEW:
         raise InvalidSignatureError(f"Signature expired: {amz_date} is more than 15 minutes from the server time "
                                     f"{now:%Y%m%dT%H%M%SZ}")

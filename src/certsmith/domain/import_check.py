@@ -199,6 +199,9 @@ def _check_key(report: Report, data: bytes) -> None:
     except (ValueError, TypeError) as exc:
         report.add("PrivateKey", f"is not a readable RSA or EC private key ({exc})")
         return
+    except UnsupportedAlgorithm as exc:
+        report.add("PrivateKey", f"is of a key type certsmith cannot read ({exc}); certsmith imports RSA and EC keys")
+        return
     if isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
         report.key = key
     else:

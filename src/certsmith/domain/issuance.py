@@ -90,13 +90,20 @@ class IssuerContext:
     crl_url: str | None
     ocsp_url: str | None
     key_algorithm: KeyAlgorithm | None = field(init=False)
-    authority_key_identifier: x509.AuthorityKeyIdentifier = field(init=False)
+    # What the CA adds to every certificate it signs for others: AKI, CRL distribution point, OCSP.
+    issuer_extensions: tuple[x509.Extension[x509.ExtensionType], ...] = field(init=False)
 
     def __post_init__(self) -> None:
         public_key = self.key.public_key()
         object.__setattr__(self, "key_algorithm", key_algorithm_of(public_key))
-        object.__setattr__(self, "authority_key_identifier",
-                           x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key))
+        values: list[x509.ExtensionType] = [x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key)]
+        if self.crl_url:
+            values.append(x509.CRLDistributionPoints([x509.DistributionPoint(
+                [x509.UniformResourceIdentifier(self.crl_url)], None, None, None)]))
+        if self.ocsp_url:
+            values.append(x509.AuthorityInformationAccess([x509.AccessDescription(
+                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(self.ocsp_url))]))
+        object.__setattr__(self, "issuer_extensions", tuple(x509.Extension(v.oid, False, v) for v in values))
 
 
 def _ski(public_key: object) -> x509.SubjectKeyIdentifier:
@@ -156,16 +163,7 @@ def sign_certificate(*, csr: x509.CertificateSigningRequest, template: Template,
         if not (template.api_passthrough and oid == ExtensionOID.AUTHORITY_KEY_IDENTIFIER and self_signed):
             extensions.pop(oid, None)
     if not self_signed:
-        aki = issuer.authority_key_identifier
-        extensions[aki.oid] = x509.Extension(aki.oid, False, aki)
-        if issuer.crl_url:
-            cdp = x509.CRLDistributionPoints([x509.DistributionPoint(
-                [x509.UniformResourceIdentifier(issuer.crl_url)], None, None, None)])
-            extensions[cdp.oid] = x509.Extension(cdp.oid, False, cdp)
-        if issuer.ocsp_url:
-            aia = x509.AuthorityInformationAccess([x509.AccessDescription(
-                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(issuer.ocsp_url))])
-            extensions[aia.oid] = x509.Extension(aia.oid, False, aia)
+        extensions.update((extension.oid, extension) for extension in issuer.issuer_extensions)
 
     subject = csr.subject
     if template.api_passthrough and passthrough.subject is not None:

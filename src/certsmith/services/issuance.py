@@ -9,7 +9,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 
 from ..domain.algorithms import KeyAlgorithm, SigningAlgorithm, check_family, key_algorithm_of
 from ..domain.arns import IssuedCertificateArn
@@ -59,9 +59,11 @@ PENDING, ISSUED, FAILED = "PENDING", "ISSUED", "FAILED"
 _ISSUED = Base.metadata.tables["issued_certificates"]
 _INSERT_ISSUED = insert(_ISSUED)
 _JOBS = Base.metadata.tables["jobs"]
-_SELECT_PENDING = select(IssuedCertificateRow).where(
-    IssuedCertificateRow.authority_id == bindparam("authority_id"),
-    IssuedCertificateRow.serial_hex.in_(bindparam("serials", expanding=True)), IssuedCertificateRow.status == PENDING)
+# The worker's read of a batch: plain rows with the columns signing needs (no ORM objects to build).
+_SELECT_PENDING = select(_ISSUED.c.id, _ISSUED.c.authority_id, _ISSUED.c.serial_hex, _ISSUED.c.template_arn,
+                         _ISSUED.c.request).where(
+    _ISSUED.c.authority_id == bindparam("authority_id"), _ISSUED.c.serial_hex.in_(bindparam("serials", expanding=True)),
+    _ISSUED.c.status == PENDING)
 _SELECT_AUTHORITIES = select(AuthorityRow).where(AuthorityRow.id.in_(bindparam("ids", expanding=True)))
 _STORE_ISSUED = update(_ISSUED).where(_ISSUED.c.id == bindparam("row_id"), _ISSUED.c.status == PENDING).values(
     certificate_pem=bindparam("certificate_pem"), subject=bindparam("subject"), not_before=bindparam("nb"),
@@ -209,7 +211,7 @@ class IssuanceService:
         with self._db.read() as session:
             cas = {ca.id: ca for ca in session.scalars(_SELECT_AUTHORITIES,
                                                        {"ids": list({p["authority_id"] for p in payloads})})}
-            pending = [row for authority_id in cas for row in session.scalars(_SELECT_PENDING, {
+            pending = [row for authority_id in cas for row in session.execute(_SELECT_PENDING, {
                 "authority_id": authority_id,
                 "serials": [p["serial_hex"] for p in payloads if p["authority_id"] == authority_id]})]
         issued: list[dict[str, Any]] = []
@@ -231,16 +233,14 @@ class IssuanceService:
             if ca.crl_der is None and revocation_from_json(ca.revocation).crl_enabled:
                 refresh_crl.add(ca.id)
         with self._db.transaction() as session:
-            if issued:
-                session.execute(_STORE_ISSUED, issued)
-            if failed:
-                session.execute(_STORE_FAILED, failed)
+            self._db.bulk.execute(session.connection(), _STORE_ISSUED, issued)
+            self._db.bulk.execute(session.connection(), _STORE_FAILED, failed)
             for authority_id in refresh_crl:
                 self._jobs.enqueue(session, REFRESH_CRL_JOB, {"authority_id": authority_id}, now)
             self._jobs.complete(session, [job.id for job, error in zip(jobs, results, strict=True) if error is None])
         return results
 
-    def _sign_one(self, row: IssuedCertificateRow, ca: AuthorityRow, now: datetime) -> x509.Certificate:
+    def _sign_one(self, row: Row[Any, Any, Any, Any, Any], ca: AuthorityRow, now: datetime) -> x509.Certificate:
         request = row.request
         template = template_for_arn(row.template_arn)
         csr = x509.load_pem_x509_csr(request["csr"].encode())

@@ -16,6 +16,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result
 from sqlalchemy.orm import Session, sessionmaker
 
+from .bulk import Bulk
+
 __all__ = ["Database", "inserted_id", "migrate"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -45,6 +47,7 @@ class Database:
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
             self._read_engine = self.engine
+        self.bulk = Bulk(self.engine.dialect)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, insert
+from sqlalchemy import Connection, Table
 
 from .database import Database
 
@@ -45,7 +45,6 @@ class GroupCommit:
         self._pending: list[_Unit] = []
         self._thread: threading.Thread | None = None
         self._closed = False
-        self._statements: dict[Table, Insert] = {}
 
     async def insert(self, rows: Rows) -> list[int]:
         """Insert the rows (in this order) and return their primary keys once committed."""
@@ -97,8 +96,7 @@ class GroupCommit:
     def _commit(self, units: list[_Unit]) -> None:
         try:
             with self._db.connection() as connection:
-                for unit, ids in zip(units, self._write(connection, [u.rows for u in units]), strict=True):
-                    unit.ids = ids
+                self._write(connection, units)
             outcomes: list[tuple[_Unit, BaseException | None]] = [(unit, None) for unit in units]
         except Exception:
             if len(units) == 1:
@@ -119,27 +117,24 @@ class GroupCommit:
     def _commit_alone(self, unit: _Unit) -> BaseException | None:
         try:
             with self._db.connection() as connection:
-                unit.ids = self._write(connection, [unit.rows])[0]
+                self._write(connection, [unit])
             return None
         except Exception as error:  # noqa: BLE001 - handed to the waiting request
             return error
 
-    def _write(self, connection: Connection, groups: list[Rows]) -> list[list[int]]:
-        """Insert every group's rows, one executemany per table; the ids per group, in row order."""
-        by_table: dict[Table, list[tuple[int, int, dict[str, Any]]]] = {}
-        for group_index, rows in enumerate(groups):
-            for row_index, (table, values) in enumerate(rows):
-                by_table.setdefault(table, []).append((group_index, row_index, values))
-        ids: list[list[int]] = [[0] * len(rows) for rows in groups]
-        for table, entries in by_table.items():
-            statement = self._statements.get(table)
-            if statement is None:
-                statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-                self._statements[table] = statement
-            result = connection.execute(statement, [values for _, _, values in entries])
-            for (group_index, row_index, _), new_id in zip(entries, result.scalars().all(), strict=True):
-                ids[group_index][row_index] = int(new_id)
-        return ids
+    def _write(self, connection: Connection, units: list[_Unit]) -> None:
+        """Insert every unit's rows, one statement per table and set of columns; the ids of those awaited."""
+        by_shape: dict[tuple[Table, tuple[str, ...]], list[tuple[_Unit, int, dict[str, Any]]]] = {}
+        for unit in units:
+            unit.ids = [0] * len(unit.rows)
+            for row_index, (table, values) in enumerate(unit.rows):
+                by_shape.setdefault((table, tuple(values)), []).append((unit, row_index, values))
+        for (table, _), entries in by_shape.items():
+            awaited = any(unit.future is not None for unit, _, _ in entries)
+            new_ids = self._db.bulk.insert(connection, table, [values for _, _, values in entries], ids=awaited)
+            if awaited:
+                for (unit, row_index, _), new_id in zip(entries, new_ids, strict=True):
+                    unit.ids[row_index] = new_id
 
 
 def _settle(settled: list[tuple[_Unit, BaseException | None]]) -> None:
