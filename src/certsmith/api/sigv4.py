@@ -17,7 +17,6 @@ __all__ = ["SignedIdentity", "verify_sigv4"]
 
 MAX_SKEW = timedelta(minutes=15)
 _AUTH = re.compile(r"^AWS4-HMAC-SHA256\s+Credential=([^,\s]+)\s*,\s*SignedHeaders=([^,\s]+)\s*,\s*Signature=([0-9a-f]{64})$")
-_SPACES = re.compile(r"\s+")
 _DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 
 
@@ -51,7 +50,14 @@ def _amz_date(text: str) -> datetime:
         raise InvalidSignatureError(f"X-Amz-Date {text!r} is not a valid date and time") from None
 
 
+@functools.lru_cache(maxsize=256)
+def _canonical_path(raw_path: str) -> str:
+    return quote(unquote(raw_path), safe="/~")
+
+
 def _canonical_query(query: str) -> str:
+    if not query:
+        return ""
     pairs = parse_qsl(query, keep_blank_values=True)
     encoded = sorted((quote(k, safe="-_.~"), quote(v, safe="-_.~")) for k, v in pairs)
     return "&".join(f"{k}={v}" for k, v in encoded)
@@ -95,11 +101,12 @@ def verify_sigv4(*, method: str, raw_path: str, query: str, headers: Mapping[str
         value = headers.get(name)
         if value is None:
             raise InvalidSignatureError(f"signed header {name!r} is missing from the request")
-        lines.append(f"{name}:{_SPACES.sub(' ', value.strip())}\n")
-    payload_hash = headers.get("x-amz-content-sha256") or hashlib.sha256(body).hexdigest()
+        lines.append(f"{name}:{' '.join(value.split())}\n")  # trimmed, inner runs of spaces as one
+    body_hash = hashlib.sha256(body).hexdigest()
+    payload_hash = headers.get("x-amz-content-sha256") or body_hash
     if payload_hash == "UNSIGNED-PAYLOAD":
         raise InvalidSignatureError("unsigned payloads are not accepted")
-    canonical = "\n".join([method, quote(unquote(raw_path), safe="/~"), _canonical_query(query), "".join(lines),
+    canonical = "\n".join([method, _canonical_path(raw_path), _canonical_query(query), "".join(lines),
                            signed_headers_text, payload_hash])
     to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, f"{date}/{region}/{service}/aws4_request",
                          hashlib.sha256(canonical.encode()).hexdigest()])
@@ -107,6 +114,6 @@ def verify_sigv4(*, method: str, raw_path: str, query: str, headers: Mapping[str
     if not hmac.compare_digest(expected, signature):
         raise InvalidSignatureError("The request signature we calculated does not match the signature you provided. "
                                     "Check your AWS Secret Access Key and signing method.")
-    if hashlib.sha256(body).hexdigest() != payload_hash:
+    if body_hash != payload_hash:
         raise InvalidSignatureError("X-Amz-Content-Sha256 does not match the request body")
     return SignedIdentity(access_key_id, region, service)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -113,7 +112,7 @@ class IssuanceService:
                  signal: WorkSignal, active: ActiveAuthorities, public_url: str) -> None:
         self._db, self._writes, self._jobs, self._vault, self._clock = database, writes, jobs, vault, clock
         self._signal, self._active, self._public_url = signal, active, public_url
-        self._issuers: dict[str, tuple[tuple[str, str], IssuerContext]] = {}
+        self._issuers: dict[str, tuple[tuple[str, dict[str, Any]], IssuerContext]] = {}
 
     async def issue(self, caller: Caller, request: IssueRequest) -> str:
         """Check the request against the CA, store it with an issue job, and return the certificate ARN."""
@@ -262,7 +261,7 @@ class IssuanceService:
     def _issuer(self, ca: AuthorityRow) -> IssuerContext:
         """The CA's signing context, kept between batches until its certificate or revocation settings change."""
         assert ca.certificate_pem is not None and ca.sealed_key is not None
-        version = (ca.certificate_pem, json.dumps(ca.revocation, sort_keys=True))
+        version = (ca.certificate_pem, ca.revocation)
         kept = self._issuers.get(ca.id)
         if kept is not None and kept[0] == version:
             return kept[1]
