@@ -13,7 +13,7 @@ Beside the rates it prints the CPU time each server spent per certificate (all i
 from /proc around the run) and what Python's cryptography alone needs per certificate (checking
 the CSR, building and signing the certificate), the ceiling for any Python implementation here.
 
-Usage: python bench/issue_throughput.py [--seconds 5] [--connections 16] [--threads 2]
+Usage: python bench/issue_throughput.py [--seconds 5] [--connections 16] [--threads 2] [--runs 1]
 """
 
 from __future__ import annotations
@@ -51,6 +51,11 @@ from tests.contract.pki import make_csr, root_ca
 class Result:
     rate: float  # certificates per second
     cpu_ms: float  # CPU milliseconds per certificate, all of the server's processes together
+
+
+def median(results: list[Result]) -> Result:
+    """The run with the median rate (the lower middle one of an even number)."""
+    return sorted(results, key=lambda result: result.rate)[(len(results) - 1) // 2]
 
 
 def lua_script(path: Path, method: str, body: str, headers: dict[str, str]) -> None:
@@ -117,7 +122,7 @@ def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace, label: str,
                     separate_worker: bool) -> Result:
     """One certsmith configuration: `certsmith serve <serve_args>`, with or without a `certsmith worker`."""
     folder = tmp / label.replace(" ", "_")
-    folder.mkdir()
+    folder.mkdir(parents=True)
     server = start_server(folder, extra=serve_args)
     worker = subprocess.Popen([sys.executable, "-m", "certsmith", "worker", "--data-dir", str(server.data_dir)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if separate_worker else None
@@ -170,7 +175,7 @@ def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace, label: str,
 
 def bench_cfssl(tmp: Path, csr: bytes, args: argparse.Namespace) -> Result:
     folder = tmp / "cfssl"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     (folder / "ca-csr.json").write_text('{"CN":"Bench CFSSL Root","key":{"algo":"ecdsa","size":256}}')
     (folder / "config.json").write_text(json.dumps({"signing": {"default": {
         "expiry": "720h", "usages": ["digital signature", "key encipherment", "server auth", "client auth"]}}}))
@@ -217,6 +222,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=1, help="runs of every configuration; the median is reported")
     args = parser.parse_args()
     for tool in ("wrk", "cfssl", "cfssljson"):
         if shutil.which(tool) is None:
@@ -225,13 +231,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         os.chmod(tmp, 0o755)
-        cfssl = bench_cfssl(tmp, csr, args)
-        results = [(label, bench_certsmith(tmp, csr, args, label, serve_args, separate))
-                   for label, serve_args, separate in CONFIGURATIONS]
+        cfssl_runs: list[Result] = []
+        runs: dict[str, list[Result]] = {label: [] for label, _, _ in CONFIGURATIONS}
+        for number in range(args.runs):  # interleaved, so that a slow spell of the machine hits every one alike
+            cfssl_runs.append(bench_cfssl(tmp / f"run{number}", csr, args))
+            for label, serve_args, separate in CONFIGURATIONS:
+                runs[label].append(bench_certsmith(tmp / f"run{number}", csr, args, label, serve_args, separate))
+    cfssl = median(cfssl_runs)
+    results = [(label, median(results)) for label, results in runs.items()]
     floor = crypto_floor(csr)
     cores = os.cpu_count() or 1
     print(f"\ncertificates per second, EC P-256 CA and key, {args.connections} connections, {args.seconds} s "
-          f"({cores} cores); CPU per certificate counts every process of the server:")
+          f"({cores} cores; median of {args.runs} runs); CPU per certificate counts every process of the server:")
     print(f"  {'cfssl serve /api/v1/cfssl/sign':62}: {cfssl.rate:8.1f}   CPU {cfssl.cpu_ms:.3f} ms")
     for label, result in results:
         print(f"  {label:62}: {result.rate:8.1f}   CPU {result.cpu_ms:.3f} ms   ratio to cfssl {result.rate / cfssl.rate:.2f}")

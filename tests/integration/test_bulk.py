@@ -3,32 +3,19 @@ CERTSMITH_TEST_BACKEND=postgres)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
-from certsmith.store.database import Database, migrate
+from certsmith.store.database import Database
 from certsmith.store.jobs import READY, JobQueue
 from certsmith.store.tables import AuditLogRow, Base, JobRow
-
-from ..conftest import backend_url
 
 JOBS = Base.metadata.tables["jobs"]
 AUDIT = Base.metadata.tables["audit_log"]
 NOW = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
-
-
-@pytest.fixture()
-def database(tmp_path: Path) -> Iterator[Database]:
-    url = backend_url() or f"sqlite:///{tmp_path / 'bulk.db'}"
-    migrate(url)
-    db = Database(url)
-    yield db
-    db.dispose()
 
 
 def test_rows_read_back_as_sqlalchemy_wrote_them(database: Database) -> None:

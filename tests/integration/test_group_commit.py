@@ -5,18 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 
-from certsmith.store.database import Database, migrate
+from certsmith.store.database import Database
 from certsmith.store.group_commit import GroupCommit
 from certsmith.store.tables import AuditLogRow, Base
-
-from ..conftest import backend_url
 
 AUDIT = Base.metadata.tables["audit_log"]
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -27,16 +24,12 @@ def entry(n: int) -> dict[str, Any]:
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> Iterator[tuple[Database, GroupCommit, list[int]]]:
-    url = backend_url() or f"sqlite:///{tmp_path / 'gc.db'}"
-    migrate(url)
-    database = Database(url)
+def store(database: Database) -> Iterator[tuple[Database, GroupCommit, list[int]]]:
     commits: list[int] = []
     event.listen(database.engine, "commit", lambda _conn: commits.append(1))
     writes = GroupCommit(database)
     yield database, writes, commits
     writes.close()
-    database.dispose()
 
 
 def test_concurrent_inserts_share_transactions_and_get_their_own_ids(

@@ -5,26 +5,12 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from certsmith.domain.clock import FixedClock, SystemClock
-from certsmith.store.database import Database, migrate
+from certsmith.store.database import Database
 from certsmith.store.jobs import DEAD, JobQueue
 from certsmith.worker.loop import JobHandler, Worker
-
-from ..conftest import backend_url
-
-
-@pytest.fixture()
-def database(tmp_path: Path) -> Any:
-    url = backend_url() or f"sqlite:///{tmp_path / 'jobs.db'}"
-    migrate(url)
-    db = Database(url)
-    yield db
-    db.dispose()
 
 
 def test_many_workers_never_run_a_job_twice(database: Database) -> None:
