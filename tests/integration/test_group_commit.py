@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 
-from certsmith.store.database import Database
+from certsmith.store.database import Database, migrate
 from certsmith.store.group_commit import GroupCommit
 from certsmith.store.tables import AuditLogRow, Base
 
@@ -23,11 +25,15 @@ def entry(n: int) -> dict[str, Any]:
     return {"at": NOW, "principal": f"p{n}", "operation": "IssueCertificate", "resource": f"r{n}", "result": "Success"}
 
 
-@pytest.fixture()
-def store(database: Database) -> Iterator[tuple[Database, GroupCommit, list[int]]]:
+@pytest.fixture(params=["loop", "thread"])
+def store(database: Database, request: pytest.FixtureRequest) -> Iterator[tuple[Database, GroupCommit, list[int]]]:
+    """The event loop writing itself (SQLite's default) or the writer thread (PostgreSQL's); the loop
+    writer is only used on SQLite."""
+    if request.param == "loop" and not database.is_sqlite:
+        pytest.skip("the event loop writes itself on SQLite only")
     commits: list[int] = []
     event.listen(database.engine, "commit", lambda _conn: commits.append(1))
-    writes = GroupCommit(database)
+    writes = GroupCommit(database, on_loop=request.param == "loop")
     yield database, writes, commits
     writes.close()
 
@@ -73,3 +79,58 @@ def test_rows_inserted_soon_are_written_by_close(store: tuple[Database, GroupCom
         assert session.scalar(select(func.count()).select_from(AuditLogRow)) == 25
     with pytest.raises(RuntimeError, match="closed"):
         writes.insert_soon([(AUDIT, entry(99))])
+
+
+def test_the_loop_goes_on_while_another_process_holds_the_database(tmp_path: Path) -> None:
+    """The loop's writer never sleeps on the lock: other requests are served meanwhile, and the rows
+    are written once the lock is free."""
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    migrate(url)
+    database = Database(url)
+    writes = GroupCommit(database)  # SQLite: the loop writes
+    asyncio.run(writes.insert([(AUDIT, entry(0))]))  # the database is open (in WAL mode) before the other writer
+    other = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's write transaction
+
+    async def main() -> tuple[list[int], int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.001)
+
+        async def release_later() -> None:
+            await asyncio.sleep(0.2)
+            other.execute("COMMIT")
+
+        ticking = asyncio.create_task(ticker())
+        releasing = asyncio.create_task(release_later())
+        ids = await writes.insert([(AUDIT, entry(1))])
+        ticking.cancel()
+        await releasing
+        return ids, ticks
+
+    try:
+        ids, ticks = asyncio.run(main())
+        assert ticks >= 50, f"the loop ran only {ticks} times while the database was locked for 0.2 s"
+        with database.read() as session:
+            assert session.get(AuditLogRow, ids[0]) is not None
+    finally:
+        writes.close()
+        other.close()
+        database.dispose()
+
+
+def test_rows_left_by_a_loop_that_ended_are_written(store: tuple[Database, GroupCommit, list[int]]) -> None:
+    database, writes, _ = store
+
+    async def log_and_leave() -> None:
+        writes.insert_soon([(AUDIT, entry(1))])  # the loop ends before its next turn
+
+    asyncio.run(log_and_leave())
+    asyncio.run(log_and_leave())  # the next loop takes over what the first one left
+    writes.close()
+    with database.read() as session:
+        assert sorted(session.scalars(select(AuditLogRow.principal))) == ["p1", "p1"]

@@ -18,10 +18,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .bulk import Bulk
 
-__all__ = ["Database", "inserted_id", "migrate"]
+__all__ = ["Database", "DatabaseBusy", "inserted_id", "migrate"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 LOCK_WAIT_SECONDS = 60
+
+
+class DatabaseBusy(Exception):
+    """Another writer holds the database, and the caller asked not to wait (nothing was written)."""
 
 
 class Database:
@@ -47,6 +51,7 @@ class Database:
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
             self._read_engine = self.engine
+        self._engine_no_wait = self.engine.execution_options(certsmith_wait=False)
         self.bulk = Bulk(self.engine.dialect)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
@@ -67,13 +72,17 @@ class Database:
                 lock.release()
 
     @contextmanager
-    def connection(self) -> Iterator[Connection]:
-        """A read-write transaction on a Core connection (no ORM session), committed when the block ends."""
+    def connection(self, *, wait: bool = True) -> Iterator[Connection]:
+        """A read-write transaction on a Core connection (no ORM session), committed when the block ends.
+
+        With ``wait=False`` it raises DatabaseBusy at once, before anything is written, when another
+        thread or (SQLite) process is writing.
+        """
         lock = self._write_lock
-        if lock is not None:
-            lock.acquire()
+        if lock is not None and not lock.acquire(blocking=wait):
+            raise DatabaseBusy("another thread of this process is writing")
         try:
-            with self.engine.begin() as connection:
+            with (self.engine if wait else self._engine_no_wait).begin() as connection:
                 yield connection
         finally:
             if lock is not None:
@@ -110,13 +119,15 @@ def _configure_sqlite(engine: Engine, writer: bool) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         if writer:
-            _begin_immediate(connection.connection.driver_connection)
+            _begin_immediate(connection.connection.driver_connection,
+                             wait=connection.get_execution_options().get("certsmith_wait", True))
         else:
             connection.exec_driver_sql("BEGIN")
 
 
-def _begin_immediate(dbapi_connection: sqlite3.Connection) -> None:
-    """Take the write lock, retrying in short steps while another process holds it.
+def _begin_immediate(dbapi_connection: sqlite3.Connection, wait: bool = True) -> None:
+    """Take the write lock, retrying in short steps while another process holds it (DatabaseBusy
+    at once without ``wait``).
 
     SQLite's own busy handler sleeps 1, 2, 5, 10 ... ms between tries, far longer than the
     sub-millisecond transactions certsmith writes, so waiting writers would sleep through most of
@@ -129,7 +140,11 @@ def _begin_immediate(dbapi_connection: sqlite3.Connection) -> None:
             dbapi_connection.execute("BEGIN IMMEDIATE")
             return
         except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() > deadline:
+            if "locked" not in str(error):
+                raise
+            if not wait:
+                raise DatabaseBusy("another process is writing to the database") from None
+            if time.monotonic() > deadline:
                 raise
         time.sleep(delay)
         delay = min(delay * 2, 0.001)
