@@ -10,8 +10,8 @@ figure counts certificates that reached ISSUED, from the first request to the la
 cfssl signs inside the request, so its figure is wrk's count of successful responses.
 
 Beside the rates it prints the CPU time each server spent per certificate (all its processes, read
-from /proc around the run) and what Python's cryptography alone needs per certificate (checking
-the CSR, building and signing the certificate), the ceiling for any Python implementation here.
+from /proc around the run), and the floors of bench/floors.py: what the cryptography, the HTTP
+server and the storage of one issuance cost on this machine, each alone.
 
 Usage: python bench/issue_throughput.py [--seconds 5] [--connections 16] [--threads 2] [--runs 1]
 """
@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,10 +39,7 @@ import httpx
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from floors import crypto_floor, http_floor, storage_floor
 from tests.conftest import free_port, start_server
 from tests.contract.pki import make_csr, root_ca
 
@@ -88,23 +85,21 @@ def tree_cpu_seconds(pid: int) -> float:
     return sum(times.get(member, 0.0) for member in tree)
 
 
-def crypto_floor(csr: bytes, rounds: int = 2000) -> float:
-    """Microseconds one Python process spends per certificate on the cryptography alone: checking the
-    CSR's signature and building + signing an end-entity certificate with an EC P-256 key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Floor CA")])
-    started = time.process_time()
-    for _ in range(rounds):
-        request = x509.load_pem_x509_csr(csr)
-        assert request.is_signature_valid
-        now = datetime.now(UTC)
-        (x509.CertificateBuilder().subject_name(request.subject).issuer_name(issuer)
-         .public_key(request.public_key()).serial_number(x509.random_serial_number())
-         .not_valid_before(now).not_valid_after(now + timedelta(days=30))
-         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-         .add_extension(request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value, critical=False)
-         .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
-    return (time.process_time() - started) / rounds * 1e6
+def measure_floors(folder: Path, csr: bytes, args: argparse.Namespace) -> dict[str, float]:
+    body = json.dumps({"CertificateAuthorityArn": "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/"
+                       + "0" * 36, "Csr": __import__("base64").b64encode(csr).decode(),
+                       "SigningAlgorithm": "SHA256WITHECDSA", "Validity": {"Type": "DAYS", "Value": 30}})
+
+    def load(url: str, script: Path) -> int:
+        requests, bad, _ = run_wrk(url, script, args.seconds, args.connections, args.threads)
+        return requests - bad
+
+    return {
+        "pyca/cryptography: check the CSR, build and sign the certificate": crypto_floor(csr),
+        "uvicorn: answer one POST with a minimal ASGI app": http_floor(folder / "http", free_port(), body, load,
+                                                                     tree_cpu_seconds),
+        "SQLite (raw sqlite3): certsmith's rows of one issuance": storage_floor(folder / "storage"),
+    }
 
 
 def run_wrk(url: str, script: Path, seconds: int, connections: int, threads: int) -> tuple[int, int, float]:
@@ -237,17 +232,20 @@ def main() -> None:
             cfssl_runs.append(bench_cfssl(tmp / f"run{number}", csr, args))
             for label, serve_args, separate in CONFIGURATIONS:
                 runs[label].append(bench_certsmith(tmp / f"run{number}", csr, args, label, serve_args, separate))
+        floors = measure_floors(tmp / "floors", csr, args)
     cfssl = median(cfssl_runs)
     results = [(label, median(results)) for label, results in runs.items()]
-    floor = crypto_floor(csr)
     cores = os.cpu_count() or 1
     print(f"\ncertificates per second, EC P-256 CA and key, {args.connections} connections, {args.seconds} s "
           f"({cores} cores; median of {args.runs} runs); CPU per certificate counts every process of the server:")
     print(f"  {'cfssl serve /api/v1/cfssl/sign':62}: {cfssl.rate:8.1f}   CPU {cfssl.cpu_ms:.3f} ms")
     for label, result in results:
         print(f"  {label:62}: {result.rate:8.1f}   CPU {result.cpu_ms:.3f} ms   ratio to cfssl {result.rate / cfssl.rate:.2f}")
-    print(f"  Python's cryptography alone (CSR check + build and sign): {floor / 1000:.3f} ms of CPU per certificate, "
-          f"at most {cores / floor * 1e6:.0f} certificates per second on {cores} cores")
+    print("\nfloors: each part of issuing a certificate done alone, CPU per certificate (bench/floors.py):")
+    for label, milliseconds in floors.items():
+        print(f"  {label:62}: {milliseconds:.3f} ms")
+    total = sum(floors.values())
+    print(f"  {'together':62}: {total:.3f} ms, against cfssl's {cfssl.cpu_ms:.3f} ms for everything")
 
 
 if __name__ == "__main__":
