@@ -14,20 +14,22 @@ from /proc around the run), and the floors of bench/floors.py: what the cryptogr
 server and the storage of one issuance cost on this machine, each alone.
 
 Usage: python bench/issue_throughput.py [--seconds 5] [--connections 16] [--threads 2] [--runs 1]
+       [--pg-url postgresql+psycopg://...]  (certsmith on PostgreSQL instead of SQLite)
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +42,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from floors import crypto_floor, http_floor, storage_floor
+from sqlalchemy import create_engine, text
 from tests.conftest import free_port, start_server
 from tests.contract.pki import make_csr, root_ca
 
@@ -48,6 +51,26 @@ from tests.contract.pki import make_csr, root_ca
 class Result:
     rate: float  # certificates per second
     cpu_ms: float  # CPU milliseconds per certificate, all of the server's processes together
+
+
+def instant(value: datetime | str) -> datetime:
+    """A timestamp column's value: PostgreSQL gives datetimes, SQLite the text SQLAlchemy stored."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def pg_database(server_url: str) -> str:
+    """A new, empty database on the PostgreSQL server of ``server_url``; its URL."""
+    import psycopg
+
+    name = f"cs_throughput_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+def postmaster_of(backend_pid: int) -> int:
+    stat = Path(f"/proc/{backend_pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2:].split()[1])
 
 
 def median(results: list[Result]) -> Result:
@@ -87,7 +110,7 @@ def tree_cpu_seconds(pid: int) -> float:
 
 def measure_floors(folder: Path, csr: bytes, args: argparse.Namespace) -> dict[str, float]:
     body = json.dumps({"CertificateAuthorityArn": "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/"
-                       + "0" * 36, "Csr": __import__("base64").b64encode(csr).decode(),
+                       + "0" * 36, "Csr": base64.b64encode(csr).decode(),
                        "SigningAlgorithm": "SHA256WITHECDSA", "Validity": {"Type": "DAYS", "Value": 30}})
 
     def load(url: str, script: Path) -> int:
@@ -118,14 +141,18 @@ def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace, label: str,
     """One certsmith configuration: `certsmith serve <serve_args>`, with or without a `certsmith worker`."""
     folder = tmp / label.replace(" ", "_")
     folder.mkdir(parents=True)
-    server = start_server(folder, extra=serve_args)
-    worker = subprocess.Popen([sys.executable, "-m", "certsmith", "worker", "--data-dir", str(server.data_dir)],
+    database_url = pg_database(args.pg_url) if args.pg_url else None
+    server = start_server(folder, database_url, extra=serve_args)
+    url = database_url or f"sqlite:///{server.data_dir / 'certsmith.db'}"
+    worker = subprocess.Popen([sys.executable, "-m", "certsmith", "worker", "--data-dir", str(server.data_dir),
+                               *(["--database-url", database_url] if database_url else [])],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if separate_worker else None
+    engine = create_engine(url)
     try:
         pca = server.client("acm-pca")
         ca = root_ca(pca, "Bench Root")
         access, secret = server.access_key
-        body = json.dumps({"CertificateAuthorityArn": ca, "Csr": __import__("base64").b64encode(csr).decode(),
+        body = json.dumps({"CertificateAuthorityArn": ca, "Csr": base64.b64encode(csr).decode(),
                            "SigningAlgorithm": "SHA256WITHECDSA", "Validity": {"Type": "DAYS", "Value": 30}})
         request = AWSRequest(method="POST", url=server.endpoint + "/", data=body.encode(), headers={
             "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "ACMPrivateCA.IssueCertificate"})
@@ -134,15 +161,17 @@ def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace, label: str,
         assert check.status_code == 200, check.text
         script = tmp / "certsmith.lua"
         lua_script(script, "POST", body, {k: v for k, v in request.headers.items() if k.lower() != "content-length"})
-        db = server.data_dir / "certsmith.db"
 
         def counts() -> tuple[int, int]:
-            with sqlite3.connect(db, timeout=60) as conn:
-                issued = conn.execute("SELECT count(*) FROM issued_certificates WHERE status='ISSUED'").fetchone()[0]
-                pending = conn.execute("SELECT count(*) FROM issued_certificates WHERE status='PENDING'").fetchone()[0]
+            with engine.connect() as conn:
+                issued = conn.execute(text("SELECT count(*) FROM issued_certificates WHERE status='ISSUED'")).scalar_one()
+                pending = conn.execute(text("SELECT count(*) FROM issued_certificates WHERE status='PENDING'")).scalar_one()
             return issued, pending
 
         processes = [server.process.pid] + ([worker.pid] if worker is not None else [])
+        if database_url:  # PostgreSQL's own processes work for certsmith too: count their CPU
+            with engine.connect() as conn:
+                processes.append(postmaster_of(conn.execute(text("SELECT pg_backend_pid()")).scalar_one()))
         before, _ = counts()
         cpu_before = sum(tree_cpu_seconds(pid) for pid in processes)
         started = time.monotonic()
@@ -152,10 +181,10 @@ def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace, label: str,
         finished = time.monotonic()
         cpu = sum(tree_cpu_seconds(pid) for pid in processes) - cpu_before
         issued, _ = counts()
-        with sqlite3.connect(db) as conn:
-            first, last = conn.execute("SELECT min(created_at), max(issued_at) FROM issued_certificates "
-                                       "WHERE status='ISSUED' AND id > ?", (before,)).fetchone()
-        span = (datetime.fromisoformat(last) - datetime.fromisoformat(first)).total_seconds()
+        with engine.connect() as conn:
+            first, last = conn.execute(text("SELECT min(created_at), max(issued_at) FROM issued_certificates "
+                                            "WHERE status='ISSUED' AND id > :before"), {"before": before}).one()
+        span = (instant(last) - instant(first)).total_seconds()
         made = issued - before
         print(f"{label}: {requests} requests ({bad} non-2xx), {made} certificates issued; "
               f"first request to last signature {span:.2f} s (queue drained {finished - started:.2f} s after start); "
@@ -166,6 +195,7 @@ def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace, label: str,
             worker.terminate()
             worker.wait()
         server.stop()
+        engine.dispose()
 
 
 def bench_cfssl(tmp: Path, csr: bytes, args: argparse.Namespace) -> Result:
@@ -218,6 +248,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=1, help="runs of every configuration; the median is reported")
+    parser.add_argument("--pg-url", help="run certsmith on PostgreSQL: a new database on this server for each run "
+                                         "(postgresql+psycopg://user@host:port/db); its CPU is counted too")
     args = parser.parse_args()
     for tool in ("wrk", "cfssl", "cfssljson"):
         if shutil.which(tool) is None:
@@ -237,7 +269,8 @@ def main() -> None:
     results = [(label, median(results)) for label, results in runs.items()]
     cores = os.cpu_count() or 1
     print(f"\ncertificates per second, EC P-256 CA and key, {args.connections} connections, {args.seconds} s "
-          f"({cores} cores; median of {args.runs} runs); CPU per certificate counts every process of the server:")
+          f"({cores} cores; median of {args.runs} runs; certsmith on {'PostgreSQL' if args.pg_url else 'SQLite'}); "
+          "CPU per certificate counts every process of the server:")
     print(f"  {'cfssl serve /api/v1/cfssl/sign':62}: {cfssl.rate:8.1f}   CPU {cfssl.cpu_ms:.3f} ms")
     for label, result in results:
         print(f"  {label:62}: {result.rate:8.1f}   CPU {result.cpu_ms:.3f} ms   ratio to cfssl {result.rate / cfssl.rate:.2f}")
