@@ -258,13 +258,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         os.chmod(tmp, 0o755)
+        floors = measure_floors(tmp / "floors", csr, args)  # first, while the machine is quiet
         cfssl_runs: list[Result] = []
         runs: dict[str, list[Result]] = {label: [] for label, _, _ in CONFIGURATIONS}
         for number in range(args.runs):  # interleaved, so that a slow spell of the machine hits every one alike
             cfssl_runs.append(bench_cfssl(tmp / f"run{number}", csr, args))
             for label, serve_args, separate in CONFIGURATIONS:
                 runs[label].append(bench_certsmith(tmp / f"run{number}", csr, args, label, serve_args, separate))
-        floors = measure_floors(tmp / "floors", csr, args)
     cfssl = median(cfssl_runs)
     results = [(label, median(results)) for label, results in runs.items()]
     cores = os.cpu_count() or 1
