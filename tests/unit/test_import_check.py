@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from certsmith.domain.import_check import Bundle, inspect_bundle, repair_bundle
+from certsmith.domain.import_check import Bundle, Report, inspect_bundle, repair_bundle
 
 VECTORS = Path(__file__).parent.parent / "vectors"
 NOW = datetime.now(UTC)
@@ -88,15 +88,24 @@ _LEAF_DER = x509.load_pem_x509_certificate((VECTORS / "ec/leaf.pem").read_bytes(
 @settings(max_examples=300, deadline=None)
 @given(flips=st.lists(st.tuples(st.integers(0, len(_LEAF_DER) - 1), st.integers(1, 255)), min_size=1, max_size=3))
 def test_damaged_der_inside_pem_is_reported_never_raised(flips: list[tuple[int, int]]) -> None:
-    damaged = bytearray(_LEAF_DER)
-    for position, mask in flips:
-        damaged[position] ^= mask
-    given_bundle = Bundle(_pem(bytes(damaged)), (VECTORS / "ec/leaf.key").read_bytes(),
-                          (VECTORS / "ec/chain.pem").read_bytes())
-    report = inspect_bundle(given_bundle, NOW)  # must not raise
-    repair_bundle(given_bundle, NOW)
+    report = _checked(Bundle(_pem(_damaged(_LEAF_DER, flips)), (VECTORS / "ec/leaf.key").read_bytes(),
+                             (VECTORS / "ec/chain.pem").read_bytes()))
     if report.ok:
         assert report.certificate is not None and report.key_algorithm is not None
+
+
+def _damaged(der: bytes, flips: list[tuple[int, int]]) -> bytes:
+    damaged = bytearray(der)
+    for position, mask in flips:
+        damaged[position] ^= mask
+    return bytes(damaged)
+
+
+def _checked(bundle: Bundle) -> Report:
+    """The check and the repair of a bundle; neither may raise, whatever the bytes."""
+    report = inspect_bundle(bundle, NOW)
+    repair_bundle(bundle, NOW)
+    return report
 
 
 _KEY_DER = serialization.load_pem_private_key((VECTORS / "rsa/leaf.key").read_bytes(), None).private_bytes(
@@ -120,12 +129,7 @@ _EC_KEY_DER = serialization.load_pem_private_key((VECTORS / "ec/leaf.key").read_
 @settings(max_examples=300, deadline=None)
 @given(flips=st.lists(st.tuples(st.integers(0, len(_EC_KEY_DER) - 1), st.integers(1, 255)), min_size=1, max_size=3))
 def test_a_damaged_key_is_reported_never_raised(flips: list[tuple[int, int]]) -> None:
-    damaged = bytearray(_EC_KEY_DER)
-    for position, mask in flips:
-        damaged[position] ^= mask
-    given_bundle = Bundle((VECTORS / "ec/leaf.pem").read_bytes(), _pem(bytes(damaged), b"PRIVATE KEY"),
-                          (VECTORS / "ec/chain.pem").read_bytes())
-    report = inspect_bundle(given_bundle, NOW)  # must not raise
-    repair_bundle(given_bundle, NOW)
+    report = _checked(Bundle((VECTORS / "ec/leaf.pem").read_bytes(), _pem(_damaged(_EC_KEY_DER, flips), b"PRIVATE KEY"),
+                             (VECTORS / "ec/chain.pem").read_bytes()))
     if report.ok:
         assert report.key is not None
