@@ -16,6 +16,9 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import create_engine, text
 
 from ..conftest import Server, need_binary
@@ -98,15 +101,31 @@ def test_rpc_v2_cbor(server: Server) -> None:
     assert bad.status_code == 400 and cbor2.loads(bad.content)["__type"] == "InvalidArnException"
 
 
+def public_key_bytes(pem: str) -> bytes:
+    """The public key's own bytes (EC point or RSA modulus) of a certificate or CSR."""
+    loaded = x509.load_pem_x509_certificate(pem.encode()) if "CERTIFICATE-----" in pem and "REQUEST" not in pem \
+        else x509.load_pem_x509_csr(pem.encode())
+    key = loaded.public_key()
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    assert isinstance(key, rsa.RSAPublicKey)
+    modulus = key.public_numbers().n
+    return modulus.to_bytes((modulus.bit_length() + 7) // 8, "big")
+
+
 def test_private_keys_are_encrypted_at_rest(server: Server, pca: Any) -> None:
     root_ca(pca, "At Rest Root")
     if server.database_url is None:
         raw = b"".join(p.read_bytes() for p in server.data_dir.glob("certsmith.db*"))
         assert b"PRIVATE KEY" not in raw
         with sqlite3.connect(server.data_dir / "certsmith.db") as db:
-            sealed = [row[0] for row in db.execute("SELECT sealed_key FROM certificate_authorities "
-                                                   "WHERE sealed_key IS NOT NULL")]
-        assert sealed and all(s[:1] == b"\x01" and b"\x30\x81" not in s[:16] for s in sealed)
+            sealed = db.execute("SELECT sealed_key, coalesce(certificate_pem, csr_pem) FROM certificate_authorities "
+                                "WHERE sealed_key IS NOT NULL").fetchall()
+        assert sealed
+        for blob, public_pem in sealed:
+            # A private key in the clear (PKCS#8, PKCS#1, SEC1) holds its public key: the sealed blob must not.
+            assert blob[:1] == b"\x01"
+            assert public_key_bytes(public_pem) not in blob
     assert (server.data_dir / "master.key").stat().st_mode & 0o777 == 0o600
     assert (server.credentials).stat().st_mode & 0o777 == 0o600
 

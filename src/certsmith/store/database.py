@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, CursorResult, Engine, Result
 from sqlalchemy.orm import Session, sessionmaker
 
 from .bulk import Bulk
+from .checkpoint import Checkpointer
 
 __all__ = ["Database", "DatabaseBusy", "inserted_id", "migrate"]
 
@@ -51,6 +52,8 @@ class Database:
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
             self._read_engine = self.engine
+        # SQLite: WAL checkpoints off the writers' threads (see checkpoint.py), started by the first write.
+        self._checkpoints = Checkpointer(self.engine.url.database or "") if self.is_sqlite else None
         self._engine_no_wait = self.engine.execution_options(certsmith_wait=False)
         self.bulk = Bulk(self.engine.dialect)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -61,6 +64,7 @@ class Database:
         """A read-write transaction, committed when the block ends without an exception."""
         lock = self._write_lock
         if lock is not None:
+            self._start_checkpoints()
             lock.acquire()
         session = self._sessions()
         try:
@@ -79,8 +83,10 @@ class Database:
         thread or (SQLite) process is writing.
         """
         lock = self._write_lock
-        if lock is not None and not lock.acquire(blocking=wait):
-            raise DatabaseBusy("another thread of this process is writing")
+        if lock is not None:
+            self._start_checkpoints()
+            if not lock.acquire(blocking=wait):
+                raise DatabaseBusy("another thread of this process is writing")
         try:
             with (self.engine if wait else self._engine_no_wait).begin() as connection:
                 yield connection
@@ -97,7 +103,13 @@ class Database:
         finally:
             session.close()  # returns the connection, whose pool rolls the transaction back
 
+    def _start_checkpoints(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.start()
+
     def dispose(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
         self.engine.dispose()
         if self._read_engine is not self.engine:
             self._read_engine.dispose()
@@ -111,6 +123,8 @@ def _configure_sqlite(engine: Engine, writer: bool) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if writer:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer thread takes them
         # Writers wait for the lock in _begin_immediate; readers (never blocked in WAL mode but for
         # rare recoveries) let SQLite wait.
         cursor.execute(f"PRAGMA busy_timeout={0 if writer else int(LOCK_WAIT_SECONDS * 1000)}")
