@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 
 from certsmith.domain.algorithms import SigningAlgorithm
@@ -127,3 +128,7 @@ def test_crl_is_refreshed_before_it_goes_stale(world: Any) -> None:
     with container.database.read() as session:
         pending = list(session.scalars(select(JobRow).where(JobRow.kind == "crl.refresh")))
     assert len(pending) == 1 and pending[0].payload.get("scheduled") is True
+    with container.database.read() as session:  # CA rows come without their CRL, which is read only when served
+        row = session.get(AuthorityRow, authority_id)
+        assert row is not None and "crl_der" not in sa_inspect(row).dict
+        assert row.crl_der is not None and len(row.crl_der) > 0

@@ -229,7 +229,7 @@ class IssuanceService:
             issued.append({"row_id": row.id, "certificate_pem": pem(certificate),
                            "subject": certificate.subject.rfc4514_string(), "nb": certificate.not_valid_before_utc,
                            "na": certificate.not_valid_after_utc, "issued_at": now})
-            if ca.crl_der is None and revocation_from_json(ca.revocation).crl_enabled:
+            if ca.crl_updated_at is None and revocation_from_json(ca.revocation).crl_enabled:  # no CRL yet
                 refresh_crl.add(ca.id)
         with self._db.transaction() as session:
             self._db.bulk.execute(session.connection(), _STORE_ISSUED, issued)

@@ -92,7 +92,8 @@ class AuthorityRow(Base):
     idempotency_token: Mapped[str | None] = mapped_column(String(64))
     tags: Mapped[list[Any]]
     policy: Mapped[str | None] = mapped_column(Text)
-    crl_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Deferred: a CA with many revocations has a CRL of megabytes, needed only to serve or rebuild it.
+    crl_der: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     crl_number: Mapped[int] = mapped_column(BigInteger, default=0)
     crl_updated_at: Mapped[datetime | None]
     crl_next_refresh_at: Mapped[datetime | None]
