@@ -33,6 +33,7 @@ import httpx
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from databases import pg_database
 from sqlalchemy import create_engine, insert, text
 from tests.conftest import Server, start_server
 
@@ -114,15 +115,6 @@ def measure(server: Server, operation: str, body: dict[str, Any], requests: int)
     return statistics.median(timings), timings[int(len(timings) * 0.99) - 1]
 
 
-def pg_database(server_url: str) -> str:
-    import psycopg
-
-    name = f"cs_inventory_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return server_url.rsplit("/", 1)[0] + "/" + name
-
-
 def run(label: str, database_url: str | None, args: argparse.Namespace) -> dict[str, tuple[float, float]]:
     with tempfile.TemporaryDirectory() as folder:
         server = start_server(Path(folder), database_url)
@@ -162,7 +154,7 @@ def main() -> None:
     args = parser.parse_args()
     results = {"SQLite": run("SQLite", None, args)}
     if args.pg_url:
-        results["PostgreSQL"] = run("PostgreSQL", pg_database(args.pg_url), args)
+        results["PostgreSQL"] = run("PostgreSQL", pg_database(args.pg_url, "cs_inventory"), args)
     else:
         print("PostgreSQL: not measured (give --pg-url or CERTSMITH_TEST_PG_URL)")
     print(f"\nlatency in ms with {args.count} certificates ({args.requests} requests each, after 20 to warm up):")

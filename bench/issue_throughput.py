@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +40,7 @@ import httpx
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from databases import pg_database
 from floors import crypto_floor, http_floor, storage_floor
 from sqlalchemy import create_engine, text
 from tests.conftest import free_port, start_server
@@ -56,16 +56,6 @@ class Result:
 def instant(value: datetime | str) -> datetime:
     """A timestamp column's value: PostgreSQL gives datetimes, SQLite the text SQLAlchemy stored."""
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-
-def pg_database(server_url: str) -> str:
-    """A new, empty database on the PostgreSQL server of ``server_url``; its URL."""
-    import psycopg
-
-    name = f"cs_throughput_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return server_url.rsplit("/", 1)[0] + "/" + name
 
 
 def postmaster_of(backend_pid: int) -> int:
@@ -141,7 +131,7 @@ def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace, label: str,
     """One certsmith configuration: `certsmith serve <serve_args>`, with or without a `certsmith worker`."""
     folder = tmp / label.replace(" ", "_")
     folder.mkdir(parents=True)
-    database_url = pg_database(args.pg_url) if args.pg_url else None
+    database_url = pg_database(args.pg_url, "cs_throughput") if args.pg_url else None
     server = start_server(folder, database_url, extra=serve_args)
     url = database_url or f"sqlite:///{server.data_dir / 'certsmith.db'}"
     worker = subprocess.Popen([sys.executable, "-m", "certsmith", "worker", "--data-dir", str(server.data_dir),

@@ -63,8 +63,8 @@ class Bulk:
         if not rows:
             return []
         keys = tuple(rows[0])
-        statement = insert(table).returning(table.c.id) if ids else insert(table)
-        prepared = self._prepare(("insert", table, keys, ids), statement, table, keys)
+        prepared = self._prepare(("insert", table, keys, ids),
+                                 lambda: insert(table).returning(table.c.id) if ids else insert(table), table, keys)
         parameters = [prepared.parameters(row) for row in rows]
         cursor = connection.connection.cursor()
         try:
@@ -100,7 +100,7 @@ class Bulk:
         """Run an UPDATE or DELETE with bound parameters once per row; the number of rows it changed."""
         if not rows:
             return 0
-        prepared = self._prepare(("statement", statement), statement, None, None)
+        prepared = self._prepare(("statement", statement), lambda: statement, None, None)
         parameters: list[Any] = [prepared.parameters(row) for row in rows]
         cursor = connection.connection.cursor()
         try:
@@ -115,12 +115,13 @@ class Bulk:
         """The driver's error as SQLAlchemy raises it (IntegrityError, OperationalError ...)."""
         return DBAPIError.instance(sql, None, error, self._dialect.loaded_dbapi.Error)
 
-    def _prepare(self, cache_key: tuple[Any, ...], statement: UpdateBase, table: Table | None,
+    def _prepare(self, cache_key: tuple[Any, ...], statement: Callable[[], UpdateBase], table: Table | None,
                  keys: tuple[str, ...] | None) -> _Prepared:
+        """The statement compiled for this database, once per cache key (``statement`` builds it on a miss)."""
         prepared = self._prepared.get(cache_key)
         if prepared is not None:
             return prepared
-        compiled = statement.compile(dialect=self._dialect, column_keys=list(keys) if keys is not None else None)
+        compiled = statement().compile(dialect=self._dialect, column_keys=list(keys) if keys is not None else None)
         by_name = {name: bind for bind, name in compiled.bind_names.items()}
         names = list(compiled.positiontup or []) if compiled.positional else list(dict.fromkeys(by_name))
         binds = []

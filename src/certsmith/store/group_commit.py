@@ -79,7 +79,7 @@ class GroupCommit:
         loop = loop or unit.loop
         if self._loop is not None and self._loop is not loop and self._loop.is_closed():
             self._flush_leftovers()  # a loop that ended (asyncio.run returned): the next one writes
-        if self._on_loop and loop is not None and loop is (self._loop or loop):
+        if self._on_loop and loop is not None and self._loop in (None, loop):
             if self._closed:
                 raise RuntimeError("the database writer is closed")
             self._loop = loop
