@@ -1,9 +1,13 @@
-"""Certificates per second: certsmith's IssueCertificate API against `cfssl serve`'s sign endpoint.
+"""Certificates per second: certsmith's IssueCertificate API against `cfssl serve`.
 
 Both are driven by the same load generator (wrk) replaying one prepared request for a few seconds
 from several connections: for certsmith an IssueCertificate request signed once with SigV4 (valid
-for 15 minutes), for cfssl a POST /api/v1/cfssl/sign. Both sign a CSR for an EC P-256 key with an
-EC P-256 CA on this machine.
+for 15 minutes), for cfssl a sign request (bench/cfssl_peer.py). Both sign a CSR for an EC P-256
+key with an EC P-256 CA on this machine.
+
+cfssl runs twice: its plain sign endpoint (no authentication, nothing stored), which is the
+reference of the goal; and its authsign endpoint with its certificate database on SQLite, where it
+authenticates each request and stores each certificate as certsmith does.
 
 certsmith issues asynchronously (the API stores the request and a job; a worker signs), so its
 figure counts certificates that reached ISSUED, from the first request to the last signature.
@@ -23,13 +27,11 @@ import argparse
 import base64
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -40,17 +42,13 @@ import httpx
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from cfssl_peer import CFSSL_CONFIGURATIONS, bench_cfssl
 from databases import pg_database
 from floors import crypto_floor, http_floor, storage_floor
+from load import Result, lua_script, median, run_wrk, tree_cpu_seconds
 from sqlalchemy import create_engine, text
 from tests.conftest import free_port, start_server
 from tests.contract.pki import make_csr, root_ca
-
-
-@dataclass(frozen=True)
-class Result:
-    rate: float  # certificates per second
-    cpu_ms: float  # CPU milliseconds per certificate, all of the server's processes together
 
 
 def instant(value: datetime | str) -> datetime:
@@ -61,41 +59,6 @@ def instant(value: datetime | str) -> datetime:
 def postmaster_of(backend_pid: int) -> int:
     stat = Path(f"/proc/{backend_pid}/stat").read_text()
     return int(stat[stat.rindex(")") + 2:].split()[1])
-
-
-def median(results: list[Result]) -> Result:
-    """The run with the median rate (the lower middle one of an even number)."""
-    return sorted(results, key=lambda result: result.rate)[(len(results) - 1) // 2]
-
-
-def lua_script(path: Path, method: str, body: str, headers: dict[str, str]) -> None:
-    lines = [f"wrk.method = {json.dumps(method)}", f"wrk.body = {json.dumps(body)}"]
-    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
-    path.write_text("\n".join(lines) + "\n")
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and all its descendants (uvicorn's worker processes, say)."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        parents[int(entry)] = int(fields[1])
-        times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [child for child, ppid in parents.items() if ppid == parent and child not in tree]
-        tree.update(children)
-        frontier += children
-    return sum(times.get(member, 0.0) for member in tree)
 
 
 def measure_floors(folder: Path, csr: bytes, args: argparse.Namespace) -> dict[str, float]:
@@ -113,17 +76,6 @@ def measure_floors(folder: Path, csr: bytes, args: argparse.Namespace) -> dict[s
                                                                      tree_cpu_seconds),
         "SQLite (raw sqlite3): certsmith's rows of one issuance": storage_floor(folder / "storage"),
     }
-
-
-def run_wrk(url: str, script: Path, seconds: int, connections: int, threads: int) -> tuple[int, int, float]:
-    """(requests, non-2xx responses, seconds) as wrk reports them."""
-    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "-s", str(script),
-                          url], capture_output=True, text=True, check=True).stdout
-    total = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out)
-    assert total, out
-    elapsed = float(total.group(2)) / (1000 if total.group(3) == "ms" else 1)
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return int(total.group(1)), int(bad.group(1)) if bad else 0, elapsed
 
 
 def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace, label: str, serve_args: list[str],
@@ -188,41 +140,6 @@ def bench_certsmith(tmp: Path, csr: bytes, args: argparse.Namespace, label: str,
         engine.dispose()
 
 
-def bench_cfssl(tmp: Path, csr: bytes, args: argparse.Namespace) -> Result:
-    folder = tmp / "cfssl"
-    folder.mkdir(parents=True)
-    (folder / "ca-csr.json").write_text('{"CN":"Bench CFSSL Root","key":{"algo":"ecdsa","size":256}}')
-    (folder / "config.json").write_text(json.dumps({"signing": {"default": {
-        "expiry": "720h", "usages": ["digital signature", "key encipherment", "server auth", "client auth"]}}}))
-    gencert = subprocess.run(["cfssl", "gencert", "-initca", "ca-csr.json"], cwd=folder, capture_output=True,
-                             check=True).stdout
-    subprocess.run(["cfssljson", "-bare", "ca"], cwd=folder, input=gencert, check=True)
-    port = free_port()
-    with open(folder / "serve.log", "wb") as log:
-        process = subprocess.Popen(["cfssl", "serve", "-address", "127.0.0.1", "-port", str(port), "-ca", "ca.pem",
-                                    "-ca-key", "ca-key.pem", "-config", "config.json", "-loglevel", "5"],
-                                   cwd=folder, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}/api/v1/cfssl/sign"
-        body = json.dumps({"certificate_request": csr.decode()})
-        for _ in range(100):
-            try:
-                if httpx.post(url, content=body).json().get("success"):
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        script = folder / "cfssl.lua"
-        lua_script(script, "POST", body, {"Content-Type": "application/json"})
-        cpu_before = tree_cpu_seconds(process.pid)
-        requests, bad, elapsed = run_wrk(url, script, args.seconds, args.connections, args.threads)
-        cpu = tree_cpu_seconds(process.pid) - cpu_before
-        print(f"cfssl: {requests} requests ({bad} non-2xx) in {elapsed:.2f} s; {cpu:.2f} s of CPU")
-        return Result((requests - bad) / elapsed, cpu / (requests - bad) * 1000)
-    finally:
-        process.terminate()
-        process.wait()
-
-
 # (label, arguments of `certsmith serve`, whether a separate `certsmith worker` process runs beside it)
 CONFIGURATIONS: list[tuple[str, list[str], bool]] = [
     ("certsmith serve (API and worker, one process)", [], False),
@@ -249,26 +166,30 @@ def main() -> None:
         tmp = Path(name)
         os.chmod(tmp, 0o755)
         floors = measure_floors(tmp / "floors", csr, args)  # first, while the machine is quiet
-        cfssl_runs: list[Result] = []
+        cfssl_runs: dict[str, list[Result]] = {label: [] for label, _ in CFSSL_CONFIGURATIONS}
         runs: dict[str, list[Result]] = {label: [] for label, _, _ in CONFIGURATIONS}
         for number in range(args.runs):  # interleaved, so that a slow spell of the machine hits every one alike
-            cfssl_runs.append(bench_cfssl(tmp / f"run{number}", csr, args))
+            for label, variant in CFSSL_CONFIGURATIONS:
+                cfssl_runs[label].append(bench_cfssl(tmp / f"run{number}", csr, args, label, variant, free_port()))
             for label, serve_args, separate in CONFIGURATIONS:
                 runs[label].append(bench_certsmith(tmp / f"run{number}", csr, args, label, serve_args, separate))
-    cfssl = median(cfssl_runs)
+    references = [(label, median(results)) for label, results in cfssl_runs.items()]
+    (_, goal), (_, stored) = references
     results = [(label, median(results)) for label, results in runs.items()]
     cores = os.cpu_count() or 1
     print(f"\ncertificates per second, EC P-256 CA and key, {args.connections} connections, {args.seconds} s "
           f"({cores} cores; median of {args.runs} runs; certsmith on {'PostgreSQL' if args.pg_url else 'SQLite'}); "
           "CPU per certificate counts every process of the server:")
-    print(f"  {'cfssl serve /api/v1/cfssl/sign':62}: {cfssl.rate:8.1f}   CPU {cfssl.cpu_ms:.3f} ms")
+    for label, result in references:
+        print(f"  {label:62}: {result.rate:8.1f}   CPU {result.cpu_ms:.3f} ms")
     for label, result in results:
-        print(f"  {label:62}: {result.rate:8.1f}   CPU {result.cpu_ms:.3f} ms   ratio to cfssl {result.rate / cfssl.rate:.2f}")
+        print(f"  {label:62}: {result.rate:8.1f}   CPU {result.cpu_ms:.3f} ms   ratio to cfssl {result.rate / goal.rate:.2f}"
+              f" (to cfssl authenticating and storing {result.rate / stored.rate:.2f})")
     print("\nfloors: each part of issuing a certificate done alone, CPU per certificate (bench/floors.py):")
     for label, milliseconds in floors.items():
         print(f"  {label:62}: {milliseconds:.3f} ms")
     total = sum(floors.values())
-    print(f"  {'together':62}: {total:.3f} ms, against cfssl's {cfssl.cpu_ms:.3f} ms for everything")
+    print(f"  {'together':62}: {total:.3f} ms, against cfssl's {goal.cpu_ms:.3f} ms for everything")
 
 
 if __name__ == "__main__":
