@@ -46,7 +46,9 @@ def test_ca_commands(server: Server, tmp_path: Path) -> None:
         crl = json.loads(cli(server, "ca", "crl", sub["Arn"], "--json").stdout)
         if any(entry["serial"] == serial for entry in crl["revoked"]):
             break
-    assert any(entry["serial"] == serial for entry in crl["revoked"])
+    assert [entry["reason"] for entry in crl["revoked"] if entry["serial"] == serial] == ["superseded"]
+    table = cli(server, "ca", "crl", sub["Arn"]).stdout
+    assert serial in table and "superseded" in table
 
     pending = json.loads(cli(server, "ca", "create", "-n", "CLI Later", "--json").stdout)
     assert pending["Status"] in ("CREATING", "PENDING_CERTIFICATE")

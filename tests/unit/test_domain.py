@@ -8,7 +8,14 @@ import pytest
 
 from certsmith.domain.arns import AuthorityArn, IssuedCertificateArn
 from certsmith.domain.authority import AuthorityStatus, deletion, reported_status, restoration, status_update
-from certsmith.domain.errors import InvalidArgsError, InvalidArnError, InvalidStateError, ValidationError
+from certsmith.domain.errors import (
+    InvalidArgsError,
+    InvalidArnError,
+    InvalidStateError,
+    MalformedCSRError,
+    ValidationError,
+)
+from certsmith.domain.issuance import load_csr
 from certsmith.domain.names import subject_name
 from certsmith.domain.templates import TEMPLATES, template_for_arn
 from certsmith.domain.validity import Validity, ValidityPeriodType, add_months, issuance_window
@@ -102,3 +109,18 @@ def test_sealed_keys_are_bound_to_their_resource() -> None:
         sealer.open(sealed, "arn:two")
     with pytest.raises(Exception, match="does not open"):
         KeySealer(b"x" * 32).open(sealed, "arn:one")
+
+
+@pytest.mark.parametrize("data,reason", [
+    (b"not a csr", "neither PEM (-----BEGIN CERTIFICATE REQUEST-----) nor a DER request"),
+    (b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+     "its PEM block does not hold a well-formed request"),
+    (b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "its PEM block is not a CERTIFICATE REQUEST"),
+    (b"-----BEGIN CERTIFICATE REQUEST-----\n!!!\n-----END CERTIFICATE REQUEST-----\n", "cannot be decoded"),
+])
+def test_unreadable_csr_reasons_are_plain_words(data: bytes, reason: str) -> None:
+    with pytest.raises(MalformedCSRError) as caught:
+        load_csr(data)
+    assert caught.value.message.startswith("Csr is not a certificate signing request: ")
+    assert reason in caught.value.message
+    assert "ParseError" not in caught.value.message and "cryptography.io" not in caught.value.message

@@ -217,6 +217,14 @@ def revoke(
     console.print(f"revoked {serial} ({reason})")
 
 
+def _crl_reason(entry: x509.RevokedCertificate) -> str | None:
+    """The entry's reason code as its RFC 5280 name (keyCompromise ...); None when it has none."""
+    try:
+        return entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.value
+    except x509.ExtensionNotFound:
+        return None
+
+
 @ca_app.command("crl")
 def crl(
     arn: Annotated[str, typer.Argument(help="CA whose CRL to fetch")],
@@ -243,14 +251,16 @@ def crl(
     parsed = x509.load_der_x509_crl(response.content)
     if out:
         out.write_bytes(response.content)
-    entries = [{"serial": format(r.serial_number, "x"), "revoked_at": r.revocation_date_utc.isoformat()} for r in parsed]
+    entries = [{"serial": format(r.serial_number, "x"), "revoked_at": r.revocation_date_utc.isoformat(),
+                "reason": _crl_reason(r)} for r in parsed]
     if as_json:
         print_json({"this_update": parsed.last_update_utc.isoformat(),
                "next_update": parsed.next_update_utc.isoformat() if parsed.next_update_utc else None,
                "revoked": entries})
         return
-    table = Table("Serial", "Revoked at")
+    table = Table("Revoked at", "Reason")
+    table.add_column("Serial", no_wrap=True)
     for entry in entries:
-        table.add_row(entry["serial"], entry["revoked_at"])
+        table.add_row(entry["revoked_at"], entry["reason"] or "-", entry["serial"])
     console.print(f"CRL of {arn}: this update {parsed.last_update_utc:%Y-%m-%d %H:%M}Z, {len(entries)} revoked")
     console.print(table)

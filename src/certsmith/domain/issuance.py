@@ -28,19 +28,30 @@ def new_serial() -> int:
     return secrets.randbits(127) | (1 << 124)
 
 
+def _unreadable(pem_input: bool, error: ValueError) -> str:
+    """Why a CSR could not be parsed, in a user's words (the parser's own texts name its internals)."""
+    text = str(error)
+    if not pem_input:
+        return "it is neither PEM (-----BEGIN CERTIFICATE REQUEST-----) nor a DER request"
+    if text.startswith("Valid PEM but no BEGIN CERTIFICATE REQUEST"):
+        return "its PEM block is not a CERTIFICATE REQUEST (is it a certificate or a key?)"
+    if text.startswith("Unable to load PEM file"):
+        return "its PEM block cannot be decoded (bad base64 or a broken BEGIN/END line)"
+    return "its PEM block does not hold a well-formed request"
+
+
 def load_csr(data: bytes, field: str = "Csr") -> x509.CertificateSigningRequest:
     """Parse and check a PEM (or DER) CSR; raises MalformedCSRError with the reason."""
     if not data:
         raise MalformedCSRError(f"{field} is empty", field=field)
     if len(data) > _CSR_MAX:
         raise MalformedCSRError(f"{field} is {len(data)} bytes; the limit is {_CSR_MAX}", field=field)
+    pem_input = b"-----BEGIN" in data
     try:
-        if b"-----BEGIN" in data:
-            csr = x509.load_pem_x509_csr(data)
-        else:
-            csr = x509.load_der_x509_csr(data)
+        csr = x509.load_pem_x509_csr(data) if pem_input else x509.load_der_x509_csr(data)
     except ValueError as exc:
-        raise MalformedCSRError(f"{field} is not a PEM certificate signing request: {exc}", field=field) from None
+        raise MalformedCSRError(f"{field} is not a certificate signing request: {_unreadable(pem_input, exc)}",
+                                field=field) from None
     try:
         valid = csr.is_signature_valid
     except (UnsupportedAlgorithm, ValueError):
