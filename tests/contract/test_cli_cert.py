@@ -63,6 +63,15 @@ def test_cert_commands(server: Server, tmp_path: Path) -> None:
     assert failed.returncode == 1 and "ConflictException" in failed.stderr and "Traceback" not in failed.stderr
 
 
+def test_cert_request_follows_the_ca_key_family(server: Server) -> None:
+    ca = json.loads(cli(server, "ca", "create", "--root", "-n", "CLI EC Root", "--json").stdout)["Arn"]
+    detail = json.loads(cli(server, "cert", "request", "ec.cli.test", "--ca", ca, "--json").stdout)
+    assert detail["Status"] == "ISSUED" and detail["KeyAlgorithm"] == "EC_prime256v1"
+    refused = cli(server, "cert", "request", "rsa.cli.test", "--ca", ca, "--key-algorithm", "RSA_2048", ok=False)
+    assert refused.returncode == 1 and "failed: PCA_INVALID_ARGS" in refused.stderr and "RSA_2048" in refused.stderr
+    assert "Traceback" not in refused.stderr and "Waiter" not in refused.stderr
+
+
 def test_cert_import_check_fix_and_import(server: Server, tmp_path: Path) -> None:
     bad = [str(VECTORS / name) for name in ("rsa/leaf.crlf.pem", "rsa/other.key", "rsa/chain-wrong-order.pem")]
     report = cli(server, "cert", "import", "--check", *bad, ok=False)

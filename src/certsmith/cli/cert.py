@@ -53,25 +53,43 @@ def request(
     domain: Annotated[str, typer.Argument(help="the certificate's first name (its subject CN)")],
     ca: Annotated[str, typer.Option("--ca", help="ARN of the private CA that signs it")],
     san: Annotated[list[str] | None, typer.Option("--san", help="another name (repeat)")] = None,
-    key_algorithm: Annotated[str, typer.Option(help="RSA_2048 … EC_secp521r1 (the CA's family)")] = "RSA_2048",
+    key_algorithm: Annotated[str | None, typer.Option(
+        help="RSA_2048, EC_prime256v1 or EC_secp384r1, of the CA's key family [default: EC_prime256v1 from an EC "
+             "CA, RSA_2048 from an RSA CA]")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="key=value (repeat)")] = None,
     wait: Annotated[bool, typer.Option(help="wait until it is issued")] = True,
     endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None, as_json: AsJson = False,
 ) -> None:
     """Request a certificate whose key certsmith generates and keeps, signed by a private CA."""
-    kwargs: dict[str, Any] = {"DomainName": domain, "CertificateAuthorityArn": ca, "KeyAlgorithm": key_algorithm}
+    kwargs: dict[str, Any] = {"DomainName": domain, "CertificateAuthorityArn": ca}
     if san:
         kwargs["SubjectAlternativeNames"] = san
     if tag:
         kwargs["Tags"] = _tags(tag)
     try:
         client = _client(endpoint, credentials, region)
-        arn = client.call("request_certificate", **kwargs)["CertificateArn"]
+        if key_algorithm is None:  # the API's own default is RSA_2048, which an EC CA refuses to sign
+            authority = connect("acm-pca", endpoint, credentials, region).call(
+                "describe_certificate_authority", CertificateAuthorityArn=ca)["CertificateAuthority"]
+            ca_key = authority["CertificateAuthorityConfiguration"]["KeyAlgorithm"]
+            key_algorithm = "EC_prime256v1" if ca_key.startswith("EC_") else "RSA_2048"
+        arn = client.call("request_certificate", KeyAlgorithm=key_algorithm, **kwargs)["CertificateArn"]
         if wait:
-            client.wait("certificate_validated", CertificateArn=arn)
+            try:
+                client.wait("certificate_validated", CertificateArn=arn)
+            except ApiError:
+                pass  # a FAILED request is explained below from its FailureReason
         detail = client.call("describe_certificate", CertificateArn=arn)["Certificate"]
     except ApiError as exc:
         raise fail(str(exc)) from None
+    if detail["Status"] == "FAILED":
+        reason = detail.get("FailureReason", "OTHER")
+        hint = {"PCA_INVALID_ARGS": f"; is {key_algorithm} of the CA's key family?",
+                "PCA_INVALID_STATE": "; is the CA ACTIVE?",
+                "PCA_INVALID_DURATION": "; does the CA's certificate expire within 13 months?"}.get(reason, "")
+        raise fail(f"the request {arn} failed: {reason}{hint}")
+    if wait and detail["Status"] != "ISSUED":
+        raise fail(f"the request {arn} is still {detail['Status']}")
     if as_json:
         print_json(detail)
     else:
