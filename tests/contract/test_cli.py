@@ -50,6 +50,10 @@ def test_ca_commands(server: Server, tmp_path: Path) -> None:
     table = cli(server, "ca", "crl", sub["Arn"]).stdout
     assert serial in table and "superseded" in table
 
+    described = cli(server, "ca", "describe", sub["Arn"]).stdout
+    assert "Subject: CommonName=CLI Issuing" in described and "Signing: SHA256WITHRSA" in described
+    assert "CRL: enabled, valid 7 days" in described and "OCSP: disabled" in described
+
     pending = json.loads(cli(server, "ca", "create", "-n", "CLI Later", "--json").stdout)
     assert pending["Status"] in ("CREATING", "PENDING_CERTIFICATE")
     cli(server, "ca", "activate", pending["Arn"])

@@ -163,8 +163,28 @@ def describe(arn: str, endpoint: Endpoint = None, credentials: Credentials = Non
         raise fail(str(exc)) from None
     if as_json:
         print_json(ca)
-    else:
-        console.print(_table([ca]))
+        return
+    console.print(_table([ca]))
+    for label, value in _details(ca):
+        console.print(f"{label}: {value}")
+
+
+def _details(ca: dict[str, Any]) -> list[tuple[str, str]]:
+    """The lines under a CA's row in ``ca describe``: what people check before they rely on it."""
+    config = ca.get("CertificateAuthorityConfiguration", {})
+    subject = ", ".join(f"{key}={value}" for key, value in config.get("Subject", {}).items()
+                        if isinstance(value, str))
+    revocation = ca.get("RevocationConfiguration", {})
+    crl, ocsp = revocation.get("CrlConfiguration", {}), revocation.get("OcspConfiguration", {})
+    lines = [("Subject", subject), ("Signing", config.get("SigningAlgorithm", "")),
+             ("Usage", ca.get("UsageMode", "")), ("Serial", ca.get("Serial", "")),
+             ("Valid", f"{ca['NotBefore']} to {ca['NotAfter']}" if ca.get("NotBefore") and ca.get("NotAfter") else ""),
+             ("CRL", ("enabled" + (f", {crl['CustomCname']}" if crl.get("CustomCname") else "")
+                      + f", valid {crl.get('ExpirationInDays', 7)} days") if crl.get("Enabled") else "disabled"),
+             ("OCSP", ("enabled" + (f", {ocsp['OcspCustomCname']}" if ocsp.get("OcspCustomCname") else ""))
+              if ocsp.get("Enabled") else "disabled"),
+             ("Failure", ca.get("FailureReason", "")), ("Restorable until", ca.get("RestorableUntil", ""))]
+    return [(label, str(value)) for label, value in lines if value]
 
 
 @ca_app.command("issue")
