@@ -61,3 +61,31 @@ def test_ca_commands(server: Server, tmp_path: Path) -> None:
 
     failed = cli(server, "ca", "describe", "arn:aws:acm-pca:us-east-1:123456789012:nope/x", ok=False)
     assert failed.returncode == 1 and "InvalidArnException" in failed.stderr and "Traceback" not in failed.stderr
+
+
+def test_ca_create_checks_before_it_creates(server: Server) -> None:
+    def count() -> int:
+        return len(json.loads(cli(server, "ca", "list", "--json").stdout))
+
+    before = count()
+    empty = cli(server, "ca", "create", "--root", "-n", "  ", ok=False)
+    assert empty.returncode == 1 and "--common-name must not be empty" in empty.stderr
+    years = cli(server, "ca", "create", "--root", "-n", "Zero Years", "--validity-years", "0", ok=False)
+    assert years.returncode == 2 and "--validity-years" in years.stderr
+    missing = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/00000000-0000-0000-0000-000000000000"
+    orphan = cli(server, "ca", "create", "--parent", missing, "-n", "Orphan", ok=False)
+    assert orphan.returncode == 1 and "ResourceNotFoundException" in orphan.stderr
+    pending = json.loads(cli(server, "ca", "create", "-n", "Not Yet", "--json").stdout)["Arn"]
+    under_pending = cli(server, "ca", "create", "--parent", pending, "-n", "Under Pending", ok=False)
+    assert under_pending.returncode == 1 and "PENDING_CERTIFICATE; it signs only when ACTIVE" in under_pending.stderr
+    assert count() == before + 1  # only the CA created on purpose without --root
+    mismatch = cli(server, "ca", "create", "--root", "-n", "Mismatch", "--signing-algorithm", "SHA256WITHRSA", ok=False)
+    assert mismatch.returncode == 1 and "choose one of the EC signing algorithms" in mismatch.stderr
+    assert "Traceback" not in empty.stderr + years.stderr + orphan.stderr + under_pending.stderr + mismatch.stderr
+
+    # What only the parent finds out (its path length) comes after the creation: the CLI says what is left.
+    root = json.loads(cli(server, "ca", "create", "--root", "-n", "Path Root", "--json").stdout)["Arn"]
+    leaf_ca = json.loads(cli(server, "ca", "create", "--parent", root, "-n", "Path 0", "--json").stdout)["Arn"]
+    too_deep = cli(server, "ca", "create", "--parent", leaf_ca, "-n", "Too Deep", ok=False)
+    assert too_deep.returncode == 1 and "InvalidArgsException" in too_deep.stderr
+    assert "was created but is not active" in too_deep.stderr and f"--parent {leaf_ca}" in too_deep.stderr

@@ -64,8 +64,8 @@ def create(
     organization: Annotated[str | None, typer.Option("--organization", "-o")] = None,
     key_algorithm: Annotated[str, typer.Option(help="RSA_2048 … EC_secp521r1")] = "EC_prime256v1",
     signing_algorithm: Annotated[str | None, typer.Option(help="default: SHA256 of the key family")] = None,
-    validity_years: Annotated[int, typer.Option(help="CA certificate validity")] = 10,
-    path_length: Annotated[int, typer.Option(help="subordinate path length (0-3)")] = 0,
+    validity_years: Annotated[int, typer.Option(help="CA certificate validity", min=1)] = 10,
+    path_length: Annotated[int, typer.Option(help="subordinate path length (0-3)", min=0, max=3)] = 0,
     crl: Annotated[bool, typer.Option("--crl", help="publish a CRL and put its URL in certificates")] = False,
     ocsp: Annotated[bool, typer.Option("--ocsp", help="answer OCSP and put its URL in certificates")] = False,
     endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None, as_json: AsJson = False,
@@ -73,6 +73,8 @@ def create(
     """Create a CA; with --root or --parent also sign and install its certificate (ACTIVE when done)."""
     if root and parent:
         raise fail("choose --root or --parent, not both")
+    if not common_name.strip():
+        raise fail("--common-name must not be empty: a CA certificate needs a subject")
     family = "RSA" if key_algorithm.startswith("RSA") else "EC"
     subject: dict[str, str] = {"CommonName": common_name}
     if organization:
@@ -84,17 +86,26 @@ def create(
         revocation["OcspConfiguration"] = {"Enabled": True}
     try:
         client = _client(endpoint, credentials, region)
+        if parent:  # a parent that cannot sign is found out before anything is created
+            status = client.call("describe_certificate_authority",
+                                 CertificateAuthorityArn=parent)["CertificateAuthority"]["Status"]
+            if status != "ACTIVE":
+                raise ApiError(f"the parent CA {parent} is {status}; it signs only when ACTIVE")
         arn = client.call("create_certificate_authority", CertificateAuthorityType="SUBORDINATE" if parent else "ROOT",
                           CertificateAuthorityConfiguration={
                               "KeyAlgorithm": key_algorithm,
                               "SigningAlgorithm": signing_algorithm or _DEFAULT_SIGNING[family],
                               "Subject": subject},
                           RevocationConfiguration=revocation)["CertificateAuthorityArn"]
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    try:
         if root or parent:
             _activate(client, arn, parent, validity_years, path_length)
         described = client.call("describe_certificate_authority", CertificateAuthorityArn=arn)["CertificateAuthority"]
     except ApiError as exc:
-        raise fail(str(exc)) from None
+        again = f"certsmith ca activate {arn}" + (f" --parent {parent}" if parent else "")
+        raise fail(f"{exc}\nthe CA {arn} was created but is not active; once the cause is fixed, run: {again}") from None
     if as_json:
         print_json(described)
     else:
@@ -105,8 +116,8 @@ def create(
 def activate(
     arn: Annotated[str, typer.Argument(help="CA in PENDING_CERTIFICATE")],
     parent: Annotated[str | None, typer.Option("--parent", help="signing CA for a subordinate")] = None,
-    validity_years: Annotated[int, typer.Option()] = 10,
-    path_length: Annotated[int, typer.Option()] = 0,
+    validity_years: Annotated[int, typer.Option(help="CA certificate validity", min=1)] = 10,
+    path_length: Annotated[int, typer.Option(help="subordinate path length (0-3)", min=0, max=3)] = 0,
     endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None,
 ) -> None:
     """Sign and install the certificate of a CA created without --root/--parent."""

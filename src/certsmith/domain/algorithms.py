@@ -83,8 +83,8 @@ def check_family(key: KeyAlgorithm, signing: SigningAlgorithm, field: str = "Sig
     """Raise InvalidArgsError unless ``signing`` belongs to the family of ``key``."""
     if key.family != signing.family:
         raise InvalidArgsError(
-            f"{field} {signing.value} cannot be used with a {key.value} key; "
-            f"choose a {key.family} signing algorithm", field=field)
+            f"{field} {signing.value} cannot be used with the {key.value} key; "
+            f"choose one of the {key.family} signing algorithms", field=field)
     if not key.supported:
         raise InvalidArgsError(f"KeyAlgorithm {key.value} is not supported by certsmith; "
                                "use an RSA or EC algorithm", field="KeyAlgorithm")
