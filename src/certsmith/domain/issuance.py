@@ -181,15 +181,15 @@ def sign_certificate(*, csr: x509.CertificateSigningRequest, template: Template,
         subject = passthrough.subject
     if template.is_ca and not list(subject):
         raise InvalidArgsError("a CA certificate needs a subject", field="Csr")
-    builder = (x509.CertificateBuilder()
+    # The extensions go in through the constructor, in one list: they are unique by OID already, and
+    # add_extension would copy the builder and re-check the list once per extension.
+    builder = (x509.CertificateBuilder(extensions=list(extensions.values()))
                .subject_name(subject)
                .issuer_name(subject if self_signed else issuer.name)
                .public_key(public_key)
                .serial_number(serial)
                .not_valid_before(not_before)
                .not_valid_after(not_after))
-    for extension in extensions.values():
-        builder = builder.add_extension(extension.value, extension.critical)
     try:
         return sign_with(builder, issuer.key, signing_algorithm)
     except (ValueError, TypeError) as exc:
