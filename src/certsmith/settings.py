@@ -23,6 +23,11 @@ class Settings:
     worker: bool = True
     worker_threads: int = 1
     log_level: str = "info"
+    key_pool_size: int = 16  # spare private keys kept ready per key algorithm; 0 turns the pool off
+    tls_cert: Path | None = None  # PEM certificate (with its chain) to serve HTTPS with
+    tls_key: Path | None = None  # its PEM private key
+    tls: str = "off"  # "off", or "auto": a server certificate from certsmith's own internal root
+    access_log: bool = False  # one log line per request
 
     @property
     def effective_database_url(self) -> str:
