@@ -14,7 +14,8 @@ from cryptography.x509 import ocsp
 
 from .algorithms import SigningAlgorithm, signature_params
 
-__all__ = ["OCSPStatus", "RevocationReason", "RevokedEntry", "build_crl", "ocsp_error", "ocsp_response"]
+__all__ = ["OCSPStatus", "RevocationReason", "RevokedEntry", "build_crl", "next_crl_refresh", "ocsp_error",
+           "ocsp_response"]
 
 
 class RevocationReason(StrEnum):
@@ -81,6 +82,25 @@ def build_crl(*, issuer_key: CertificateIssuerPrivateKeyTypes, issuer_certificat
     else:
         crl = builder.sign(issuer_key, params.hash_algorithm)
     return crl.public_bytes(serialization.Encoding.DER)
+
+
+def next_crl_refresh(pending_at: datetime | None, now: datetime, valid_for: timedelta) -> datetime | None:
+    """When a CA's next scheduled CRL refresh should run, if the refresh signing a CRL ``now`` must schedule it.
+
+    A CA keeps one scheduled refresh at half its CRL's validity, so the CRL is always re-signed before its
+    nextUpdate. ``pending_at`` is the time of the refresh already scheduled: while it lies ahead, that one
+    keeps the schedule going and this refresh schedules nothing (None), so duplicate schedules die out. Once
+    it is due (this is that refresh, or it is late) or when there is none (a CA that just became ACTIVE, a
+    schedule reset by new CRL settings, or one that ended while the CA stopped publishing), this refresh
+    schedules the next one.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if valid_for <= timedelta(0):
+        raise ValueError(f"valid_for is {valid_for}; a CRL must be valid for a positive time")
+    if pending_at is not None and pending_at > now:
+        return None
+    return now.replace(microsecond=0) + valid_for / 2
 
 
 def ocsp_error(status: ocsp.OCSPResponseStatus) -> bytes:

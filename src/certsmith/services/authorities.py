@@ -41,6 +41,7 @@ from .context import Caller
 from .lookup import decode_token, encode_token, load_authority
 from .ports import KeyVault, WorkSignal
 from .records import AuthorityRecord, authority_record, revocation_to_json
+from .revocation import queue_crl_refresh
 
 __all__ = ["CREATE_AUTHORITY_JOB", "PURGE_AUTHORITY_JOB", "AuthorityService"]
 
@@ -208,7 +209,11 @@ class AuthorityService:
             new_status = AuthorityStatus.DISABLED if row.status == AuthorityStatus.DISABLED else AuthorityStatus.ACTIVE
             if row.status != new_status:
                 row.status, row.last_state_change_at = new_status.value, now
+            # The CDP URL in what the CA signs from now on must answer: a CRL under this certificate.
+            crl_queued = queue_crl_refresh(session, self._jobs, row, now)
         self._active.forget(row.id)
+        if crl_queued:
+            self._signal.notify()
 
     def update(self, caller: Caller, arn: str, status: AuthorityStatus | None,
                revocation: RevocationSettings | None) -> None:
@@ -221,7 +226,12 @@ class AuthorityService:
                 row.status, row.last_state_change_at = new_status.value, now
             if revocation is not None:
                 row.revocation = revocation_to_json(revocation)
+            # CRLs turned on or changed (a new validity sets a new cadence), or the CA enabled again.
+            crl_queued = (revocation is not None or new_status != current) and queue_crl_refresh(
+                session, self._jobs, row, now, restart_schedule=revocation is not None)
         self._active.forget(row.id)
+        if crl_queued:
+            self._signal.notify()
 
     def delete(self, caller: Caller, arn: str, days: int | None) -> None:
         now = self._clock.now()
@@ -255,4 +265,7 @@ class AuthorityService:
             new_status = restoration(AuthorityStatus(row.status), restore_to, row.restorable_until, now)
             row.status, row.restore_status, row.restorable_until = new_status.value, None, None
             row.last_state_change_at = now
+            crl_queued = queue_crl_refresh(session, self._jobs, row, now)  # restarts its schedule if it ended meanwhile
         self._active.forget(row.id)
+        if crl_queued:
+            self._signal.notify()

@@ -46,7 +46,7 @@ from .context import Caller
 from .lookup import load_authority
 from .ports import KeyVault, WorkSignal
 from .records import revocation_from_json
-from .revocation import REFRESH_CRL_JOB
+from .revocation import queue_crl_refresh
 
 __all__ = ["ISSUE_JOB", "IssuanceService", "IssueRequest", "SignedCertificate", "parse_serial"]
 
@@ -215,7 +215,6 @@ class IssuanceService:
                 "serials": [p["serial_hex"] for p in payloads if p["authority_id"] == authority_id]})]
         issued: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
-        refresh_crl: set[str] = set()
         for row in pending:
             ca = cas[row.authority_id]
             try:
@@ -229,13 +228,9 @@ class IssuanceService:
             issued.append({"row_id": row.id, "certificate_pem": pem(certificate),
                            "subject": certificate.subject.rfc4514_string(), "nb": certificate.not_valid_before_utc,
                            "na": certificate.not_valid_after_utc, "issued_at": now})
-            if ca.crl_updated_at is None and revocation_from_json(ca.revocation).crl_enabled:  # no CRL yet
-                refresh_crl.add(ca.id)
         with self._db.transaction() as session:
             self._db.bulk.execute(session.connection(), _STORE_ISSUED, issued)
             self._db.bulk.execute(session.connection(), _STORE_FAILED, failed)
-            for authority_id in refresh_crl:
-                self._jobs.enqueue(session, REFRESH_CRL_JOB, {"authority_id": authority_id}, now)
             self._jobs.complete(session, [job.id for job, error in zip(jobs, results, strict=True) if error is None])
         return results
 
@@ -367,6 +362,6 @@ class IssuanceService:
                 raise InvalidRequestError(f"certificate {serial} has expired and cannot be revoked",
                                           field="CertificateSerial")
             cert.revoked_at, cert.revocation_reason = now.replace(microsecond=0), reason.value
-            if revocation_from_json(ca.revocation).crl_enabled:
-                self._jobs.enqueue(session, REFRESH_CRL_JOB, {"authority_id": ca.id}, now)
-        self._signal.notify()
+            queued = queue_crl_refresh(session, self._jobs, ca, now)  # the serial is on the next CRL at once
+        if queued:
+            self._signal.notify()

@@ -1,12 +1,20 @@
-"""CRLs and OCSP answers for the private CAs."""
+"""CRLs and OCSP answers for the private CAs.
+
+A CA with CRLs on publishes one from the moment it answers (ACTIVE or DISABLED), whatever issues its
+certificates: the services that make it answer or change its CRL settings (certificate import,
+UpdateCertificateAuthority, restore) and revocations call ``queue_crl_refresh`` in their own
+transaction, and every refresh keeps the CA's one scheduled refresh at half the CRL's validity going.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from cryptography import x509
 from cryptography.x509 import ocsp
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ..domain.algorithms import SigningAlgorithm
 from ..domain.authority import AuthorityStatus, reported_status
@@ -16,6 +24,7 @@ from ..domain.revocation import (
     RevocationReason,
     RevokedEntry,
     build_crl,
+    next_crl_refresh,
     ocsp_error,
     ocsp_response,
 )
@@ -25,11 +34,32 @@ from ..store.tables import AuthorityRow, IssuedCertificateRow
 from .ports import KeyVault
 from .records import revocation_from_json
 
-__all__ = ["REFRESH_CRL_JOB", "RevocationService"]
+__all__ = ["REFRESH_CRL_JOB", "RevocationService", "queue_crl_refresh"]
 
 REFRESH_CRL_JOB = "crl.refresh"
+# A refresh keeps trying for about a day (backoff 2, 4 … s, then hourly) before it is dead-lettered: longer
+# than the half of a CRL's validity (12 hours at least) that the CRL it replaces still has to run.
+REFRESH_CRL_ATTEMPTS = 36
 
 _ANSWERING = (AuthorityStatus.ACTIVE.value, AuthorityStatus.DISABLED.value)
+
+
+def queue_crl_refresh(session: Session, jobs: JobQueue, ca: AuthorityRow, now: datetime, *,
+                      restart_schedule: bool = False) -> bool:
+    """Queue a refresh that signs the CA's CRL and keeps its schedule; False (nothing queued) when it publishes none.
+
+    ``ca`` is the row as the caller's transaction leaves it. With ``restart_schedule`` (new CRL settings, such as
+    a shorter validity) the refresh starts a new schedule at the new cadence instead of keeping the pending one.
+    The caller notifies the workers once its transaction has committed.
+    """
+    if ca.certificate_pem is None or ca.sealed_key is None or not revocation_from_json(ca.revocation).crl_enabled:
+        return False
+    if reported_status(AuthorityStatus(ca.status), ca.not_after, now).value not in _ANSWERING:
+        return False
+    if restart_schedule:
+        ca.crl_next_refresh_at = None
+    jobs.enqueue(session, REFRESH_CRL_JOB, {"authority_id": ca.id}, now, max_attempts=REFRESH_CRL_ATTEMPTS)
+    return True
 
 
 class RevocationService:
@@ -39,10 +69,13 @@ class RevocationService:
     def refresh_crl(self, payload: dict[str, Any]) -> None:
         """Sign a new complete CRL with the next CRL number and store it.
 
-        Each CA has one scheduled refresh at half the CRL's validity, so a CRL never goes stale even when
-        nothing is revoked; refreshes caused by revocations do not add to that chain.
+        Each CA has one scheduled refresh at half the CRL's validity (``crl_next_refresh_at``), so a CRL never
+        goes stale even when nothing is revoked. The refresh that finds it due or missing schedules the next;
+        the others (revocations, a second schedule left from earlier settings) only sign. A CA that stops
+        publishing (deleted, expired, CRLs off) ends its schedule; ``queue_crl_refresh`` starts it again.
         """
-        now = self._clock.now().replace(microsecond=0)
+        exact = self._clock.now()
+        now = exact.replace(microsecond=0)
         with self._db.transaction() as session:
             query = select(AuthorityRow).where(AuthorityRow.id == payload["authority_id"])
             if session.get_bind().dialect.name == "postgresql":
@@ -55,10 +88,11 @@ class RevocationService:
             settings = revocation_from_json(ca.revocation)
             if not settings.crl_enabled:
                 return
-            if payload.get("scheduled") or ca.crl_next_refresh_at is None:
-                ca.crl_next_refresh_at = now + settings.crl_validity / 2
+            next_refresh = next_crl_refresh(ca.crl_next_refresh_at, exact, settings.crl_validity)
+            if next_refresh is not None:
+                ca.crl_next_refresh_at = next_refresh
                 self._jobs.enqueue(session, REFRESH_CRL_JOB, {"authority_id": ca.id, "scheduled": True}, now,
-                                   run_after=ca.crl_next_refresh_at)
+                                   run_after=next_refresh, max_attempts=REFRESH_CRL_ATTEMPTS)
             rows = session.execute(select(IssuedCertificateRow.serial_hex, IssuedCertificateRow.revoked_at,
                                           IssuedCertificateRow.revocation_reason).where(
                 IssuedCertificateRow.authority_id == ca.id, IssuedCertificateRow.revoked_at.is_not(None))).all()
