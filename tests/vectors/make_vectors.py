@@ -72,6 +72,9 @@ def main() -> None:
     (out / "chain-wrong-order.pem").write_bytes(pem(r["root"], r["intermediate"]))
     (out / "chain-missing-intermediate.pem").write_bytes(pem(r["root"]))
     (out / "chain-with-leaf.pem").write_bytes(pem(r["leaf"], r["intermediate"], r["root"]))
+    # Fullchain files in the orders other tools write them: the checks find the leaf by its key.
+    (out / "fullchain-intermediate-first.pem").write_bytes(pem(r["intermediate"], r["leaf"], r["root"]))
+    (e["out"] / "fullchain-reversed.pem").write_bytes(pem(e["root"], e["intermediate"], e["leaf"]))
     (out / "leaf.encrypted.key").write_bytes(key_pem(r["leaf_key"], password=b"vector passphrase"))
     (out / "leaf.crlf.pem").write_bytes(pem(r["leaf"]).replace(b"\n", b"\r\n"))
     (out / "leaf.trailing-garbage.pem").write_bytes(pem(r["leaf"]) + b"garbage after the certificate\n")

@@ -2,7 +2,9 @@
 
 ``inspect_bundle`` looks at a certificate, its private key and its chain as given and returns
 every problem found, each with what to do about it, and whether ``repair_bundle`` can repair it
-safely (line endings, stray whitespace, chain order, the leaf repeated in the chain).
+safely (line endings, stray whitespace, chain order, the leaf repeated in the chain). The leaf is
+the certificate the private key belongs to wherever it stands in the bundle (``chain_order``), so a
+bundle in the wrong order is reported as such, not as a key that does not match.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from .issuance import verify_signed_by
+from .chain_order import MAX_SEARCHED, LeafChoice, describe, find_leaf, order_chain, signs
 
 __all__ = ["Bundle", "Problem", "Report", "assemble_bundle", "import_key_algorithm",
            "inspect_bundle", "pem_parts", "repair_bundle"]
@@ -53,6 +55,7 @@ class Report:
     key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None = None
     chain: list[x509.Certificate] = field(default_factory=list)
     key_algorithm: str | None = None
+    leaf_choice: LeafChoice | None = None  # where ``certificate`` stood in the bundle as given, and how it was found
 
     @property
     def ok(self) -> bool:
@@ -131,11 +134,6 @@ def _clean(block: bytes) -> bytes:
     return b"\n".join(line for line in lines if line) + b"\n"
 
 
-def _describe(certificate: x509.Certificate) -> str:
-    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return repr(str(names[0].value)) if names else certificate.subject.rfc4514_string() or "(no subject)"
-
-
 def _check_certificate(report: Report, certificate: x509.Certificate, now: datetime) -> None:
     if certificate.version is not x509.Version.v3:
         report.add("Certificate", "is not an X.509 version 3 certificate")
@@ -208,52 +206,54 @@ def _check_key(report: Report, data: bytes) -> None:
         report.add("PrivateKey", f"is a {type(key).__name__.lstrip('_')} key; certsmith imports RSA and EC keys")
 
 
-def _chain_problems(report: Report, leaf: x509.Certificate, chain: list[x509.Certificate]) -> None:
-    self_signed = verify_signed_by(leaf, leaf)
+def _chain_problems(report: Report, leaf: x509.Certificate, chain: list[x509.Certificate], choice: LeafChoice) -> None:
+    self_signed = signs(leaf, leaf)
+    first = chain[0] if choice.position else leaf
     if leaf in chain:
         report.add("CertificateChain", "includes the certificate itself; the chain holds only the CAs above it",
                    repairable=True)
         chain = [c for c in chain if c != leaf]
+    if choice.position and _misplaced_leaf(report, first, leaf, chain, choice.by_key):
+        return
     if not chain:
         if not self_signed:
             report.add("CertificateChain", f"is missing: the certificate is signed by {leaf.issuer.rfc4514_string()!r}; "
                                            "give that CA's certificate and those above it (intermediate, then root)")
         return
-    if _signs(chain[0], leaf) and all(_signs(chain[i + 1], chain[i]) for i in range(len(chain) - 1)):
+    if signs(chain[0], leaf) and all(signs(chain[i + 1], chain[i]) for i in range(len(chain) - 1)):
         return
     ordered = order_chain(leaf, chain)
     if ordered is not None:
         report.add("CertificateChain", "is in the wrong order: each certificate must sign the one before it "
-                                       f"(expected {', then '.join(_describe(c) for c in ordered)})", repairable=True)
+                                       f"(expected {', then '.join(describe(c) for c in ordered)})", repairable=True)
         return
-    if not any(_signs(c, leaf) for c in chain):
+    if not any(signs(c, leaf) for c in chain):
         report.add("CertificateChain", f"does not hold the CA that signed the certificate "
                                        f"({leaf.issuer.rfc4514_string()!r}); add that intermediate certificate")
         return
-    for index in range(len(chain) - 1):
-        if not _signs(chain[index + 1], chain[index]) and not any(_signs(c, chain[index]) for c in chain):
-            report.add("CertificateChain", f"certificate {index + 1} ({_describe(chain[index])}) is signed by "
+    for index in range(len(chain) - 1 if len(chain) <= MAX_SEARCHED else 0):
+        if not signs(chain[index + 1], chain[index]) and not any(signs(c, chain[index]) for c in chain):
+            report.add("CertificateChain", f"certificate {index + 1} ({describe(chain[index])}) is signed by "
                                            f"{chain[index].issuer.rfc4514_string()!r}, which is not in the chain; "
                                            "add the missing intermediate")
             return
     report.add("CertificateChain", "does not link up: its certificates do not each sign the one before")
 
 
-def _signs(issuer: x509.Certificate, subject: x509.Certificate) -> bool:
-    return verify_signed_by(subject, issuer)
-
-
-def order_chain(leaf: x509.Certificate, chain: list[x509.Certificate]) -> list[x509.Certificate] | None:
-    """The chain's certificates ordered from the leaf's issuer upwards, when they form one path; else None."""
-    remaining, ordered, current = list(chain), [], leaf
-    while remaining:
-        parent = next((c for c in remaining if _signs(c, current)), None)
-        if parent is None:
-            return None
-        ordered.append(parent)
-        remaining.remove(parent)
-        current = parent
-    return ordered
+def _misplaced_leaf(report: Report, first: x509.Certificate, leaf: x509.Certificate, chain: list[x509.Certificate],
+                    by_key: bool) -> bool:
+    """Reports a bundle whose leaf is not first; True when that problem also gives the order of all of it."""
+    why = "the private key is its key" if by_key else "the one certificate that signs no other in the bundle"
+    text = (f"the bundle is out of order: it starts with {describe(first)}, but the certificate to import is "
+            f"{describe(leaf)} ({why})")
+    ordered = order_chain(leaf, chain)
+    if ordered is None:
+        report.add("Certificate", f"{text}; put the leaf first, its issuers after it in the chain", repairable=True)
+        return False
+    expected = ", then ".join(describe(c) for c in [leaf, *ordered])
+    report.add("Certificate", f"{text}; put the leaf first, then each certificate's issuer: {expected}",
+               repairable=True)
+    return True
 
 
 def pem_parts(data: bytes) -> list[tuple[str, bytes]]:
@@ -294,17 +294,18 @@ def inspect_bundle(bundle: Bundle, now: datetime) -> Report:
     if bundle.chain is not None:
         chain = _load_certificates(report, "CertificateChain",
                                    _text_problems(report, "CertificateChain", bundle.chain, "certificate chain"))
-    chain = certificates[1:] + chain
+    given = certificates + chain
     _check_key(report, bundle.private_key)
     if not certificates:
         return report
-    leaf = report.certificate = certificates[0]
-    report.chain = chain
+    choice = report.leaf_choice = find_leaf(given, report.key.public_key() if report.key is not None else None)
+    leaf = report.certificate = given[choice.position]
+    report.chain = given[:choice.position] + given[choice.position + 1:]
     _check_certificate(report, leaf, now)
-    if report.key is not None and report.key.public_key() != leaf.public_key():
+    if report.key is not None and not choice.by_key:
         report.add("PrivateKey", f"does not match the certificate: the key is {_key_text(report.key.public_key())}, "
                                  "from another key pair; find the key this certificate was issued for")
-    _chain_problems(report, leaf, chain)
+    _chain_problems(report, leaf, report.chain, choice)
     return report
 
 
@@ -324,11 +325,14 @@ def repair_bundle(bundle: Bundle, now: datetime) -> tuple[Bundle, list[str]]:
     chain = [c for c in report.chain if c != leaf]
     if len(chain) != len(report.chain):
         changes.append("removed the certificate itself from the chain")
+    if report.leaf_choice is not None and report.leaf_choice.position:
+        changes.append(f"put the leaf first: {describe(leaf)}, " + (
+            "the certificate of the private key" if report.leaf_choice.by_key else "the one certificate signing no other"))
     if any(p.field == "Certificate" and p.message.startswith("holds") for p in report.problems):
         changes.append("moved the extra certificates from Certificate to the chain")
     ordered = order_chain(leaf, chain)
     if ordered is not None and ordered != chain:
-        changes.append("reordered the chain: " + ", then ".join(_describe(c) for c in ordered))
+        changes.append("reordered the chain: " + ", then ".join(describe(c) for c in ordered))
         chain = ordered
 
     def pem(certificates: list[x509.Certificate]) -> bytes:
