@@ -269,7 +269,8 @@ def pem_parts(data: bytes) -> list[tuple[str, bytes]]:
 
 def assemble_bundle(files: list[bytes]) -> Bundle:
     """A bundle from files as people have them (cert + key + chain, fullchain + key, one combined file):
-    the first certificate is the certificate, the other certificates in order are the chain."""
+    the first certificate is the certificate, the other certificates in order are the chain (the checks then
+    find the leaf wherever it stands, and ``repair_bundle`` puts it first)."""
     certificates: list[bytes] = []
     keys: list[bytes] = []
     for data in files:
