@@ -27,6 +27,7 @@ class Settings:
     tls_cert: Path | None = None  # PEM certificate (with its chain) to serve HTTPS with
     tls_key: Path | None = None  # its PEM private key
     tls: str = "off"  # "off", or "auto": a server certificate from certsmith's own internal root
+    tls_check_seconds: float = 3600.0  # how often the server looks for a renewed (or, with auto, due) certificate
     access_log: bool = False  # one log line per request
 
     @property
@@ -39,13 +40,20 @@ class Settings:
     def effective_public_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls_cert is not None or self.tls == "auto" else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
 
 
 def _coerce(name: str, value: Any) -> Any:
     kind = {f.name: f.type for f in fields(Settings)}[name]
     if "Path" in str(kind):
         return Path(value)
+    if str(kind) == "float" and not isinstance(value, float):
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"setting {name} must be a number, not {value!r}") from None
     if "int" in str(kind) and not isinstance(value, int):
         try:
             return int(value)

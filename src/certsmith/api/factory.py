@@ -14,19 +14,31 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from ..services.wiring import build
+from ..services.wiring import Container, build
 from ..settings import Settings, load_settings
-from .app import CertsmithApp, create_app
+from .access_log import AccessLog
+from .app import create_app
 
-__all__ = ["SETTINGS_VARIABLE", "app_from_environment", "app_from_settings", "settings_to_environment"]
+__all__ = [
+    "SETTINGS_VARIABLE",
+    "app_from_container",
+    "app_from_environment",
+    "app_from_settings",
+    "configure_logging",
+    "settings_to_environment",
+]
 
 SETTINGS_VARIABLE = "CERTSMITH_PROCESS_SETTINGS"
 log = logging.getLogger("certsmith.serve")
 
 
-def app_from_settings(settings: Settings, *, prepare: bool) -> CertsmithApp:
+def app_from_settings(settings: Settings, *, prepare: bool) -> Any:
     """The app; its lifespan runs ``settings.worker_threads`` job workers when ``settings.worker``."""
-    container = build(settings, prepare=prepare)
+    return app_from_container(build(settings, prepare=prepare))
+
+
+def app_from_container(container: Container) -> Any:
+    settings = container.settings
     stop = threading.Event()
 
     @contextlib.asynccontextmanager
@@ -47,7 +59,14 @@ def app_from_settings(settings: Settings, *, prepare: bool) -> CertsmithApp:
                 thread.join(timeout=10)
             container.database.dispose()
 
-    return create_app(container, lifespan)
+    app = create_app(container, lifespan)
+    return AccessLog(app) if settings.access_log else app
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.access_log:
+        logging.getLogger("certsmith.access").setLevel(logging.INFO)
 
 
 def settings_to_environment(settings: Settings) -> None:
@@ -56,8 +75,8 @@ def settings_to_environment(settings: Settings) -> None:
                                                 for k, v in asdict(settings).items()})
 
 
-def app_from_environment() -> CertsmithApp:
+def app_from_environment() -> Any:
     document: dict[str, Any] = json.loads(os.environ[SETTINGS_VARIABLE])
     settings = load_settings(None, **document)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
     return app_from_settings(settings, prepare=False)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import os
-from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
@@ -13,29 +11,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..domain.errors import InternalError
 
-__all__ = ["KeySealer", "load_or_create_master_key"]
+__all__ = ["KeySealer"]
 
 _VERSION = b"\x01"
-
-
-def load_or_create_master_key(data_dir: Path, from_env: str | None = None) -> bytes:
-    """The 32-byte master key: CERTSMITH_MASTER_KEY (base64) or ``<data-dir>/master.key`` (0600)."""
-    if from_env:
-        key = base64.b64decode(from_env)
-        if len(key) != 32:
-            raise InternalError("CERTSMITH_MASTER_KEY must be 32 bytes, base64-encoded")
-        return key
-    path = data_dir / "master.key"
-    if path.exists():
-        key = path.read_bytes()
-        if len(key) != 32:
-            raise InternalError(f"{path} must hold 32 bytes")
-        return key
-    key = AESGCM.generate_key(bit_length=256)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
-    return key
 
 
 class KeySealer:

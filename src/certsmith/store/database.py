@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -178,4 +179,5 @@ def migrate(url: str) -> None:
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["configure_logger"] = False
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # not a line per start about its context
     command.upgrade(config, "head")

@@ -1,0 +1,43 @@
+"""``certsmith master-key``: the key that seals every private key at rest."""
+
+from __future__ import annotations
+
+import typer
+
+from ..domain.clock import SystemClock
+from ..keys.master_key import MasterKeyError, MasterKeySource
+from ..services.master_key import rotate_master_key
+from ..tls.auto import AutoTLS, key_password
+from .help import CertsmithTyper
+from .local import ConfigOption, DataDirOption, fail, local_settings, open_container
+
+__all__ = ["master_key_app"]
+
+master_key_app = CertsmithTyper(help="The master key that seals every private key and secret at rest.")
+
+
+@master_key_app.command("rotate")
+def rotate(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
+    """Re-seal every key and secret under a new master key. Stop every certsmith process on this database first."""
+    settings = local_settings(config, data_dir=data_dir)
+    container = open_container(settings)
+    source = MasterKeySource(settings.data_dir, settings.master_key)
+    try:
+        old = source.read()
+        result = rotate_master_key(source, container.database, SystemClock())
+        new = (source.read() if not settings.master_key else (settings.data_dir / "master.key.new").read_bytes())
+    except MasterKeyError as error:
+        fail(str(error))
+    finally:
+        container.database.dispose()
+    assert old is not None and new is not None
+    tls_dir = settings.data_dir / "tls"
+    if tls_dir.is_dir():  # the server's TLS key files are encrypted under a password derived from the master key
+        AutoTLS(tls_dir, key_password(old), ()).reencrypt(key_password(new))
+    counts = ", ".join(f"{count} in {table}" for table, count in result.resealed.items())
+    typer.echo(f"re-sealed {sum(result.resealed.values())} secrets ({counts}) under a new master key")
+    if settings.master_key:
+        typer.echo(f"the new key is in {result.key_path}: set CERTSMITH_MASTER_KEY (master_key) to the output of "
+                   f"`base64 -w0 {result.key_path}`, back it up, then delete the file")
+    else:
+        typer.echo(f"the new key is in {result.key_path}; back it up now (the old backup no longer opens this database)")

@@ -1,0 +1,1 @@
+"""The server's own HTTPS: a certificate and key given by the operator, or ``--tls auto``."""
