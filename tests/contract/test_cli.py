@@ -83,9 +83,11 @@ def test_ca_create_checks_before_it_creates(server: Server) -> None:
     assert mismatch.returncode == 1 and "choose one of the EC signing algorithms" in mismatch.stderr
     assert "Traceback" not in empty.stderr + years.stderr + orphan.stderr + under_pending.stderr + mismatch.stderr
 
-    # What only the parent finds out (its path length) comes after the creation: the CLI says what is left.
+    # The parent's path length, read from its certificate, is checked before anything is created too.
     root = json.loads(cli(server, "ca", "create", "--root", "-n", "Path Root", "--json").stdout)["Arn"]
     leaf_ca = json.loads(cli(server, "ca", "create", "--parent", root, "-n", "Path 0", "--json").stdout)["Arn"]
+    before = count()
     too_deep = cli(server, "ca", "create", "--parent", leaf_ca, "-n", "Too Deep", ok=False)
-    assert too_deep.returncode == 1 and "InvalidArgsException" in too_deep.stderr
-    assert "was created but is not active" in too_deep.stderr and f"--parent {leaf_ca}" in too_deep.stderr
+    assert too_deep.returncode == 1 and f"the parent CA {leaf_ca} has path length 0" in too_deep.stderr
+    assert "was created" not in too_deep.stderr and "Traceback" not in too_deep.stderr
+    assert count() == before

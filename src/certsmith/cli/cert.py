@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,19 +16,38 @@ from rich.table import Table
 
 from ..domain.import_check import Bundle, assemble_bundle, inspect_bundle, repair_bundle
 from .client import ApiError, Client
-from .common import AsJson, Credentials, Endpoint, Region, connect, expiry, fail, print_json
+from .common import (
+    DEFAULT_CREDENTIALS,
+    DEFAULT_ENDPOINT,
+    DEFAULT_REGION,
+    AsJson,
+    CaBundle,
+    Credentials,
+    Endpoint,
+    Quiet,
+    Region,
+    connect,
+    expiry,
+    fail,
+    one_output,
+    print_arns,
+    print_json,
+    stdout_console,
+)
+from .help import CertsmithTyper
 
 __all__ = ["cert_app"]
 
-cert_app = typer.Typer(help="Certificates (the ACM API): request from a CA, import, export, renew.",
-                       no_args_is_help=True, pretty_exceptions_enable=False, pretty_exceptions_show_locals=False)
-console = Console()
+cert_app = CertsmithTyper(help="Certificates (the ACM API): request from a CA, import, export, renew.")
+console = stdout_console()
 ALL_KEY_TYPES = ["RSA_1024", "RSA_2048", "RSA_3072", "RSA_4096", "EC_prime256v1", "EC_secp384r1", "EC_secp521r1"]
-Arn = Annotated[str, typer.Argument(help="certificate ARN")]
+KEY_FOR_CA_FAMILY = {"EC": "EC_prime256v1", "RSA": "RSA_2048"}  # the API's own default, RSA_2048, fails on an EC CA
+Arn = Annotated[str, typer.Argument(metavar="ARN", help="the certificate")]
+Tags = Annotated[list[str] | None, typer.Option("--tag", metavar="KEY=VALUE", help="a tag (repeat)")]
 
 
-def _client(endpoint: str | None, credentials: Path | None, region: str | None) -> Client:
-    return connect("acm", endpoint, credentials, region)
+def _client(endpoint: str, credentials: Path, region: str, ca_bundle: Path | None) -> Client:
+    return connect("acm", endpoint, credentials, region, ca_bundle)
 
 
 def _tags(pairs: list[str]) -> list[dict[str, str]]:
@@ -50,29 +70,31 @@ def _table(summaries: list[dict[str, Any]]) -> Table:
 
 @cert_app.command("request")
 def request(
-    domain: Annotated[str, typer.Argument(help="the certificate's first name (its subject CN)")],
-    ca: Annotated[str, typer.Option("--ca", help="ARN of the private CA that signs it")],
-    san: Annotated[list[str] | None, typer.Option("--san", help="another name (repeat)")] = None,
+    domain: Annotated[str, typer.Argument(metavar="DOMAIN", help="the certificate's first name (its subject CN)")],
+    ca: Annotated[str, typer.Option("--ca", metavar="ARN", help="the private CA that signs it")],
+    san: Annotated[list[str] | None, typer.Option("--san", metavar="NAME", help="another name (repeat)")] = None,
     key_algorithm: Annotated[str | None, typer.Option(
-        help="RSA_2048, EC_prime256v1 or EC_secp384r1, of the CA's key family [default: EC_prime256v1 from an EC "
-             "CA, RSA_2048 from an RSA CA]")] = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="key=value (repeat)")] = None,
+        metavar="ALGORITHM", help="RSA_2048, EC_prime256v1 or EC_secp384r1, of the CA's key family",
+        show_default="EC_prime256v1 from an EC CA, RSA_2048 from an RSA CA")] = None,
+    tag: Tags = None,
     wait: Annotated[bool, typer.Option(help="wait until it is issued")] = True,
-    endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None, as_json: AsJson = False,
+    endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
+    region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False, quiet: Quiet = False,
 ) -> None:
     """Request a certificate whose key certsmith generates and keeps, signed by a private CA."""
+    one_output(quiet, as_json)
     kwargs: dict[str, Any] = {"DomainName": domain, "CertificateAuthorityArn": ca}
     if san:
         kwargs["SubjectAlternativeNames"] = san
     if tag:
         kwargs["Tags"] = _tags(tag)
     try:
-        client = _client(endpoint, credentials, region)
-        if key_algorithm is None:  # the API's own default is RSA_2048, which an EC CA refuses to sign
-            authority = connect("acm-pca", endpoint, credentials, region).call(
+        client = _client(endpoint, credentials, region, ca_bundle)
+        if key_algorithm is None:
+            authority = connect("acm-pca", endpoint, credentials, region, ca_bundle).call(
                 "describe_certificate_authority", CertificateAuthorityArn=ca)["CertificateAuthority"]
             ca_key = authority["CertificateAuthorityConfiguration"]["KeyAlgorithm"]
-            key_algorithm = "EC_prime256v1" if ca_key.startswith("EC_") else "RSA_2048"
+            key_algorithm = KEY_FOR_CA_FAMILY["EC" if ca_key.startswith("EC_") else "RSA"]
         arn = client.call("request_certificate", KeyAlgorithm=key_algorithm, **kwargs)["CertificateArn"]
         if wait:
             try:
@@ -90,7 +112,9 @@ def request(
         raise fail(f"the request {arn} failed: {reason}{hint}")
     if wait and detail["Status"] != "ISSUED":
         raise fail(f"the request {arn} is still {detail['Status']}")
-    if as_json:
+    if quiet:
+        print_arns([arn])
+    elif as_json:
         print_json(detail)
     else:
         console.print(_table([detail]))
@@ -98,17 +122,21 @@ def request(
 
 @cert_app.command("list")
 def list_certificates(
-    status: Annotated[list[str] | None, typer.Option("--status", help="ISSUED, FAILED … (repeat)")] = None,
-    key_type: Annotated[list[str] | None, typer.Option("--key-type", help="only these key types (repeat)")] = None,
-    endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None, as_json: AsJson = False,
+    status: Annotated[list[str] | None, typer.Option("--status", metavar="STATUS", show_default="every status",
+                                                    help="ISSUED, FAILED … (repeat)")] = None,
+    key_type: Annotated[list[str] | None, typer.Option("--key-type", metavar="TYPE", show_default="every key type",
+                                                      help="only these key types (repeat)")] = None,
+    endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
+    region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False, quiet: Quiet = False,
 ) -> None:
     """List certificates, every key type unless --key-type narrows it (the bare API call lists RSA only)."""
+    one_output(quiet, as_json)
     kwargs: dict[str, Any] = {"Includes": {"keyTypes": key_type or ALL_KEY_TYPES}}
     if status:
         kwargs["CertificateStatuses"] = status
     summaries: list[dict[str, Any]] = []
     try:
-        client = _client(endpoint, credentials, region)
+        client = _client(endpoint, credentials, region, ca_bundle)
         while True:
             page = client.call("list_certificates", **kwargs)
             summaries += page.get("CertificateSummaryList", [])
@@ -117,18 +145,21 @@ def list_certificates(
             kwargs["NextToken"] = page["NextToken"]
     except ApiError as exc:
         raise fail(str(exc)) from None
-    if as_json:
+    if quiet:
+        print_arns(item["CertificateArn"] for item in summaries)
+    elif as_json:
         print_json(summaries)
     else:
         console.print(_table(summaries))
 
 
 @cert_app.command("describe")
-def describe(arn: Arn, endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None,
-             as_json: AsJson = False) -> None:
+def describe(arn: Arn, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
+             region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
     """Show one certificate."""
     try:
-        detail = _client(endpoint, credentials, region).call("describe_certificate", CertificateArn=arn)["Certificate"]
+        detail = _client(endpoint, credentials, region, ca_bundle).call("describe_certificate",
+                                                                        CertificateArn=arn)["Certificate"]
     except ApiError as exc:
         raise fail(str(exc)) from None
     if as_json:
@@ -140,15 +171,17 @@ def describe(arn: Arn, endpoint: Endpoint = None, credentials: Credentials = Non
                        ("Failure", "FailureReason")):
         if detail.get(key):
             value = detail[key]
-            console.print(f"{label}: {', '.join(value) if isinstance(value, list) else value}")
+            console.print(f"{label}: {', '.join(value) if isinstance(value, list) else value}", soft_wrap=True)
 
 
 @cert_app.command("get")
-def get(arn: Arn, out: Annotated[Path | None, typer.Option("--out", help="write certificate + chain here")] = None,
-        endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None) -> None:
+def get(arn: Arn, out: Annotated[Path | None, typer.Option("--out", metavar="FILE", help="write certificate + chain "
+                                                           "here", show_default="standard output")] = None,
+        endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
+        region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None) -> None:
     """Print (or write) the certificate and its chain, PEM."""
     try:
-        got = _client(endpoint, credentials, region).call("get_certificate", CertificateArn=arn)
+        got = _client(endpoint, credentials, region, ca_bundle).call("get_certificate", CertificateArn=arn)
     except ApiError as exc:
         raise fail(str(exc)) from None
     text = got["Certificate"].rstrip("\n") + "\n" + got.get("CertificateChain", "")
@@ -159,20 +192,20 @@ def get(arn: Arn, out: Annotated[Path | None, typer.Option("--out", help="write 
         sys.stdout.write(text)
 
 
-def _print_report(bundle: Bundle) -> bool:
+def _print_report(bundle: Bundle, say: Console) -> bool:
     report = inspect_bundle(bundle, datetime.now(UTC))
     if report.ok:
-        console.print(f"[green]ready to import[/green]: {report.key_algorithm}, "
-                      f"{len(report.chain)} certificate(s) in the chain")
+        say.print(f"[green]ready to import[/green]: {report.key_algorithm}, "
+                  f"{len(report.chain)} certificate(s) in the chain")
         return True
-    console.print(f"[red]{len(report.problems)} problem(s)[/red]:")
+    say.print(f"[red]{len(report.problems)} problem(s)[/red]:")
     for problem in report.problems:
         mark = " [yellow](--fix repairs this)[/yellow]" if problem.repairable else ""
-        console.print(f"  • {problem}{mark}", highlight=False)
+        say.print(f"  • {problem}{mark}", highlight=False)
     return False
 
 
-def _write_bundle(bundle: Bundle, folder: Path) -> None:
+def _write_bundle(bundle: Bundle, folder: Path, say: Console) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "certificate.pem").write_bytes(bundle.certificate)
     if bundle.chain:
@@ -182,31 +215,37 @@ def _write_bundle(bundle: Bundle, folder: Path) -> None:
     os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "wb") as stream:
         stream.write(bundle.private_key)
-    console.print(f"written to {folder}: certificate.pem, {'chain.pem, ' if bundle.chain else ''}private-key.pem")
+    say.print(f"written to {folder}: certificate.pem, {'chain.pem, ' if bundle.chain else ''}private-key.pem",
+              soft_wrap=True)
 
 
 @cert_app.command("import")
 def import_certificate(
-    files: Annotated[list[Path], typer.Argument(help="PEM files: certificate (or fullchain), key, chain — any order "
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...",
+                                                help="PEM files: certificate (or fullchain), key, chain — any order "
                                                      "of files, the first certificate is the one imported",
                                                 exists=True, dir_okay=False)],
     check: Annotated[bool, typer.Option("--check", help="report every problem; import nothing")] = False,
     fix: Annotated[bool, typer.Option("--fix", help="repair what is safe: line endings, whitespace, chain order, "
                                                     "leaf in the chain")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="with --fix: write the repaired files here")] = None,
-    arn: Annotated[str | None, typer.Option("--arn", help="re-import over this certificate")] = None,
-    tag: Annotated[list[str] | None, typer.Option("--tag", help="key=value (repeat)")] = None,
-    endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="FOLDER",
+                                             help="with --fix: write the repaired files here")] = None,
+    arn: Annotated[str | None, typer.Option("--arn", metavar="ARN", help="re-import over this certificate",
+                                            show_default="a new certificate")] = None,
+    tag: Tags = None,
+    endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
+    region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, quiet: Quiet = False,
 ) -> None:
     """Import a certificate with its key and chain — or, with --check, say everything wrong with them."""
+    say = Console(stderr=True) if quiet else console  # with -q stdout holds the ARN alone
     bundle = assemble_bundle([path.read_bytes() for path in files])
     if fix:
         bundle, changes = repair_bundle(bundle, datetime.now(UTC))
         for change in changes or ["nothing to repair"]:
-            console.print(f"[cyan]fixed[/cyan]: {change}")
+            say.print(f"[cyan]fixed[/cyan]: {change}")
         if out:
-            _write_bundle(bundle, out)
-    ready = _print_report(bundle) if check or not inspect_bundle(bundle, datetime.now(UTC)).ok else True
+            _write_bundle(bundle, out, say)
+    ready = _print_report(bundle, say) if check or not inspect_bundle(bundle, datetime.now(UTC)).ok else True
     if check or not ready:
         raise typer.Exit(0 if ready else 1)
     kwargs: dict[str, Any] = {"Certificate": bundle.certificate, "PrivateKey": bundle.private_key}
@@ -217,37 +256,45 @@ def import_certificate(
     if tag:
         kwargs["Tags"] = _tags(tag)
     try:
-        imported = _client(endpoint, credentials, region).call("import_certificate", **kwargs)["CertificateArn"]
+        imported = _client(endpoint, credentials, region, ca_bundle).call("import_certificate",
+                                                                          **kwargs)["CertificateArn"]
     except ApiError as exc:
         raise fail(str(exc)) from None
-    console.print(f"imported: [bold]{imported}[/bold]", soft_wrap=True)
+    if quiet:
+        print_arns([imported])
+    else:
+        console.print(f"imported: [bold]{imported}[/bold]", soft_wrap=True)
 
 
 @cert_app.command("export")
 def export(
     arn: Arn,
-    out: Annotated[Path, typer.Option("--out", help="folder for certificate.pem, chain.pem, private-key.pem")],
-    passphrase_file: Annotated[Path | None, typer.Option("--passphrase-file", help="passphrase (else asked)",
-                                                         exists=True, dir_okay=False)] = None,
-    endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None,
+    out: Annotated[Path, typer.Option("--out", metavar="FOLDER",
+                                      help="folder for certificate.pem, chain.pem, private-key.pem")],
+    passphrase_file: Annotated[Path | None, typer.Option("--passphrase-file", metavar="FILE", exists=True,
+                                                         dir_okay=False, help="the key's passphrase",
+                                                         show_default="asked for")] = None,
+    endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
+    region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None,
 ) -> None:
     """Export a private certificate with its key, encrypted (PKCS#8) under a passphrase."""
     passphrase = passphrase_file.read_bytes().rstrip(b"\r\n") if passphrase_file else \
         getpass.getpass("passphrase for the private key: ").encode()
     try:
-        exported = _client(endpoint, credentials, region).call("export_certificate", CertificateArn=arn,
-                                                               Passphrase=passphrase)
+        exported = _client(endpoint, credentials, region, ca_bundle).call("export_certificate", CertificateArn=arn,
+                                                                          Passphrase=passphrase)
     except ApiError as exc:
         raise fail(str(exc)) from None
     _write_bundle(Bundle(exported["Certificate"].encode(), exported["PrivateKey"].encode(),
-                         exported.get("CertificateChain", "").encode() or None), out)
+                         exported.get("CertificateChain", "").encode() or None), out, console)
     console.print("the key is encrypted; `openssl pkey -in private-key.pem` asks for the passphrase")
 
 
-def _simple(operation: str, done: str, **extra: Any) -> Any:
-    def command(arn: Arn, endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None) -> None:
+def _simple(operation: str, done: str) -> Callable[..., None]:
+    def command(arn: Arn, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
+                region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None) -> None:
         try:
-            _client(endpoint, credentials, region).call(operation, CertificateArn=arn, **extra)
+            _client(endpoint, credentials, region, ca_bundle).call(operation, CertificateArn=arn)
         except ApiError as exc:
             raise fail(str(exc)) from None
         console.print(f"{done}: {arn}", soft_wrap=True)
@@ -260,11 +307,15 @@ cert_app.command("delete", help="Delete a certificate and its key.")(_simple("de
 
 
 @cert_app.command("revoke")
-def revoke(arn: Arn, reason: Annotated[str, typer.Option(help="RevocationReason")] = "UNSPECIFIED",
-           endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None) -> None:
+def revoke(arn: Arn,
+           reason: Annotated[str, typer.Option(metavar="REASON", help="RevocationReason: KEY_COMPROMISE, "
+                                                                      "SUPERSEDED …")] = "UNSPECIFIED",
+           endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
+           region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None) -> None:
     """Revoke an exported private certificate; its CA lists it on the CRL and answers OCSP with revoked."""
     try:
-        _client(endpoint, credentials, region).call("revoke_certificate", CertificateArn=arn, RevocationReason=reason)
+        _client(endpoint, credentials, region, ca_bundle).call("revoke_certificate", CertificateArn=arn,
+                                                               RevocationReason=reason)
     except ApiError as exc:
         raise fail(str(exc)) from None
     console.print(f"revoked ({reason}): {arn}", soft_wrap=True)
@@ -272,13 +323,14 @@ def revoke(arn: Arn, reason: Annotated[str, typer.Option(help="RevocationReason"
 
 @cert_app.command("tag")
 def tag_certificate(
-    arn: Arn, tags: Annotated[list[str] | None, typer.Argument(help="key=value to set")] = None,
-    remove: Annotated[list[str] | None, typer.Option("--remove", help="key to remove (repeat)")] = None,
-    endpoint: Endpoint = None, credentials: Credentials = None, region: Region = None, as_json: AsJson = False,
+    arn: Arn, tags: Annotated[list[str] | None, typer.Argument(metavar="KEY=VALUE...", help="tags to set")] = None,
+    remove: Annotated[list[str] | None, typer.Option("--remove", metavar="KEY", help="key to remove (repeat)")] = None,
+    endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
+    region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False,
 ) -> None:
     """Set or remove tags, then show the certificate's tags."""
     try:
-        client = _client(endpoint, credentials, region)
+        client = _client(endpoint, credentials, region, ca_bundle)
         if tags:
             client.call("add_tags_to_certificate", CertificateArn=arn, Tags=_tags(tags))
         if remove:
@@ -290,4 +342,4 @@ def tag_certificate(
         print_json(current)
     else:
         for item in current:
-            console.print(f"{item['Key']}={item.get('Value', '')}")
+            console.print(f"{item['Key']}={item.get('Value', '')}", soft_wrap=True)

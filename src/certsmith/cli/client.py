@@ -1,17 +1,21 @@
-"""How the CLI reaches a running certsmith: botocore clients with the credentials file."""
+"""How the CLI reaches a running certsmith: botocore clients with the credentials file, over HTTP or HTTPS."""
 
 from __future__ import annotations
 
-import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, SSLError
 
-__all__ = ["ApiError", "ClientOptions", "make_client"]
+__all__ = ["ApiError", "Client", "ClientOptions", "make_client"]
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:8000"
+DEFAULT_CREDENTIALS = Path("certsmith-data/credentials")
+DEFAULT_REGION = "us-east-1"
 
 
 class ApiError(Exception):
@@ -23,20 +27,21 @@ class ClientOptions:
     endpoint: str
     credentials: Path
     region: str
+    ca_bundle: Path | None = None  # PEM certificates to trust for an https endpoint, instead of the system's
 
-
-def default_options(endpoint: str | None, credentials: Path | None, region: str | None) -> ClientOptions:
-    return ClientOptions(
-        endpoint=endpoint or os.environ.get("CERTSMITH_ENDPOINT", "http://127.0.0.1:8000"),
-        credentials=credentials or Path(os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "certsmith-data/credentials")),
-        region=region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    def ssl_context(self) -> ssl.SSLContext:
+        """What an HTTP client outside botocore (``ca crl``'s download) verifies the server with."""
+        if self.ca_bundle is not None:
+            return ssl.create_default_context(cafile=str(self.ca_bundle))
+        return ssl.create_default_context()
 
 
 class Client:
     """Calls one service; errors come back as ApiError with the AWS code and message."""
 
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: Any, options: ClientOptions) -> None:
         self.raw = raw
+        self.options = options
 
     def call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -45,7 +50,7 @@ class Client:
             error = exc.response.get("Error", {})
             raise ApiError(f"{error.get('Code', 'Error')}: {error.get('Message', str(exc))}") from None
         except BotoCoreError as exc:
-            raise ApiError(str(exc)) from None
+            raise ApiError(self._explain(exc)) from None
         result.pop("ResponseMetadata", None)
         return result
 
@@ -53,7 +58,18 @@ class Client:
         try:
             self.raw.get_waiter(waiter).wait(WaiterConfig={"Delay": 1, "MaxAttempts": 120}, **kwargs)
         except BotoCoreError as exc:
-            raise ApiError(str(exc)) from None
+            raise ApiError(self._explain(exc)) from None
+
+    def _explain(self, exc: BotoCoreError) -> str:
+        if isinstance(exc, SSLError):
+            trusted = f"the CA in {self.options.ca_bundle}" if self.options.ca_bundle else "the system's CAs"
+            return (f"{exc}\nthe server's certificate is not trusted by {trusted}: pass --ca-bundle with the CA "
+                    "that signed it (certsmith serve --tls auto writes <data-dir>/tls/ca.pem), or set "
+                    "CERTSMITH_CA_BUNDLE or AWS_CA_BUNDLE")
+        if isinstance(exc, EndpointConnectionError):
+            return (f"no certsmith answers at {self.options.endpoint}: is `certsmith serve` running there? "
+                    "(--endpoint or CERTSMITH_ENDPOINT)")
+        return str(exc)
 
 
 def make_client(service: str, options: ClientOptions) -> Client:
@@ -63,6 +79,8 @@ def make_client(service: str, options: ClientOptions) -> Client:
     session = botocore.session.get_session()
     session.set_config_variable("credentials_file", str(options.credentials))
     session.set_config_variable("profile", "default")
+    # verify=None leaves botocore to its own rules (AWS_CA_BUNDLE, then the system's CAs).
     raw = session.create_client(service, endpoint_url=options.endpoint, region_name=options.region,
+                                verify=str(options.ca_bundle) if options.ca_bundle else None,
                                 config=Config(retries={"max_attempts": 2}))
-    return Client(raw)
+    return Client(raw, options)

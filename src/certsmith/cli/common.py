@@ -1,32 +1,65 @@
-"""What every API command of the CLI shares: connection options, errors in plain words, JSON, expiry colours."""
+"""What every API command of the CLI shares: connection options, output, errors in plain words, expiry colours."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
-from .client import Client, default_options, make_client
+from .client import DEFAULT_CREDENTIALS, DEFAULT_ENDPOINT, DEFAULT_REGION, Client, ClientOptions, make_client
 
-__all__ = ["AsJson", "Credentials", "Endpoint", "Region", "connect", "expiry", "fail", "print_json"]
+__all__ = ["DEFAULT_CREDENTIALS", "DEFAULT_ENDPOINT", "DEFAULT_REGION", "AsJson", "CaBundle", "Credentials",
+           "Endpoint", "Quiet", "Region", "connect", "expiry", "fail", "one_output", "print_arns", "print_json",
+           "stdout_console"]
 
-Endpoint = Annotated[str | None, typer.Option("--endpoint", help="certsmith URL [env CERTSMITH_ENDPOINT]")]
-Credentials = Annotated[Path | None, typer.Option("--credentials", help="credentials file [env AWS_SHARED_CREDENTIALS_FILE]")]
-Region = Annotated[str | None, typer.Option("--region", help="region [env AWS_DEFAULT_REGION]")]
+Endpoint = Annotated[str, typer.Option(
+    "--endpoint", metavar="URL", envvar="CERTSMITH_ENDPOINT", show_envvar=True,
+    help="certsmith's URL, http:// or https://")]
+Credentials = Annotated[Path, typer.Option(
+    "--credentials", metavar="FILE", envvar="AWS_SHARED_CREDENTIALS_FILE", show_envvar=True,
+    help="credentials file (certsmith serve writes <data-dir>/credentials)")]
+Region = Annotated[str, typer.Option("--region", metavar="REGION", envvar="AWS_DEFAULT_REGION", show_envvar=True,
+                                     help="region")]
+CaBundle = Annotated[Path | None, typer.Option(
+    "--ca-bundle", metavar="FILE", envvar=["CERTSMITH_CA_BUNDLE", "AWS_CA_BUNDLE"], show_envvar=True,
+    exists=True, dir_okay=False, show_default="the system's CAs",
+    help="PEM CA certificates to trust for an https:// endpoint (serve --tls auto writes <data-dir>/tls/ca.pem)")]
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="print only ARNs, one a line (for scripts)")]
+
+# Into a pipe or a file a table is as wide as its widest row: ARNs are copied from there into scripts
+# whole, never folded or cut at the 80 columns Rich assumes when there is no terminal.
+PIPE_WIDTH = 10_000
 
 
-def connect(service: str, endpoint: str | None, credentials: Path | None, region: str | None) -> Client:
-    return make_client(service, default_options(endpoint, credentials, region))
+def stdout_console() -> Console:
+    return Console() if sys.stdout.isatty() else Console(width=PIPE_WIDTH)
 
 
-def fail(message: str) -> typer.Exit:
+def connect(service: str, endpoint: str, credentials: Path, region: str, ca_bundle: Path | None) -> Client:
+    return make_client(service, ClientOptions(endpoint, credentials, region, ca_bundle))
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
     typer.secho(f"certsmith: {message}", fg="red", err=True)
-    return typer.Exit(1)
+    return typer.Exit(code)
+
+
+def one_output(quiet: bool, as_json: bool) -> None:
+    """--quiet and --json each decide what stdout holds; both at once is a usage error."""
+    if quiet and as_json:
+        raise fail("choose --quiet or --json, not both", code=2)
+
+
+def print_arns(arns: Iterable[str]) -> None:
+    for arn in arns:
+        sys.stdout.write(f"{arn}\n")
 
 
 def print_json(value: Any) -> None:
