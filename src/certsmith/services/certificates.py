@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import heapq
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,7 +19,7 @@ from ..domain.acm import (
     FailureReason,
     check_domain_name,
 )
-from ..domain.algorithms import KeyAlgorithm
+from ..domain.algorithms import KeyAlgorithm, generate_private_key
 from ..domain.arns import CertificateArn
 from ..domain.clock import Clock
 from ..domain.errors import (
@@ -34,8 +36,9 @@ from ..store.tables import CertificateRow
 from .certificate_records import CertificateFilter, CertificateRecord, list_query, page_token, token_position
 from .context import Caller
 from .issuance import IssuanceService
+from .key_pool import ClaimedKey, KeyPool
 from .ports import KeyVault, WorkSignal
-from .private_signing import sign_private, store_material
+from .private_signing import PrivateMaterial, sign_private, store_material
 
 __all__ = ["ISSUE_PRIVATE_JOB", "CertificateService", "RequestedCertificate"]
 
@@ -44,6 +47,7 @@ IDEMPOTENCY_WINDOW = timedelta(hours=1)
 REQUEST_KEY_ALGORITHMS = tuple(a.value for a in (KeyAlgorithm.RSA_2048, KeyAlgorithm.RSA_3072, KeyAlgorithm.RSA_4096,
                                                  KeyAlgorithm.EC_prime256v1, KeyAlgorithm.EC_secp384r1,
                                                  KeyAlgorithm.EC_secp521r1))
+log = logging.getLogger("certsmith.certificates")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +77,13 @@ def _names(domain_name: str, sans: list[str]) -> list[str]:
 
 class CertificateService:
     def __init__(self, database: Database, jobs: JobQueue, vault: KeyVault, clock: Clock, signal: WorkSignal,
-                 issuance: IssuanceService) -> None:
+                 issuance: IssuanceService, pool: KeyPool) -> None:
         self._db, self._jobs, self._vault, self._clock, self._signal = database, jobs, vault, clock, signal
-        self._issuance = issuance
+        self._issuance, self._pool = issuance, pool
 
     # -- request --------------------------------------------------------------------------------------------------
     def request(self, caller: Caller, request: RequestedCertificate) -> str:
+        """Store the certificate ISSUED when its CA signs at once; else PENDING_VALIDATION with an issue job."""
         names = _names(request.domain_name, request.subject_alternative_names)
         check_tags(request.tags)
         if request.authority_arn is None:
@@ -89,27 +94,75 @@ class CertificateService:
             raise ValidationError(f"KeyAlgorithm {request.key_algorithm} cannot be requested (it can only be "
                                   f"imported); use one of {', '.join(REQUEST_KEY_ALGORITHMS)}", field="KeyAlgorithm")
         now = self._clock.now()
+        token = request.idempotency_token
+        if token is not None:
+            with self._db.read() as reader:
+                existing = self._earlier(reader, caller, token, now)
+            if existing is not None:
+                return existing
+        arn = CertificateArn.new(caller.region, caller.account_id)
+        options = {"CertificateTransparencyLoggingPreference": "ENABLED", "Export": "DISABLED", **request.options}
+        row = CertificateRow(
+            id=arn.certificate_id, arn=str(arn), account_id=caller.account_id, region=caller.region,
+            type=CertificateType.PRIVATE.value, status=CertificateStatus.PENDING_VALIDATION.value,
+            domain_name=names[0], names=names, key_algorithm=request.key_algorithm,
+            authority_arn=request.authority_arn, key_usages=[], extended_key_usages=[], options=options,
+            export_option=options["Export"], exported=False, in_use_by=[], tags=request.tags,
+            key_pair_origin="AWS_MANAGED", idempotency_token=token, created_at=now)
+        material, unused = self._sign_at_once(row)
         with self._db.transaction() as session:
-            if request.idempotency_token is not None:
-                existing = session.scalar(select(CertificateRow.arn).where(
-                    CertificateRow.account_id == caller.account_id,
-                    CertificateRow.idempotency_token == request.idempotency_token,
-                    CertificateRow.created_at > now - IDEMPOTENCY_WINDOW))
-                if existing is not None:
-                    return existing
-            arn = CertificateArn.new(caller.region, caller.account_id)
-            options = {"CertificateTransparencyLoggingPreference": "ENABLED", "Export": "DISABLED",
-                       **request.options}
-            session.add(CertificateRow(
-                id=arn.certificate_id, arn=str(arn), account_id=caller.account_id, region=caller.region,
-                type=CertificateType.PRIVATE.value, status=CertificateStatus.PENDING_VALIDATION.value,
-                domain_name=names[0], names=names, key_algorithm=request.key_algorithm,
-                authority_arn=request.authority_arn, key_usages=[], extended_key_usages=[], options=options,
-                export_option=options["Export"], exported=False, in_use_by=[], tags=request.tags,
-                key_pair_origin="AWS_MANAGED", idempotency_token=request.idempotency_token, created_at=now))
-            self._jobs.enqueue(session, ISSUE_PRIVATE_JOB, {"certificate_id": arn.certificate_id}, now)
-        self._signal.notify()
+            # Another process may have stored this token meanwhile (the read above was outside this transaction).
+            existing = None if token is None else self._earlier(session, caller, token, now)
+            if existing is not None:
+                if unused is not None:
+                    self._pool.give_back(session, unused)
+                return existing
+            if material is not None:
+                store_material(row, material)
+                row.status, row.issued_at = CertificateStatus.ISSUED.value, self._clock.now()
+            else:
+                self._jobs.enqueue(session, ISSUE_PRIVATE_JOB, {"certificate_id": arn.certificate_id}, now)
+                if unused is not None:
+                    self._pool.give_back(session, unused)
+            session.add(row)
+        if material is None:
+            self._signal.notify()
         return str(arn)
+
+    @staticmethod
+    def _earlier(session: Session, caller: Caller, token: str, now: datetime) -> str | None:
+        """The certificate requested with this IdempotencyToken within the last hour, if any."""
+        return session.scalar(select(CertificateRow.arn).where(
+            CertificateRow.account_id == caller.account_id, CertificateRow.idempotency_token == token,
+            CertificateRow.created_at > now - IDEMPOTENCY_WINDOW))
+
+    def _sign_at_once(self, row: CertificateRow) -> tuple[PrivateMaterial | None, ClaimedKey | None]:
+        """(The CA's signature on a ready key, None) when the CA signs now; else (None, a claimed key to give back).
+
+        EC keys are generated here (25 to 110 µs); RSA keys come from the pool, and when it has none the
+        request takes the job path, whose worker generates the key.
+        """
+        algorithm = KeyAlgorithm(row.key_algorithm)
+        claimed: ClaimedKey | None = None
+        key: CertificateIssuerPrivateKeyTypes
+        if algorithm.family == "EC":
+            key = generate_private_key(algorithm)
+        elif self._pool.pools(algorithm):
+            claimed = self._pool.claim(algorithm)
+            if claimed is None:
+                return None, None
+            key = self._pool.open(claimed)
+        else:
+            return None, None
+        try:
+            outcome = sign_private(self._issuance, self._vault, row, key)
+        except Exception as error:  # noqa: BLE001 - e.g. the database: the job retries it with backoff
+            # Whether the CA recorded the certificate is unknown, so the key is not given back.
+            log.warning("signing %s at once failed (%s); its issue job will retry", row.arn, type(error).__name__)
+            return None, None
+        if isinstance(outcome, FailureReason):  # the CA refused before signing; the job records why
+            return None, claimed
+        return outcome, None
 
     def run_issue_job(self, payload: dict[str, Any]) -> None:
         """Generate the key pair, have the CA sign it, store both: ISSUED, or FAILED with the CA's reason."""

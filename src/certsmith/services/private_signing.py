@@ -44,10 +44,16 @@ def _csr(key: CertificateIssuerPrivateKeyTypes, names: list[str]) -> x509.Certif
     return builder.sign(key, hashes.SHA256())
 
 
-def sign_private(issuance: IssuanceService, vault: KeyVault, row: CertificateRow) -> PrivateMaterial | FailureReason:
-    """Generate a key of the certificate's algorithm and have its CA sign it; or why the CA would not."""
+def sign_private(issuance: IssuanceService, vault: KeyVault, row: CertificateRow,
+                 key: CertificateIssuerPrivateKeyTypes | None = None) -> PrivateMaterial | FailureReason:
+    """Have the certificate's CA sign ``key`` (or a new key of its algorithm); or why the CA would not.
+
+    The CA's refusals (``CertsmithError``) all come before it records anything, so a refused key is
+    bound to no certificate. The key is returned sealed under the certificate's ARN.
+    """
     assert row.authority_arn is not None
-    key = generate_private_key(KeyAlgorithm(row.key_algorithm))
+    if key is None:
+        key = generate_private_key(KeyAlgorithm(row.key_algorithm))
     caller = Caller(row.account_id, row.region, "acm")
     try:
         signed = issuance.sign_now(caller, row.authority_arn, _csr(key, list(row.names)), PRIVATE_VALIDITY)

@@ -25,6 +25,7 @@ from .certificate_lifecycle import RENEW_JOB, CertificateLifecycleService
 from .certificate_search import CertificateSearch
 from .certificates import ISSUE_PRIVATE_JOB, CertificateService
 from .issuance import ISSUE_JOB, IssuanceService
+from .key_pool import FILL_KEY_POOL_JOB, KeyPool
 from .revocation import REFRESH_CRL_JOB, RevocationService
 
 __all__ = ["Container", "build"]
@@ -50,6 +51,7 @@ class Container:
     lifecycle: CertificateLifecycleService
     imports: CertificateImporter
     search: CertificateSearch
+    key_pool: KeyPool
 
     def handlers(self) -> dict[str, JobHandler]:
         def issue_dead(payload: dict[str, Any], error: str) -> None:
@@ -63,6 +65,7 @@ class Container:
             REFRESH_CRL_JOB: JobHandler(self.revocation.refresh_crl),
             ISSUE_PRIVATE_JOB: JobHandler(self.certificates.run_issue_job,
                                           lambda payload, _error: self.certificates.mark_failed(payload)),
+            FILL_KEY_POOL_JOB: JobHandler(self.key_pool.run_fill_job),
             RENEW_JOB: JobHandler(self.lifecycle.run_renew_job,
                                   lambda payload, _error: self.lifecycle.mark_renewal_failed(payload)),
             AUDIT_REPORT_JOB: JobHandler(self.audit_reports.run_job,
@@ -70,6 +73,7 @@ class Container:
         }
 
     def worker(self) -> Worker:
+        self.key_pool.start_filling()
         return Worker(self.database, self.jobs, self.handlers(), self.clock, self.signal)
 
 
@@ -92,7 +96,8 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
     writes = GroupCommit(database)
     active = ActiveAuthorities()
     issuance = IssuanceService(database, writes, jobs, sealer, clock, signal, active, settings.effective_public_url)
-    certificates = CertificateService(database, jobs, sealer, clock, signal, issuance)
+    key_pool = KeyPool(database, jobs, sealer, clock, signal, settings.key_pool_size)
+    certificates = CertificateService(database, jobs, sealer, clock, signal, issuance, key_pool)
     blobs = FileBlobStore(settings.data_dir / "objects")
     return Container(
         settings=settings, database=database, clock=clock, signal=signal, jobs=jobs, accounts=accounts,
@@ -105,4 +110,4 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         acm_account=AccountConfigurationService(database, clock),
         revocation=RevocationService(database, jobs, sealer, clock),
         audit_reports=AuditReportService(database, jobs, blobs, clock, signal),
-        audit_log=AuditLog(writes, clock), writes=writes)
+        audit_log=AuditLog(writes, clock), writes=writes, key_pool=key_pool)

@@ -229,3 +229,18 @@ class AuditLogRow(Base):
     operation: Mapped[str] = mapped_column(String(128))
     resource: Mapped[str | None] = mapped_column(String(300))
     result: Mapped[str] = mapped_column(String(128))
+
+
+class KeyPoolRow(Base):
+    """A spare private key for an ACM private certificate, made ahead by the worker (services/key_pool.py).
+
+    A request claims it by deleting the row, so a key is handed out once; it is sealed under its own
+    name (``key_pool.pool_resource``) until then, and under the certificate's ARN once claimed.
+    """
+
+    __tablename__ = "key_pool"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_algorithm: Mapped[str] = mapped_column(String(24))
+    sealed_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    __table_args__ = (Index("ix_key_pool_algorithm", "key_algorithm"),)
