@@ -158,3 +158,12 @@ def test_audit_report_lists_issued_and_revoked(pca: Any, server: Server, hierarc
     with pytest.raises(pca.exceptions.RequestInProgressException):
         pca.create_certificate_authority_audit_report(
             CertificateAuthorityArn=hierarchy["sub"], S3BucketName="audit-bucket", AuditReportResponseFormat="CSV")
+
+
+def test_no_key_storage_standard_is_claimed(pca: Any, hierarchy: dict[str, Any]) -> None:
+    """CA keys are sealed in software: certsmith reports no FIPS or CCPC level, even when one was asked for."""
+    arn = create_ca(pca, "ROOT", "Storage Claim Root", KeyStorageSecurityStandard="FIPS_140_2_LEVEL_3_OR_HIGHER")
+    described = pca.describe_certificate_authority(CertificateAuthorityArn=arn)["CertificateAuthority"]
+    assert "KeyStorageSecurityStandard" not in described
+    listed = pca.list_certificate_authorities()["CertificateAuthorities"]
+    assert all("KeyStorageSecurityStandard" not in ca for ca in listed)

@@ -69,5 +69,7 @@ def authority_shape(record: AuthorityRecord) -> dict[str, Any]:
         "Status": record.status.value, "NotBefore": record.not_before, "NotAfter": record.not_after,
         "FailureReason": record.failure_reason, "CertificateAuthorityConfiguration": record.configuration,
         "RevocationConfiguration": revocation_shape(record.revocation), "RestorableUntil": record.restorable_until,
-        "KeyStorageSecurityStandard": record.key_storage_standard, "UsageMode": record.usage_mode,
+        # KeyStorageSecurityStandard is left out: CA keys are sealed in software (AES-256-GCM in the
+        # database), which meets no FIPS 140-2 or CCPC level; see docs/compatibility.md.
+        "UsageMode": record.usage_mode,
     }
