@@ -23,6 +23,7 @@ from ..domain.algorithms import KeyAlgorithm, generate_private_key
 from ..domain.arns import CertificateArn
 from ..domain.clock import Clock
 from ..domain.errors import (
+    InternalError,
     InvalidStateError,
     RequestInProgressError,
     ResourceInUseError,
@@ -151,7 +152,11 @@ class CertificateService:
             claimed = self._pool.claim(algorithm)
             if claimed is None:
                 return None, None
-            key = self._pool.open(claimed)
+            try:
+                key = self._pool.open(claimed)
+            except InternalError as error:  # a spare key is disposable: drop it, the job makes a new key
+                log.warning("%s; it is dropped", error.message)
+                return None, None
         else:
             return None, None
         try:

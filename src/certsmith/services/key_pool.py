@@ -5,12 +5,13 @@ on the event loop; signing with one takes a quarter of a millisecond. So the wor
 ``Settings.key_pool_size`` spare keys per RSA algorithm in the ``key_pool`` table, and a request
 claims one with a single ``DELETE … RETURNING`` (``FOR UPDATE SKIP LOCKED`` on PostgreSQL): a key
 leaves the pool once, to one request, whichever process asks. Pool keys are sealed like every key,
-under their own name (``pool_resource``); the request re-seals the key under its certificate's ARN.
+bound to their row's id (a UUID, the resource they belong to until claimed; a master-key rotation
+re-seals them with the rest); the request re-seals the key under its certificate's ARN.
 
 EC keys are not pooled: generating one (25 to 110 µs, measured) costs less than a claim's write transaction.
 
 Filling: a request that claims a key (or finds none) asks for an ``acm.fill-key-pool`` job for its
-algorithm, at most once a second per process and only when none is queued. The job generates keys
+algorithm when none is queued, at most once a second per process until its worker saw the pool full. The job generates keys
 for up to a quarter of a second, stores them, and queues its own continuation until the pool is
 full, so it never holds the worker for long. A worker asks for RSA_2048 (RequestCertificate's
 default) when it starts, unless every CA is an EC CA; the other sizes fill once requested.
@@ -31,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from ..domain.algorithms import KeyAlgorithm, generate_private_key
+from ..domain.algorithms import KeyAlgorithm, generate_private_key, key_algorithm_of
 from ..domain.clock import Clock
 from ..domain.errors import InternalError
 from ..store.database import Database
@@ -39,7 +40,7 @@ from ..store.jobs import DEAD, JobQueue
 from ..store.tables import AuthorityRow, Base, JobRow
 from .ports import WorkSignal
 
-__all__ = ["FILL_AT_START", "FILL_KEY_POOL_JOB", "POOLED_ALGORITHMS", "ClaimedKey", "KeyPool", "pool_resource"]
+__all__ = ["FILL_AT_START", "FILL_KEY_POOL_JOB", "POOLED_ALGORITHMS", "ClaimedKey", "KeyPool"]
 
 FILL_KEY_POOL_JOB = "acm.fill-key-pool"
 POOLED_ALGORITHMS = (KeyAlgorithm.RSA_2048, KeyAlgorithm.RSA_3072, KeyAlgorithm.RSA_4096)
@@ -60,14 +61,9 @@ class KeyCipher(Protocol):
     def open(self, sealed: bytes, resource: str) -> bytes: ...
 
 
-def pool_resource(key_algorithm: str, key_id: str) -> str:
-    """The name a spare key is sealed under: moved to another row or algorithm, it does not open."""
-    return f"certsmith:key-pool:{key_algorithm}:{key_id}"
-
-
 @dataclass(frozen=True, slots=True)
 class ClaimedKey:
-    """A key taken out of the pool: no other request can have it. Still sealed under its pool name."""
+    """A key taken out of the pool: no other request can have it. Still sealed under its id."""
 
     id: str
     key_algorithm: str
@@ -104,12 +100,13 @@ class KeyPool:
         return None if row is None else ClaimedKey(row.id, row.key_algorithm, row.sealed_key, row.created_at)
 
     def open(self, claimed: ClaimedKey) -> rsa.RSAPrivateKey:
-        der = self._cipher.open(claimed.sealed_key, pool_resource(claimed.key_algorithm, claimed.id))
+        """The key; InternalError when it does not open (another master key) or is not of its row's algorithm."""
+        der = self._cipher.open(claimed.sealed_key, claimed.id)
         # certsmith made this key and AES-GCM proved the bytes unchanged, so OpenSSL's RSA consistency
         # check (28 ms for 2048 bits, 218 ms for 4096) would only repeat what generation guaranteed.
         key = serialization.load_der_private_key(der, password=None, unsafe_skip_rsa_key_validation=True)
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise InternalError(f"spare key {claimed.id} is not an RSA key")
+        if not isinstance(key, rsa.RSAPrivateKey) or key_algorithm_of(key.public_key()) != claimed.key_algorithm:
+            raise InternalError(f"spare key {claimed.id} is not a {claimed.key_algorithm} key")
         return key
 
     def give_back(self, session: Session, claimed: ClaimedKey) -> None:
@@ -147,6 +144,11 @@ class KeyPool:
         self._jobs.enqueue(session, FILL_KEY_POOL_JOB, {"key_algorithm": algorithm.value}, self._clock.now())
         return True
 
+    def _filled(self, algorithm: KeyAlgorithm) -> None:
+        """The pool is full: this process's next claim may ask for a refill at once (the chain has ended)."""
+        with self._lock:
+            self._next_request.pop(algorithm, None)
+
     # -- the worker -----------------------------------------------------------------------------------------------
     def count(self, algorithm: KeyAlgorithm, session: Session | None = None) -> int:
         statement = select(func.count()).select_from(_POOL).where(_POOL.c.key_algorithm == algorithm.value)
@@ -169,8 +171,9 @@ class KeyPool:
             der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())
             rows.append({"id": key_id, "key_algorithm": algorithm.value, "created_at": self._clock.now(),
-                         "sealed_key": self._cipher.seal(der, pool_resource(algorithm.value, key_id))})
+                         "sealed_key": self._cipher.seal(der, key_id)})
         if not rows:
+            self._filled(algorithm)
             return
         with self._db.transaction() as session:
             session.execute(_INSERT, rows)
@@ -180,4 +183,6 @@ class KeyPool:
                 self._jobs.enqueue(session, FILL_KEY_POOL_JOB, {"key_algorithm": algorithm.value}, self._clock.now())
         if more:
             self._signal.notify()
+        else:
+            self._filled(algorithm)
         log.info("key pool %s: %d spare keys (%d new)", algorithm.value, spare, len(rows))

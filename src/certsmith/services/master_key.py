@@ -22,7 +22,7 @@ from ..keys.master_key import (
 )
 from ..keys.sealing import KeySealer
 from ..store.database import Database
-from ..store.tables import AccessKeyRow, AuthorityRow, CertificateRow, MasterKeyCheckRow
+from ..store.tables import AccessKeyRow, AuthorityRow, CertificateRow, KeyPoolRow, MasterKeyCheckRow
 
 __all__ = ["SEALED_COLUMNS", "RotationResult", "SealedColumn", "open_master_key", "rotate_master_key"]
 
@@ -48,6 +48,7 @@ SEALED_COLUMNS: list[SealedColumn] = [
     SealedColumn(AccessKeyRow, "sealed_secret", "access_key_id"),
     SealedColumn(AuthorityRow, "sealed_key", "arn"),
     SealedColumn(CertificateRow, "sealed_key", "arn"),
+    SealedColumn(KeyPoolRow, "sealed_key", "id"),
 ]
 
 

@@ -234,8 +234,8 @@ class AuditLogRow(Base):
 class KeyPoolRow(Base):
     """A spare private key for an ACM private certificate, made ahead by the worker (services/key_pool.py).
 
-    A request claims it by deleting the row, so a key is handed out once; it is sealed under its own
-    name (``key_pool.pool_resource``) until then, and under the certificate's ARN once claimed.
+    A request claims it by deleting the row, so a key is handed out once; it is sealed under its id
+    (a UUID) until then, and under the certificate's ARN once claimed.
     """
 
     __tablename__ = "key_pool"
