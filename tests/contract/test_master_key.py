@@ -76,7 +76,7 @@ def test_rotation_reseals_every_key(tmp_path: Path) -> None:
     result = certsmith("master-key", "rotate", "--data-dir", server.data_dir, *database_args(url))
     assert result.returncode == 0, result.stderr
     assert "re-sealed" in result.stdout and "1 in certificate_authorities" in result.stdout
-    assert "certificates" in result.stdout and "access_keys" in result.stdout
+    assert "in certificates" in result.stdout and "in access_keys" in result.stdout and "in key_pool" in result.stdout
     new_key = key_file.read_bytes()
     assert new_key != old_key and len(new_key) == 32
     assert key_file.stat().st_mode & 0o777 == 0o600
