@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..domain.clock import Clock, SystemClock
-from ..keys.sealing import KeySealer, load_or_create_master_key
+from ..keys.master_key import MasterKeySource
+from ..keys.sealing import KeySealer
 from ..settings import Settings
 from ..store.database import Database, migrate
 from ..store.group_commit import GroupCommit
@@ -26,6 +27,7 @@ from .certificate_search import CertificateSearch
 from .certificates import ISSUE_PRIVATE_JOB, CertificateService
 from .issuance import ISSUE_JOB, IssuanceService
 from .key_pool import FILL_KEY_POOL_JOB, KeyPool
+from .master_key import open_master_key
 from .revocation import REFRESH_CRL_JOB, RevocationService
 
 __all__ = ["Container", "build"]
@@ -84,8 +86,8 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
     url = settings.effective_database_url
     if prepare:
         migrate(url)
-    sealer = KeySealer(load_or_create_master_key(settings.data_dir, settings.master_key))
     database = Database(url)
+    sealer = KeySealer(open_master_key(MasterKeySource(settings.data_dir, settings.master_key), database, clock))
     signal = LocalSignal()
     jobs = JobQueue()
     accounts = AccountService(database, sealer, clock)
