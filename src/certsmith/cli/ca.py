@@ -119,7 +119,7 @@ def create(
                                                     "EC_secp521r1")] = DEFAULT_KEY_ALGORITHM,
     signing_algorithm: Annotated[str | None, typer.Option(
         metavar="ALGORITHM", show_default="SHA256WITHECDSA for an EC key, SHA256WITHRSA for an RSA key",
-        help="how the CA signs (SHA256WITHECDSA, SHA384WITHRSA …)")] = None,
+        help="how the CA signs (SHA256WITHECDSA, SHA384WITHRSA and the like)")] = None,
     validity_years: ValidityYears = 10,
     path_length: PathLength = 0,
     crl: Annotated[bool, typer.Option("--crl", help="publish a CRL and put its URL in certificates")] = False,
@@ -183,6 +183,12 @@ def activate(
     """Sign and install the certificate of a CA created without --root/--parent."""
     try:
         client = _client(endpoint, credentials, region, ca_bundle)
+        kind = client.call("describe_certificate_authority", CertificateAuthorityArn=arn)["CertificateAuthority"]["Type"]
+        if kind == "ROOT" and parent:
+            raise ApiError(f"the CA {arn} is a ROOT CA: it signs its own certificate, so activate it without --parent "
+                           "(a subordinate is made with certsmith ca create --parent)")
+        if kind == "SUBORDINATE" and not parent:
+            raise ApiError(f"the CA {arn} is a SUBORDINATE CA: name the CA that signs it with --parent ARN")
         if parent:
             _check_parent(client, parent, path_length)
         _activate(client, arn, parent, validity_years, path_length)

@@ -82,7 +82,9 @@ def _revised(current: dict[str, Any], crl: bool | None, crl_days: int | None, cr
             config.pop(key, None)  # an empty name goes back to certsmith's own URL
         elif value is not None:
             config[key] = value
-    return {"CrlConfiguration": crl_config, "OcspConfiguration": ocsp_config}
+    # The API takes no other member beside Enabled=false: a configuration turned off is forgotten.
+    return {"CrlConfiguration": crl_config if crl_config["Enabled"] else {"Enabled": False},
+            "OcspConfiguration": ocsp_config if ocsp_config["Enabled"] else {"Enabled": False}}
 
 
 def update(

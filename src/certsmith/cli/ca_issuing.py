@@ -78,7 +78,7 @@ def issue(
 def revoke(
     arn: IssuingCa,
     serial: Annotated[str, typer.Argument(metavar="SERIAL", help="serial in hex (colons allowed)")],
-    reason: Annotated[str, typer.Option(metavar="REASON", help="RevocationReason: KEY_COMPROMISE, SUPERSEDED …")]
+    reason: Annotated[str, typer.Option(metavar="REASON", help="RevocationReason: KEY_COMPROMISE, SUPERSEDED and so on")]
     = "UNSPECIFIED",
     endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
     region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None,

@@ -123,7 +123,7 @@ def request(
 @cert_app.command("list")
 def list_certificates(
     status: Annotated[list[str] | None, typer.Option("--status", metavar="STATUS", show_default="every status",
-                                                    help="ISSUED, FAILED … (repeat)")] = None,
+                                                    help="ISSUED, FAILED, PENDING_VALIDATION and so on (repeat)")] = None,
     key_type: Annotated[list[str] | None, typer.Option("--key-type", metavar="TYPE", show_default="every key type",
                                                       help="only these key types (repeat)")] = None,
     endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
@@ -309,7 +309,7 @@ cert_app.command("delete", help="Delete a certificate and its key.")(_simple("de
 @cert_app.command("revoke")
 def revoke(arn: Arn,
            reason: Annotated[str, typer.Option(metavar="REASON", help="RevocationReason: KEY_COMPROMISE, "
-                                                                      "SUPERSEDED …")] = "UNSPECIFIED",
+                                                                      "SUPERSEDED and so on")] = "UNSPECIFIED",
            endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
            region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None) -> None:
     """Revoke an exported private certificate; its CA lists it on the CRL and answers OCSP with revoked."""
