@@ -24,7 +24,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "AccessKeyRow", "AccountConfigurationRow", "AccountRow", "AuditLogRow", "AuditReportRow", "AuthorityRow", "Base",
-    "CertificateRow", "IssuedCertificateRow", "JobRow", "PermissionRow", "UTCDateTime",
+    "CertificateRow", "IssuedCertificateRow", "JobRow", "MasterKeyCheckRow", "PermissionRow", "UTCDateTime",
 ]
 
 
@@ -229,6 +229,16 @@ class AuditLogRow(Base):
     operation: Mapped[str] = mapped_column(String(128))
     resource: Mapped[str | None] = mapped_column(String(300))
     result: Mapped[str] = mapped_column(String(128))
+
+
+class MasterKeyCheckRow(Base):
+    """Proof of which master key sealed this database's secrets: a constant sealed under it (one row)."""
+
+    __tablename__ = "master_key_check"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    check_value: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    rotated_at: Mapped[datetime | None]
 
 
 class KeyPoolRow(Base):
