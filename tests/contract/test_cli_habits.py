@@ -17,7 +17,7 @@ from typing import Any
 from certsmith.cli.ca import ca_app
 from certsmith.cli.cert import cert_app
 
-from ..conftest import Server
+from ..conftest import Server, free_port
 from ..unit.test_import_check import VECTORS
 from .pki import make_csr
 from .test_cli import cli
@@ -141,3 +141,15 @@ def test_every_help_page_shows_env_vars_defaults_and_value_names() -> None:
     request = _text(_help("cert", "request", option="--help"))
     assert "(EC_prime256v1 from an EC CA, RSA_2048 from an RSA CA)" in request and "{DOMAIN}" in request
     assert "[default: 30]" in _text(_help("ca", "delete"))
+
+
+def test_connection_problems_are_explained(server: Server, tmp_path: Path) -> None:
+    (tmp_path / "credentials").write_text("[someone-else]\naws_access_key_id = AKIAEXAMPLE\n")
+    no_key = cli(server, "ca", "list", "--credentials", str(tmp_path / "credentials"), ok=False)
+    assert no_key.returncode == 1
+    assert f"no access key in {tmp_path / 'credentials'}: it needs a [default] section" in no_key.stderr
+    closed = f"http://127.0.0.1:{free_port()}"
+    nobody = cli(server, "cert", "list", "--endpoint", closed, ok=False)
+    assert nobody.returncode == 1 and f"no certsmith answers at {closed}" in nobody.stderr
+    for result in (no_key, nobody):
+        assert "Traceback" not in result.stderr and result.stdout == ""

@@ -9,7 +9,14 @@ from typing import Any
 
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, SSLError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ProfileNotFound,
+    SSLError,
+)
 
 __all__ = ["ApiError", "Client", "ClientOptions", "make_client"]
 
@@ -66,6 +73,8 @@ class Client:
             return (f"{exc}\nthe server's certificate is not trusted by {trusted}: pass --ca-bundle with the CA "
                     "that signed it (certsmith serve --tls auto writes <data-dir>/tls/ca.pem), or set "
                     "CERTSMITH_CA_BUNDLE or AWS_CA_BUNDLE")
+        if isinstance(exc, NoCredentialsError):
+            return _no_key(self.options.credentials)
         if isinstance(exc, EndpointConnectionError):
             return (f"no certsmith answers at {self.options.endpoint}: is `certsmith serve` running there? "
                     "(--endpoint or CERTSMITH_ENDPOINT)")
@@ -79,8 +88,17 @@ def make_client(service: str, options: ClientOptions) -> Client:
     session = botocore.session.get_session()
     session.set_config_variable("credentials_file", str(options.credentials))
     session.set_config_variable("profile", "default")
-    # verify=None leaves botocore to its own rules (AWS_CA_BUNDLE, then the system's CAs).
-    raw = session.create_client(service, endpoint_url=options.endpoint, region_name=options.region,
-                                verify=str(options.ca_bundle) if options.ca_bundle else None,
-                                config=Config(retries={"max_attempts": 2}))
+    try:  # verify=None leaves botocore to its own rules (AWS_CA_BUNDLE, then the system's CAs)
+        raw = session.create_client(service, endpoint_url=options.endpoint, region_name=options.region,
+                                    verify=str(options.ca_bundle) if options.ca_bundle else None,
+                                    config=Config(retries={"max_attempts": 2}))
+    except ProfileNotFound:
+        raise ApiError(_no_key(options.credentials)) from None
+    except BotoCoreError as exc:
+        raise ApiError(str(exc)) from None
     return Client(raw, options)
+
+
+def _no_key(credentials: Path) -> str:
+    return (f"no access key in {credentials}: it needs a [default] section with aws_access_key_id and "
+            "aws_secret_access_key (certsmith serve writes one to <data-dir>/credentials)")
