@@ -1,0 +1,242 @@
+"""RequestCertificate latency: an ACM private certificate, with the key pool and without it.
+
+One client sends RequestCertificate requests one after another (raw HTTP, signed once with SigV4 and
+replayed: each makes a new certificate) to a `certsmith serve` of its own, for RSA_2048 keys (an RSA
+CA signs them) and EC_prime256v1 keys (an EC CA signs them). After each answer it calls
+DescribeCertificate, as boto3's certificate_validated waiter does first, and then polls it until the
+certificate is ISSUED. It prints, per key algorithm and configuration:
+
+  answer        RequestCertificate's round trip, p50 and p99
+  first poll    how many certificates the first DescribeCertificate found ISSUED (the waiter returns
+                at once) rather than PENDING_VALIDATION (the waiter sleeps 60 s)
+  until ISSUED  from sending RequestCertificate to the DescribeCertificate that reads ISSUED
+
+"pool" runs with key_pool_size = the number of requests, and waits until the worker has made that
+many RSA_2048 keys, so every request finds one; "no pool" runs with key_pool_size = 0. EC keys are
+never pooled (generating one costs less than claiming one), so both EC rows measure the same path.
+
+Usage: python bench/request_latency.py [--requests 300] [--pg-url postgresql+psycopg://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from databases import pg_database
+
+ROOT_TEMPLATE = "arn:aws:acm-pca:::template/RootCACertificate/V1"
+CAS = {"RSA_2048": ("RSA_2048", "SHA256WITHRSA"), "EC_prime256v1": ("EC_prime256v1", "SHA256WITHECDSA")}
+
+
+@dataclass
+class Server:
+    endpoint: str
+    data_dir: Path
+    database_url: str
+    process: subprocess.Popen[bytes]
+    _credentials: Credentials | None = None
+
+    def credentials(self) -> Credentials:
+        if self._credentials is None:
+            values = dict(line.split(" = ", 1) for line in (self.data_dir / "credentials").read_text().splitlines()
+                          if " = " in line)
+            self._credentials = Credentials(values["aws_access_key_id"], values["aws_secret_access_key"])
+        return self._credentials
+
+    def client(self, service: str) -> Any:
+        credentials = self.credentials()
+        return boto3.session.Session().client(service, endpoint_url=self.endpoint, region_name="us-east-1",
+                                              aws_access_key_id=credentials.access_key,
+                                              aws_secret_access_key=credentials.secret_key)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(folder: Path, pool_size: int, database_url: str | None) -> Server:
+    folder.mkdir(parents=True)
+    config = folder / "certsmith.toml"
+    config.write_text(f"key_pool_size = {pool_size}\nlog_level = \"warning\"\n")
+    port = free_port()
+    data_dir = folder / "data"
+    args = [sys.executable, "-m", "certsmith", "serve", "--port", str(port), "--data-dir", str(data_dir),
+            "--config", str(config), *(["--database-url", database_url] if database_url else [])]
+    log = open(folder / "server.log", "wb")  # the server writes to it until it stops
+    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"certsmith serve exited:\n{(folder / 'server.log').read_text()}")
+        try:
+            if httpx.get(f"{endpoint}/healthz", timeout=1).status_code == 200:
+                return Server(endpoint, data_dir, database_url or f"sqlite:///{data_dir / 'certsmith.db'}", process)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise SystemExit("certsmith serve did not become ready")
+
+
+def root_ca(pca: Any, key_algorithm: str, signing: str) -> str:
+    arn: str = pca.create_certificate_authority(
+        CertificateAuthorityType="ROOT", CertificateAuthorityConfiguration={
+            "KeyAlgorithm": key_algorithm, "SigningAlgorithm": signing,
+            "Subject": {"CommonName": f"Latency {key_algorithm} Root"}})["CertificateAuthorityArn"]
+    wait = {"Delay": 1, "MaxAttempts": 60}
+    pca.get_waiter("certificate_authority_csr_created").wait(CertificateAuthorityArn=arn, WaiterConfig=wait)
+    csr = pca.get_certificate_authority_csr(CertificateAuthorityArn=arn)["Csr"].encode()
+    cert_arn = pca.issue_certificate(CertificateAuthorityArn=arn, Csr=csr, SigningAlgorithm=signing,
+                                     TemplateArn=ROOT_TEMPLATE, Validity={"Type": "YEARS", "Value": 5})["CertificateArn"]
+    pca.get_waiter("certificate_issued").wait(CertificateAuthorityArn=arn, CertificateArn=cert_arn, WaiterConfig=wait)
+    certificate = pca.get_certificate(CertificateAuthorityArn=arn, CertificateArn=cert_arn)["Certificate"]
+    pca.import_certificate_authority_certificate(CertificateAuthorityArn=arn, Certificate=certificate.encode())
+    return arn
+
+
+def signed(server: Server, operation: str, request: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(request).encode()
+    aws = AWSRequest(method="POST", url=server.endpoint + "/", data=body, headers={
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"CertificateManager.{operation}"})
+    SigV4Auth(server.credentials(), "acm", "us-east-1").add_auth(aws)
+    return body, dict(aws.headers.items())
+
+
+def call(http: httpx.Client, server: Server, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+    body, headers = signed(server, operation, request)
+    response = http.post(server.endpoint + "/", content=body, headers=headers)
+    if response.status_code != 200:
+        raise SystemExit(f"{operation} answered {response.status_code}: {response.text}")
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def wait_for_spare_keys(server: Server, algorithm: str, count: int) -> None:
+    engine = create_engine(server.database_url)
+    deadline = time.monotonic() + 600
+    try:
+        while True:
+            with engine.connect() as connection:
+                have = connection.execute(text("SELECT count(*) FROM key_pool WHERE key_algorithm = :a"),
+                                          {"a": algorithm}).scalar_one()
+            if have >= count:
+                return
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the worker made {have} of {count} {algorithm} keys in 10 minutes")
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
+
+
+@dataclass(frozen=True)
+class Row:
+    answers_ms: list[float]
+    issued_ms: list[float]
+    issued_at_first_poll: int
+
+
+def measure(server: Server, ca: str, algorithm: str, requests: int) -> Row:
+    """Sequential requests: RequestCertificate, DescribeCertificate, and polls until ISSUED."""
+    body, headers = signed(server, "RequestCertificate", {
+        "DomainName": "latency.internal.test", "CertificateAuthorityArn": ca, "KeyAlgorithm": algorithm})
+    answers, issued, first = [], [], 0
+    with httpx.Client(timeout=30) as http:
+        for _ in range(requests):
+            started = time.perf_counter()
+            response = http.post(server.endpoint + "/", content=body, headers=headers)
+            answered = time.perf_counter()
+            if response.status_code != 200:
+                raise SystemExit(f"RequestCertificate answered {response.status_code}: {response.text}")
+            arn = response.json()["CertificateArn"]
+            status = call(http, server, "DescribeCertificate", {"CertificateArn": arn})["Certificate"]["Status"]
+            first += status == "ISSUED"
+            while status == "PENDING_VALIDATION":
+                time.sleep(0.002)
+                status = call(http, server, "DescribeCertificate", {"CertificateArn": arn})["Certificate"]["Status"]
+            if status != "ISSUED":
+                raise SystemExit(f"certificate {arn} is {status}")
+            answers.append((answered - started) * 1000)
+            issued.append((time.perf_counter() - started) * 1000)
+    return Row(answers, issued, first)
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    ordered = sorted(values)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+def run_configuration(folder: Path, pooled: bool, args: argparse.Namespace) -> dict[str, Row]:
+    database_url = pg_database(args.pg_url, "cs_latency") if args.pg_url else None
+    server = start(folder, args.requests if pooled else 0, database_url)
+    try:
+        pca = server.client("acm-pca")
+        cas = {algorithm: root_ca(pca, *ca) for algorithm, ca in CAS.items()}
+        if pooled:
+            wait_for_spare_keys(server, "RSA_2048", args.requests)
+        rows = {}
+        for algorithm, ca in cas.items():
+            measure(server, ca, algorithm, min(10, args.requests))  # warm up: connections, the CA's signing context
+            if pooled and algorithm == "RSA_2048":
+                wait_for_spare_keys(server, "RSA_2048", args.requests)  # the warm-up's keys are made again
+            rows[algorithm] = measure(server, ca, algorithm, args.requests)
+        return rows
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300, help="measured requests per key algorithm and setting")
+    parser.add_argument("--pg-url", help="run certsmith on PostgreSQL: a new database on this server per setting "
+                                         "(a SQLAlchemy URL, postgresql+psycopg://...)")
+    args = parser.parse_args()
+    if args.requests < 1:
+        parser.error("--requests must be 1 or more")
+    backend = "PostgreSQL" if args.pg_url else "SQLite"
+    with tempfile.TemporaryDirectory(prefix="certsmith-latency-") as tmp:
+        results = {label: run_configuration(Path(tmp) / label.replace(" ", "_"), label == "pool", args)
+                   for label in ("pool", "no pool")}
+    print(f"RequestCertificate, one client, {args.requests} sequential requests per row ({backend}, "
+          f"{os.cpu_count()} CPUs)")
+    for algorithm in CAS:
+        for label, rows in results.items():
+            row = rows[algorithm]
+            answer_p50, answer_p99 = percentiles(row.answers_ms)
+            issued_p50, issued_p99 = percentiles(row.issued_ms)
+            print(f"  {algorithm:<14} {label:<8}: answer p50 {answer_p50:6.2f} ms  p99 {answer_p99:6.2f} ms   "
+                  f"ISSUED at the first poll {row.issued_at_first_poll}/{len(row.answers_ms)}   "
+                  f"until ISSUED p50 {issued_p50:6.2f} ms  p99 {issued_p99:6.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
