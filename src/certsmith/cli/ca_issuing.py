@@ -125,7 +125,8 @@ def crl(
     except httpx.HTTPError as exc:
         raise fail(f"could not fetch the CRL from {url}: {exc}") from None
     if response.status_code != 200:
-        raise fail(f"no CRL yet (HTTP {response.status_code}); one is published after the first issuance")
+        raise fail(f"no CRL yet (HTTP {response.status_code}); an active CA publishes one within moments of "
+                   "activation or of turning CRLs on (is a worker running?)")
     parsed = x509.load_der_x509_crl(response.content)
     if out:
         out.write_bytes(response.content)
