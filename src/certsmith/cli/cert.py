@@ -222,8 +222,8 @@ def _write_bundle(bundle: Bundle, folder: Path, say: Console) -> None:
 @cert_app.command("import")
 def import_certificate(
     files: Annotated[list[Path], typer.Argument(metavar="FILE...",
-                                                help="PEM files: certificate (or fullchain), key, chain — any order "
-                                                     "of files, the first certificate is the one imported",
+                                                help="PEM files: certificate (or fullchain), key, chain — in any "
+                                                     "order; --fix puts the certificate of the key first, then its chain",
                                                 exists=True, dir_okay=False)],
     check: Annotated[bool, typer.Option("--check", help="report every problem; import nothing")] = False,
     fix: Annotated[bool, typer.Option("--fix", help="repair what is safe: line endings, whitespace, chain order, "
