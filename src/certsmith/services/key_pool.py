@@ -20,9 +20,11 @@ default) when it starts, unless every CA is an EC CA; the other sizes fill once 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -51,6 +53,27 @@ REQUEST_INTERVAL = 1.0  # seconds between one process's fill requests for one al
 log = logging.getLogger("certsmith.key_pool")
 _POOL = Base.metadata.tables["key_pool"]
 _INSERT = insert(_POOL)
+
+
+def _yield_to_requests() -> None:
+    """The key generator's thread runs at nice +10 (a per-thread value on Linux), so that spare keys are
+    made from CPU time that requests and the other jobs leave over."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):  # not Linux, or not allowed: keys are made at the usual priority
+        return
+
+
+_generator_lock = threading.Lock()
+_generator_thread: list[ThreadPoolExecutor] = []
+
+
+def _generator() -> ThreadPoolExecutor:
+    """The process's one key generation thread, started by the first fill job."""
+    with _generator_lock:
+        if not _generator_thread:
+            _generator_thread.append(ThreadPoolExecutor(1, "certsmith-keygen", initializer=_yield_to_requests))
+        return _generator_thread[0]
 
 
 class KeyCipher(Protocol):
@@ -144,6 +167,19 @@ class KeyPool:
         self._jobs.enqueue(session, FILL_KEY_POOL_JOB, {"key_algorithm": algorithm.value}, self._clock.now())
         return True
 
+    def _generate(self, algorithm: KeyAlgorithm, missing: int) -> list[dict[str, Any]]:
+        """Up to ``missing`` new sealed keys, made for at most FILL_SECONDS (at least one)."""
+        deadline = time.monotonic() + FILL_SECONDS
+        rows: list[dict[str, Any]] = []
+        while len(rows) < missing and (not rows or time.monotonic() < deadline):
+            key = generate_private_key(algorithm)
+            key_id = uuid.uuid4().hex
+            der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+            rows.append({"id": key_id, "key_algorithm": algorithm.value, "created_at": self._clock.now(),
+                         "sealed_key": self._cipher.seal(der, key_id)})
+        return rows
+
     def _filled(self, algorithm: KeyAlgorithm) -> None:
         """The pool is full: this process's next claim may ask for a refill at once (the chain has ended)."""
         with self._lock:
@@ -162,16 +198,8 @@ class KeyPool:
         algorithm = KeyAlgorithm(payload["key_algorithm"])
         if not self.pools(algorithm):
             return
-        have = self.count(algorithm)
-        deadline = time.monotonic() + FILL_SECONDS
-        rows: list[dict[str, Any]] = []
-        while have + len(rows) < self.size and (not rows or time.monotonic() < deadline):
-            key = generate_private_key(algorithm)
-            key_id = uuid.uuid4().hex
-            der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
-            rows.append({"id": key_id, "key_algorithm": algorithm.value, "created_at": self._clock.now(),
-                         "sealed_key": self._cipher.seal(der, key_id)})
+        missing = self.size - self.count(algorithm)
+        rows = _generator().submit(self._generate, algorithm, missing).result() if missing > 0 else []
         if not rows:
             self._filled(algorithm)
             return
