@@ -11,10 +11,12 @@ re-seals them with the rest); the request re-seals the key under its certificate
 EC keys are not pooled: generating one (25 to 110 µs, measured) costs less than a claim's write transaction.
 
 Filling: a request that claims a key (or finds none) asks for an ``acm.fill-key-pool`` job for its
-algorithm when none is queued, at most once a second per process until its worker saw the pool full. The job generates keys
-for up to a quarter of a second, stores them, and queues its own continuation until the pool is
-full, so it never holds the worker for long. A worker asks for RSA_2048 (RequestCertificate's
-default) when it starts, unless every CA is an EC CA; the other sizes fill once requested.
+algorithm when none is queued (at most once a second per process, until its worker saw the pool
+full). The job has keys made for up to a quarter of a second, stores them, and queues its own
+continuation until the pool is full, so it never holds the worker for long. The keys are made on one
+thread per process at nice +10, from CPU time that requests leave over. A worker asks for RSA_2048
+(RequestCertificate's default) when it starts, unless every CA is an EC CA; the other sizes fill
+once requested.
 """
 
 from __future__ import annotations
