@@ -146,3 +146,28 @@ def test_random_and_mutated_pem_never_break_import(server: Server, certificate: 
     if response.status_code != 200:
         assert response.json()["__type"] in IMPORT_ERRORS, response.text
 
+
+
+def test_import_without_a_chain_through_boto3_and_the_aws_cli(acm: Any, server: Server, tmp_path: Any) -> None:
+    arn = import_vector(acm, "rsa/leaf.pem", "rsa/leaf.key", None)
+    got = acm.get_certificate(CertificateArn=arn)
+    assert got["Certificate"].startswith("-----BEGIN CERTIFICATE-----") and "CertificateChain" not in got
+    for name in ("ec/leaf.pem", "ec/leaf.key"):
+        (tmp_path / name.replace("/", "-")).write_bytes(read(name) or b"")
+    result = subprocess.run([need_binary("aws"), "acm", "import-certificate", "--endpoint-url", server.endpoint,
+                             "--certificate", f"fileb://{tmp_path / 'ec-leaf.pem'}",
+                             "--private-key", f"fileb://{tmp_path / 'ec-leaf.key'}"],
+                            capture_output=True, text=True, env=server.env(), check=False)
+    assert result.returncode == 0, result.stderr
+    cli_arn = json.loads(result.stdout)["CertificateArn"]
+    assert acm.describe_certificate(CertificateArn=cli_arn)["Certificate"]["Type"] == "IMPORTED"
+
+
+def test_reserved_tag_keys_cannot_be_removed_either(acm: Any) -> None:
+    arn = import_vector(acm, "rsa/leaf.pem", "rsa/leaf.key", "rsa/chain.pem", Tags=[{"Key": "team", "Value": "a"}])
+    for call, kwargs in ((acm.remove_tags_from_certificate, {"Tags": [{"Key": "aws:cloudformation"}]}),
+                         (acm.untag_resource, {"TagKeys": ["team", "aws:createdBy"]})):
+        arn_member = "CertificateArn" if call == acm.remove_tags_from_certificate else "ResourceArn"
+        code, message = error_code(call, **{arn_member: arn}, **kwargs)
+        assert code == "InvalidTagException" and "aws:" in message
+    assert acm.list_tags_for_certificate(CertificateArn=arn)["Tags"] == [{"Key": "team", "Value": "a"}]

@@ -38,7 +38,6 @@ GOOD = [
 BAD = [
     ("rsa/leaf.pem", "rsa/leaf.key", "rsa/chain-wrong-order.pem", "wrong order", True),
     ("rsa/leaf.pem", "rsa/leaf.key", "rsa/chain-missing-intermediate.pem", "add that intermediate", False),
-    ("rsa/leaf.pem", "rsa/leaf.key", None, "give that CA's certificate", False),
     ("rsa/leaf.pem", "rsa/leaf.key", "rsa/chain-with-leaf.pem", "includes the certificate itself", True),
     ("rsa/fullchain-intermediate-first.pem", "rsa/leaf.key", None, "the bundle is out of order", True),
     ("ec/fullchain-reversed.pem", "ec/leaf.key", None, "the bundle is out of order", True),
@@ -53,6 +52,15 @@ BAD = [
     ("rsa/leaf.pem", "rsa/other.key", "rsa/chain.pem", "does not match the certificate", False),
     ("ec/secp256k1.pem", "ec/secp256k1.key", "ec/chain.pem", "secp256k1", False),
 ]
+
+
+def test_a_certificate_without_its_chain_imports_with_a_note() -> None:
+    """The chain is optional, as in ACM; the report says clients will need it from elsewhere."""
+    report = inspect_bundle(bundle("rsa/leaf.pem", "rsa/leaf.key", None), NOW)
+    assert report.ok and report.chain == []
+    assert [w.field for w in report.warnings] == ["CertificateChain"]
+    assert "clients must already hold that CA's certificate" in str(report.warnings[0])
+    assert inspect_bundle(bundle("rsa/leaf.pem", "rsa/leaf.key", "rsa/chain.pem"), NOW).warnings == []
 
 
 @pytest.mark.parametrize(("certificate", "key", "chain", "algorithm"), GOOD)

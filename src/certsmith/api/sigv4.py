@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, quote, unquote
 
 from ..domain.errors import InvalidSignatureError, UnrecognizedClientError
+from ..domain.regions import partition_for_region
 
 __all__ = ["SignedIdentity", "verify_sigv4"]
 
@@ -78,6 +79,9 @@ def verify_sigv4(*, method: str, raw_path: str, query: str, headers: Mapping[str
     if len(scope) != 5 or scope[4] != "aws4_request":
         raise InvalidSignatureError("the credential scope must be <key>/<date>/<region>/<service>/aws4_request")
     access_key_id, date, region, service, _ = scope
+    if partition_for_region(region) is None:  # AWS's own words for a scope no endpoint serves
+        raise InvalidSignatureError(f"Credential should be scoped to a valid region, not {region!r}: no AWS "
+                                    "partition knows that region")
     secret = secret_for(access_key_id)
     if secret is None:
         raise UnrecognizedClientError(f"the access key {access_key_id} is not known to certsmith")

@@ -194,6 +194,8 @@ def get(arn: Arn, out: Annotated[Path | None, typer.Option("--out", metavar="FIL
 
 def _print_report(bundle: Bundle, say: Console) -> bool:
     report = inspect_bundle(bundle, datetime.now(UTC))
+    for warning in report.warnings:
+        say.print(f"  [yellow]note[/yellow]: {warning}", highlight=False)
     if report.ok:
         say.print(f"[green]ready to import[/green]: {report.key_algorithm}, "
                   f"{len(report.chain)} certificate(s) in the chain")

@@ -7,24 +7,22 @@ import uuid
 from dataclasses import dataclass
 
 from .errors import InvalidArnError
+from .regions import partition_for_region
 
-__all__ = ["TEMPLATE_ARN_PREFIX", "AuthorityArn", "CertificateArn", "IssuedCertificateArn", "partition_for_region"]
+__all__ = ["TEMPLATE_ARN_PREFIX", "AuthorityArn", "CertificateArn", "IssuedCertificateArn", "partition_of"]
 
 TEMPLATE_ARN_PREFIX = "arn:aws:acm-pca:::template/"
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _SERIAL_HEX = re.compile(r"^[0-9a-f]{1,40}$")
 
 
-def partition_for_region(region: str) -> str:
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("eusc-"):
-        return "aws-eusc"
-    return "aws"
+def partition_of(region: str) -> str:
+    """The partition of a region certsmith serves (checked when the ARN value was built)."""
+    partition = partition_for_region(region)
+    if partition is None:
+        raise ValueError(f"region {region!r} is not a region name")
+    return partition
 
 
 def _parse(text: str, field: str, service: str, kind: str, what: str) -> tuple[str, str, str]:
@@ -36,11 +34,11 @@ def _parse(text: str, field: str, service: str, kind: str, what: str) -> tuple[s
     resource_kind, _, ident = resource.partition("/")
     if resource_kind != kind or "/" in ident:
         raise InvalidArnError(f"{field} {text!r} does not name a {kind.replace('-', ' ')}", field=field)
-    if not _REGION.match(region):
+    expected = partition_for_region(region)
+    if expected is None:
         raise InvalidArnError(f"{field} {text!r} is malformed: region {region!r} is not a region name", field=field)
-    if partition != partition_for_region(region):
-        raise InvalidArnError(f"{field} {text!r} has partition {partition!r}, "
-                              f"expected {partition_for_region(region)!r}", field=field)
+    if partition != expected:
+        raise InvalidArnError(f"{field} {text!r} has partition {partition!r}, expected {expected!r}", field=field)
     return region, account, ident
 
 
@@ -53,8 +51,7 @@ class AuthorityArn:
     authority_id: str
 
     def __post_init__(self) -> None:
-        if not _REGION.match(self.region):
-            raise ValueError(f"region {self.region!r} is not a region name")
+        partition_of(self.region)
         if not _ACCOUNT.match(self.account):
             raise ValueError(f"account {self.account!r} is not a 12-digit account id")
         if not _UUID.match(self.authority_id):
@@ -74,7 +71,7 @@ class AuthorityArn:
             raise InvalidArnError(f"{field} {text!r} is malformed: {exc}", field=field) from None
 
     def __str__(self) -> str:
-        return (f"arn:{partition_for_region(self.region)}:acm-pca:{self.region}:{self.account}:"
+        return (f"arn:{partition_of(self.region)}:acm-pca:{self.region}:{self.account}:"
                 f"certificate-authority/{self.authority_id}")
 
 
@@ -114,6 +111,7 @@ class CertificateArn:
     certificate_id: str
 
     def __post_init__(self) -> None:
+        partition_of(self.region)
         if not _ACCOUNT.match(self.account):
             raise ValueError(f"account {self.account!r} is not a 12-digit account id")
         if not _UUID.match(self.certificate_id):
@@ -133,5 +131,5 @@ class CertificateArn:
             raise InvalidArnError(f"{field} {text!r} is malformed: {exc}", field=field) from None
 
     def __str__(self) -> str:
-        return (f"arn:{partition_for_region(self.region)}:acm:{self.region}:{self.account}:"
+        return (f"arn:{partition_of(self.region)}:acm:{self.region}:{self.account}:"
                 f"certificate/{self.certificate_id}")

@@ -51,6 +51,7 @@ class Bundle:
 @dataclass(slots=True)
 class Report:
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # worth knowing; the import goes ahead
     certificate: x509.Certificate | None = None
     key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None = None
     chain: list[x509.Certificate] = field(default_factory=list)
@@ -63,6 +64,9 @@ class Report:
 
     def add(self, where: str, message: str, repairable: bool = False) -> None:
         self.problems.append(Problem(where, message, repairable))
+
+    def warn(self, where: str, message: str) -> None:
+        self.warnings.append(Problem(where, message, False))
 
 
 def import_key_algorithm(public_key: object) -> str | None:
@@ -216,9 +220,10 @@ def _chain_problems(report: Report, leaf: x509.Certificate, chain: list[x509.Cer
     if choice.position and _misplaced_leaf(report, first, leaf, chain, choice.by_key):
         return
     if not chain:
-        if not self_signed:
-            report.add("CertificateChain", f"is missing: the certificate is signed by {leaf.issuer.rfc4514_string()!r}; "
-                                           "give that CA's certificate and those above it (intermediate, then root)")
+        if not self_signed:  # optional in ACM too: clients then need the chain from elsewhere
+            report.warn("CertificateChain", f"is not given: the certificate is signed by {leaf.issuer.rfc4514_string()!r}, "
+                                            "so clients must already hold that CA's certificate and those above it; "
+                                            "give them (intermediate, then root) to serve the whole chain")
         return
     if signs(chain[0], leaf) and all(signs(chain[i + 1], chain[i]) for i in range(len(chain) - 1)):
         return

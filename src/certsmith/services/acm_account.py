@@ -23,7 +23,7 @@ class AccountConfigurationService:
 
     def days_before_expiry(self, caller: Caller) -> int:
         with self._db.read() as session:
-            row = session.get(AccountConfigurationRow, caller.account_id)
+            row = session.get(AccountConfigurationRow, (caller.account_id, caller.region))
         return DEFAULT_DAYS_BEFORE_EXPIRY if row is None else row.days_before_expiry
 
     def put(self, caller: Caller, days_before_expiry: int | None, idempotency_token: str) -> None:
@@ -35,9 +35,10 @@ class AccountConfigurationService:
                                   f"not {days_before_expiry}", field="ExpiryEvents.DaysBeforeExpiry")
         now = self._clock.now()
         with self._db.transaction() as session:
-            row = session.get(AccountConfigurationRow, caller.account_id)
+            row = session.get(AccountConfigurationRow, (caller.account_id, caller.region))
             if row is None:
-                session.add(AccountConfigurationRow(account_id=caller.account_id, days_before_expiry=days_before_expiry,
+                session.add(AccountConfigurationRow(account_id=caller.account_id, region=caller.region,
+                                                    days_before_expiry=days_before_expiry,
                                                     idempotency_token=idempotency_token, updated_at=now))
                 return
             if row.idempotency_token == idempotency_token and row.updated_at > now - IDEMPOTENCY_WINDOW:

@@ -98,13 +98,13 @@ class AuthorityService:
         with self._db.transaction() as session:
             if idempotency_token is not None:
                 existing = session.scalars(select(AuthorityRow).where(
-                    AuthorityRow.account_id == caller.account_id,
+                    AuthorityRow.account_id == caller.account_id, AuthorityRow.region == caller.region,
                     AuthorityRow.idempotency_token == idempotency_token,
                     AuthorityRow.created_at > now - IDEMPOTENCY_WINDOW)).first()
                 if existing is not None:
                     return existing.arn
             live = session.scalar(select(func.count()).select_from(AuthorityRow).where(
-                AuthorityRow.account_id == caller.account_id))
+                AuthorityRow.account_id == caller.account_id, AuthorityRow.region == caller.region))
             if (live or 0) >= MAX_AUTHORITIES:
                 raise LimitExceededError(f"the account has {live} certificate authorities; the limit is "
                                          f"{MAX_AUTHORITIES}")
@@ -162,7 +162,8 @@ class AuthorityService:
         if resource_owner == "OTHER_ACCOUNTS":
             return [], None  # certsmith has no cross-account sharing yet
         with self._db.read() as session:
-            rows = session.scalars(select(AuthorityRow).where(AuthorityRow.account_id == caller.account_id)
+            rows = session.scalars(select(AuthorityRow).where(AuthorityRow.account_id == caller.account_id,
+                                                              AuthorityRow.region == caller.region)
                                    .order_by(AuthorityRow.created_at, AuthorityRow.id)
                                    .offset(offset).limit(page + 1)).all()
             visible = [authority_record(row, now) for row in rows[:page]]

@@ -26,6 +26,7 @@ class IssuingAuthority:
     id: str
     arn: str
     account_id: str
+    region: str
     status: AuthorityStatus
     type: str
     key_algorithm: str
@@ -34,18 +35,18 @@ class IssuingAuthority:
 
     @classmethod
     def of(cls, row: AuthorityRow) -> IssuingAuthority:
-        return cls(row.id, row.arn, row.account_id, AuthorityStatus(row.status), row.type, row.key_algorithm,
+        return cls(row.id, row.arn, row.account_id, row.region, AuthorityStatus(row.status), row.type, row.key_algorithm,
                    row.usage_mode, row.not_after)
 
 
 class ActiveAuthorities:
     def __init__(self, ttl: float = 1.0) -> None:
         self._ttl = ttl
-        self._entries: dict[tuple[str, str], tuple[float, IssuingAuthority]] = {}
+        self._entries: dict[tuple[str, str, str], tuple[float, IssuingAuthority]] = {}
         self._lock = threading.Lock()
 
-    def get(self, account_id: str, arn: str) -> IssuingAuthority | None:
-        entry = self._entries.get((account_id, arn))
+    def get(self, account_id: str, region: str, arn: str) -> IssuingAuthority | None:
+        entry = self._entries.get((account_id, region, arn))
         if entry is None or entry[0] < time.monotonic():
             return None
         return entry[1]
@@ -53,7 +54,8 @@ class ActiveAuthorities:
     def keep(self, authority: IssuingAuthority) -> None:
         if authority.status is AuthorityStatus.ACTIVE:
             with self._lock:
-                self._entries[(authority.account_id, authority.arn)] = (time.monotonic() + self._ttl, authority)
+                key = (authority.account_id, authority.region, authority.arn)
+                self._entries[key] = (time.monotonic() + self._ttl, authority)
 
     def forget(self, authority_id: str) -> None:
         with self._lock:

@@ -81,9 +81,10 @@ class CertificateImporter:
     def _check_quota(self, caller: Caller) -> None:
         with self._db.read() as session:
             imported = session.scalar(select(func.count()).select_from(CertificateRow).where(
-                CertificateRow.account_id == caller.account_id, CertificateRow.type == CertificateType.IMPORTED))
+                CertificateRow.account_id == caller.account_id, CertificateRow.region == caller.region,
+                CertificateRow.type == CertificateType.IMPORTED))
         if (imported or 0) >= MAX_IMPORTED:
-            raise LimitExceededError(f"the account holds {imported} imported certificates; the limit is "
+            raise LimitExceededError(f"the account holds {imported} imported certificates in {caller.region}; the limit is "
                                      f"{MAX_IMPORTED} (delete some, or re-import over an existing ARN)")
 
     @staticmethod

@@ -85,15 +85,15 @@ class CertificateFilter:
         return not self.extended_key_usages or bool(set(self.extended_key_usages) & names)
 
 
-def list_query(account_id: str, where: CertificateFilter, key_type: str | None, after: tuple[datetime, str] | None,
-               limit: int) -> Select[Any]:
+def list_query(account_id: str, region: str, where: CertificateFilter, key_type: str | None,
+               after: tuple[datetime, str] | None, limit: int) -> Select[Any]:
     """Candidates of one key type (or of every type) in (created_at, id) order, starting after a position.
 
     Keyset pagination: certificates added meanwhile never shift or repeat a page. One key type per
-    query lets the (account, key type, created_at, id) index deliver rows already in order; the
+    query lets the (account, region, key type, created_at, id) index deliver rows already in order; the
     caller merges the types.
     """
-    query = select(CertificateRow).where(CertificateRow.account_id == account_id)
+    query = select(CertificateRow).where(CertificateRow.account_id == account_id, CertificateRow.region == region)
     if key_type is not None:
         query = query.where(CertificateRow.key_algorithm == key_type)
     if where.statuses:

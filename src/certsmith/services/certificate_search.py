@@ -136,7 +136,8 @@ class CertificateSearch:
             check_statement(statement)
         offset = decode_token(next_token)
         with self._db.read() as session:
-            rows = list(session.scalars(select(CertificateRow).where(CertificateRow.account_id == caller.account_id)))
+            rows = list(session.scalars(select(CertificateRow).where(CertificateRow.account_id == caller.account_id,
+                                                                     CertificateRow.region == caller.region)))
         found = [(CertificateRecord.of(row), row.certificate_pem) for row in rows]
         if statement is not None:
             found = [item for item in found if matches(statement, item[0])]

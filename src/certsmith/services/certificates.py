@@ -134,7 +134,8 @@ class CertificateService:
     def _earlier(session: Session, caller: Caller, token: str, now: datetime) -> str | None:
         """The certificate requested with this IdempotencyToken within the last hour, if any."""
         return session.scalar(select(CertificateRow.arn).where(
-            CertificateRow.account_id == caller.account_id, CertificateRow.idempotency_token == token,
+            CertificateRow.account_id == caller.account_id, CertificateRow.region == caller.region,
+            CertificateRow.idempotency_token == token,
             CertificateRow.created_at > now - IDEMPOTENCY_WINDOW))
 
     def _sign_at_once(self, row: CertificateRow) -> tuple[PrivateMaterial | None, ClaimedKey | None]:
@@ -199,12 +200,13 @@ class CertificateService:
     def load(self, caller: Caller, arn_text: str, session: Session | None = None) -> CertificateRow:
         """The caller's certificate, read in ``session`` (a write transaction) or in a read of its own."""
         arn = CertificateArn.parse(arn_text)
+        caller.check_owns(arn.region, arn.account, arn_text, "CertificateArn", "certificate")
         if session is None:
             with self._db.read() as reader:
                 row = reader.get(CertificateRow, arn.certificate_id)
         else:
             row = session.get(CertificateRow, arn.certificate_id)
-        if row is None or row.arn != arn_text or row.account_id != caller.account_id:
+        if row is None or row.arn != arn_text:
             raise ResourceNotFoundError(f"certificate {arn_text} was not found", arn=arn_text)
         return row
 
@@ -218,20 +220,20 @@ class CertificateService:
         after = token_position(next_token)
         with self._db.read() as session:
             key_types: list[str | None] = list(where.key_types) or [None]
-            runs = [self._run(session, caller.account_id, where, key_type, after, limit) for key_type in key_types]
+            runs = [self._run(session, caller, where, key_type, after, limit) for key_type in key_types]
         found = list(heapq.merge(*runs, key=lambda row: (row.created_at, row.id), reverse=where.descending))
         page = found[:limit]
         token = page_token(page[-1]) if len(found) > limit else None
         return [CertificateRecord.of(row) for row in page], token
 
     @staticmethod
-    def _run(session: Session, account_id: str, where: CertificateFilter, key_type: str | None,
+    def _run(session: Session, caller: Caller, where: CertificateFilter, key_type: str | None,
              after: tuple[datetime, str] | None, limit: int) -> list[CertificateRow]:
         """Up to limit + 1 matching certificates of one key type, in page order."""
         found: list[CertificateRow] = []
         while len(found) <= limit:
             # The usage filters look inside JSON lists and are applied here, so read on until the page is full.
-            rows = list(session.scalars(list_query(account_id, where, key_type, after, limit + 1)))
+            rows = list(session.scalars(list_query(caller.account_id, caller.region, where, key_type, after, limit + 1)))
             found += [row for row in rows if where.matches_usages(row)]
             if len(rows) <= limit:
                 break

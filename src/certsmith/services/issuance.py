@@ -120,7 +120,7 @@ class IssuanceService:
         csr = load_csr(request.csr)
         passthrough_from_document(request.api_passthrough)  # reject a bad passthrough now, not in the job
         now = self._clock.now()
-        ca = self._active.get(caller.account_id, request.authority_arn)
+        ca = self._active.get(caller.account_id, caller.region, request.authority_arn)
         if ca is None or template.kind in (TemplateKind.ROOT, TemplateKind.SUBORDINATE):
             ca, self_issuing_root = self._check_authority(caller, request, template, csr, now)
         else:

@@ -26,9 +26,10 @@ _BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
 def load_authority(session: Session, caller: Caller, arn_text: str, now: datetime, *, for_update: bool = False,
                    field: str = "CertificateAuthorityArn") -> AuthorityRow:
     arn = AuthorityArn.parse(arn_text, field)
+    caller.check_owns(arn.region, arn.account, arn_text, field, "certificate authority")
     query = _BY_ID_FOR_UPDATE if for_update and session.get_bind().dialect.name == "postgresql" else _BY_ID
     row = session.scalars(query, {"id": arn.authority_id}).first()
-    if row is None or row.arn != str(arn) or row.account_id != caller.account_id:
+    if row is None or row.arn != str(arn):
         raise ResourceNotFoundError(f"certificate authority {arn_text} was not found", arn=arn_text)
     if row.status == AuthorityStatus.DELETED and (row.restorable_until is None or row.restorable_until <= now):
         raise ResourceNotFoundError(f"certificate authority {arn_text} was not found (permanently deleted)",

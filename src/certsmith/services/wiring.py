@@ -85,7 +85,7 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     url = settings.effective_database_url
     if prepare:
-        migrate(url)
+        migrate(url, settings.region)
     database = Database(url)
     sealer = KeySealer(open_master_key(MasterKeySource(settings.data_dir, settings.master_key), database, clock))
     signal = LocalSignal()

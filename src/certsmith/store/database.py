@@ -173,11 +173,13 @@ def inserted_id(result: Result[Any]) -> int:
     return int(key[0])
 
 
-def migrate(url: str) -> None:
-    """Bring the schema to the newest revision."""
+def migrate(url: str, region: str = "us-east-1") -> None:
+    """Bring the schema to the newest revision. ``region``: where rows made before regions were kept apart
+    (the server's configured region) belong."""
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["configure_logger"] = False
+    config.attributes["certsmith_region"] = region
     logging.getLogger("alembic").setLevel(logging.WARNING)  # not a line per start about its context
     command.upgrade(config, "head")

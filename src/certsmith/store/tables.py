@@ -98,7 +98,7 @@ class AuthorityRow(Base):
     crl_updated_at: Mapped[datetime | None]
     crl_next_refresh_at: Mapped[datetime | None]
     last_audit_report_at: Mapped[datetime | None]
-    __table_args__ = (Index("ix_authorities_idempotency", "account_id", "idempotency_token"),)
+    __table_args__ = (Index("ix_authorities_scope_idempotency", "account_id", "region", "idempotency_token"),)
 
 
 class IssuedCertificateRow(Base):
@@ -168,17 +168,18 @@ class CertificateRow(Base):
     imported_at: Mapped[datetime | None]
     __table_args__ = (
         # ListCertificates reads pages in (created_at, id) order, one key type at a time.
-        Index("ix_certificates_account_created", "account_id", "created_at", "id"),
-        Index("ix_certificates_account_key_created", "account_id", "key_algorithm", "created_at", "id"),
-        Index("ix_certificates_idempotency", "account_id", "idempotency_token"),
+        Index("ix_certificates_scope_created", "account_id", "region", "created_at", "id"),
+        Index("ix_certificates_scope_key_created", "account_id", "region", "key_algorithm", "created_at", "id"),
+        Index("ix_certificates_scope_idempotency", "account_id", "region", "idempotency_token"),
     )
 
 
 class AccountConfigurationRow(Base):
-    """ACM's per-account settings (GetAccountConfiguration / PutAccountConfiguration)."""
+    """ACM's settings of one account in one region (GetAccountConfiguration / PutAccountConfiguration)."""
 
     __tablename__ = "account_configuration"
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    region: Mapped[str] = mapped_column(String(32), primary_key=True)
     days_before_expiry: Mapped[int]
     idempotency_token: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime]

@@ -8,6 +8,7 @@ from typing import Any
 from ...domain.acm import CertificateStatus, CertificateType
 from ...domain.errors import InvalidStateError, ResourceNotFoundError, ValidationError
 from ...domain.import_check import Bundle
+from ...domain.tags import check_tag_keys
 from ...services.certificate_records import (
     DEFAULT_KEY_TYPES,
     CertificateFilter,
@@ -205,6 +206,7 @@ def tag_resource(c: Container, caller: Caller, req: dict[str, Any]) -> None:
 
 
 def untag_resource(c: Container, caller: Caller, req: dict[str, Any]) -> None:
+    check_tag_keys(req["TagKeys"])
     c.certificates.change_tags(caller, _resource_certificate(req), remove=[{"Key": key} for key in req["TagKeys"]])
 
 
