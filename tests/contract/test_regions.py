@@ -68,21 +68,21 @@ def test_another_regions_arn_is_not_found_and_another_partitions_is_invalid(worl
             if other == region:
                 continue
             expected = "ResourceNotFoundException" if REGIONS[other] == REGIONS[region] else None
-            calls = [
-                lambda: mine["acm"].describe_certificate(CertificateArn=theirs["private"]),
-                lambda: mine["acm"].get_certificate(CertificateArn=theirs["private"]),
-                lambda: mine["acm"].list_tags_for_certificate(CertificateArn=theirs["private"]),
-                lambda: mine["acm"].add_tags_to_certificate(CertificateArn=theirs["private"],
-                                                            Tags=[{"Key": "x", "Value": "y"}]),
-                lambda: mine["pca"].describe_certificate_authority(CertificateAuthorityArn=theirs["ca"]),
-                lambda: mine["pca"].get_certificate_authority_certificate(CertificateAuthorityArn=theirs["ca"]),
-                lambda: mine["pca"].list_tags(CertificateAuthorityArn=theirs["ca"]),
-                lambda: mine["pca"].create_certificate_authority_audit_report(
-                    CertificateAuthorityArn=theirs["ca"], S3BucketName="reports", AuditReportResponseFormat="JSON"),
+            acm, pca, cert, ca = mine["acm"], mine["pca"], theirs["private"], theirs["ca"]
+            calls: list[tuple[Any, dict[str, Any]]] = [
+                (acm.describe_certificate, {"CertificateArn": cert}),
+                (acm.get_certificate, {"CertificateArn": cert}),
+                (acm.list_tags_for_certificate, {"CertificateArn": cert}),
+                (acm.add_tags_to_certificate, {"CertificateArn": cert, "Tags": [{"Key": "x", "Value": "y"}]}),
+                (pca.describe_certificate_authority, {"CertificateAuthorityArn": ca}),
+                (pca.get_certificate_authority_certificate, {"CertificateAuthorityArn": ca}),
+                (pca.list_tags, {"CertificateAuthorityArn": ca}),
+                (pca.create_certificate_authority_audit_report,
+                 {"CertificateAuthorityArn": ca, "S3BucketName": "reports", "AuditReportResponseFormat": "JSON"}),
             ]
-            for call in calls:
+            for call, kwargs in calls:
                 with pytest.raises(ClientError) as caught:
-                    call()
+                    call(**kwargs)
                 code = caught.value.response["Error"]["Code"]
                 if expected is not None:
                     assert code == expected, (region, other, code)
