@@ -75,7 +75,7 @@ def test_unknown_operation(server: Server) -> None:
 
 def test_body_that_is_not_json(server: Server) -> None:
     response = signed(server, "ACMPrivateCA.ListCertificateAuthorities", b"{not json")
-    assert response.status_code == 400 and response.json()["__type"] == "ValidationException"
+    assert response.status_code == 400 and response.json()["__type"] == "SerializationException"
 
 
 def test_oversized_body(server: Server) -> None:

@@ -93,6 +93,9 @@ class AwsEndpoint:
             status, payload, extra = await self._execute(scope, headers, prefix, operation, body, cbor, request_id)
         except CertsmithError as error:
             status, payload, extra = self._error(error, cbor)
+        except Exception:  # never a dropped connection: whatever failed, the client gets the AWS error shape
+            log.exception("request %s (%s) failed", request_id, path)
+            status, payload, extra = self._error(InternalError("internal failure"), cbor)
         response_headers = [(b"content-type", (CBOR_TYPE if cbor else JSON_TYPE).encode()),
                             (b"content-length", str(len(payload)).encode()),
                             (b"x-amzn-requestid", request_id.encode()), *extra]
@@ -170,4 +173,6 @@ class AwsEndpoint:
     @staticmethod
     def _error(error: CertsmithError, cbor: bool) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         code, status, message = wire_error(error)
+        # A message may quote the request; a lone surrogate in it would not encode as UTF-8 (CBOR text).
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
         return status, encode_body({"__type": code, "message": message}, cbor), [(b"x-amzn-errortype", code.encode())]

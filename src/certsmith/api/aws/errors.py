@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...domain import errors as e
+from .protocol import SerializationError
 
 __all__ = ["wire_error"]
 
@@ -10,6 +11,7 @@ __all__ = ["wire_error"]
 _TABLE: tuple[tuple[type[e.CertsmithError], str, int], ...] = (
     (e.UnrecognizedClientError, "UnrecognizedClientException", 403),
     (e.InvalidSignatureError, "InvalidSignatureException", 403),
+    (SerializationError, "SerializationException", 400),
     (e.ValidationError, "ValidationException", 400),
     (e.InvalidArgsError, "InvalidArgsException", 400),
     (e.InvalidArnError, "InvalidArnException", 400),
