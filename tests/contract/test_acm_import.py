@@ -7,6 +7,7 @@ import json
 import subprocess
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,8 +15,16 @@ from hypothesis import strategies as st
 from ..conftest import Server, need_binary
 from ..unit.test_import_check import BAD, VECTORS
 from .test_acm_private import error_code, issued
-from .test_fuzz import check
 from .test_wire import signed
+
+
+def check(response: httpx.Response) -> None:
+    """Only the AWS error shape: never a 5xx or a traceback."""
+    assert response.status_code < 500, response.text
+    if response.status_code != 200:
+        document: dict[str, Any] = response.json()
+        assert set(document) == {"__type", "message"} and document["message"]
+        assert "Traceback" not in document["message"]
 
 
 def read(name: str | None) -> bytes | None:
