@@ -27,9 +27,12 @@ def load_pem_certificates(data: bytes, field: str, max_bytes: int) -> list[x509.
     if b"-----BEGIN CERTIFICATE-----" not in data:
         raise MalformedCertificateError(f"{field} is not PEM: expected -----BEGIN CERTIFICATE-----", field=field)
     try:
-        return x509.load_pem_x509_certificates(data)
+        certificates = x509.load_pem_x509_certificates(data)
+        for certificate in certificates:  # parsed lazily: a damaged name would raise later, where it is read
+            _ = certificate.issuer, certificate.subject, certificate.not_valid_before_utc, certificate.not_valid_after_utc
     except ValueError as exc:
         raise MalformedCertificateError(f"{field} cannot be parsed: {exc}", field=field) from None
+    return certificates
 
 
 def _check_extensions(certificate: x509.Certificate, field: str) -> None:

@@ -57,6 +57,14 @@ def _text(value: Any, field: str, max_length: int, min_length: int = 0) -> str:
     return value
 
 
+def _attribute(oid: ObjectIdentifier, value: str, field: str) -> x509.NameAttribute[str]:
+    try:
+        return x509.NameAttribute(oid, value)
+    except ValueError as exc:  # cryptography counts UTF-8 bytes (64 for a common name) where the model counts characters
+        raise ValidationError(f"{field} is {len(value.encode('utf-8', 'surrogatepass'))} bytes in UTF-8, too long for "
+                              f"its X.509 attribute ({exc})", field=field) from None
+
+
 def subject_name(document: Mapping[str, Any], field: str = "Subject") -> x509.Name:
     """An x509.Name from an ASN1Subject document; raises ValidationError naming the bad member."""
     if not isinstance(document, Mapping):
@@ -80,7 +88,7 @@ def subject_name(document: Mapping[str, Any], field: str = "Subject") -> x509.Na
                 raise ValidationError(f"{path} must be an object", field=path)
             oid = parse_oid(item.get("ObjectIdentifier"), f"{path}.ObjectIdentifier")
             value = _text(item.get("Value"), f"{path}.Value", 256, 1)
-            attributes.append(x509.NameAttribute(oid, value))
+            attributes.append(_attribute(oid, value, f"{path}.Value"))
         return x509.Name(attributes)
     for key, oid, max_length, printable in _SUBJECT_ATTRIBUTES:
         if key not in document:
@@ -93,7 +101,7 @@ def subject_name(document: Mapping[str, Any], field: str = "Subject") -> x509.Na
             raise ValidationError(f"{field}.{key} may contain only PrintableString characters",
                                   field=f"{field}.{key}")
         if value:
-            attributes.append(x509.NameAttribute(oid, value))
+            attributes.append(_attribute(oid, value, f"{field}.{key}"))
     return x509.Name(attributes)
 
 
