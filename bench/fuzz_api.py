@@ -66,6 +66,9 @@ def main() -> int:
           f"({args.concurrency} connections, seed {args.seed})")
     for answer, count in report.answers.most_common():
         print(f"  {answer:58} {count:8}")
+    print(f"{len(report.operations)} operations fuzzed; answered 200:")
+    for target in sorted(report.operations):
+        print(f"  {target:58} {report.successes[target]:8}")
     print(f"{len(report.findings)} findings")
     for finding in report.findings:
         print(f"  {finding.describe()}")

@@ -12,9 +12,10 @@ The sending and judging is :mod:`.fuzz_runner`'s.
 
 from __future__ import annotations
 
+import copy
 import random
 import string
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,11 @@ from typing import Any
 import botocore.loaders
 import botocore.model
 
-from .fuzz_encoding import Blob, Pairs, Raw, Stamp, Tagged, encode_cbor, encode_json
+from .fuzz_breakage import break_body
+from .fuzz_encoding import Blob, Stamp, Tagged, encode_cbor, encode_json
 from .fuzz_samples import Samples
 
-__all__ = ["DEFAULT_SERVICES", "PROTOCOLS", "FuzzInput", "InputGenerator", "Operation", "available_services",
+__all__ = ["DEFAULT_SERVICES", "PROTOCOLS", "Corpus", "FuzzInput", "InputGenerator", "Operation", "available_services",
            "discover_operations", "render"]
 
 DEFAULT_SERVICES: tuple[str, ...] = ("acm", "acm-pca")
@@ -74,6 +76,13 @@ class FuzzInput:
     protocol: str  # "json" or "cbor"
     body: bytes
     note: str  # how it was made: "shape", "truncated at 120", "nested 3000 deep", …
+    document: Any = None  # what the body encodes, unless the body was broken on the wire
+
+
+# Documents that succeeded, by operation target: mutated a member or three at a time, they reach code that
+# a document made from nothing seldom does (a CSR the CA signs, with an algorithm of its family, …).
+Corpus = dict[str, list[dict[str, Any]]]
+_CORPUS_PER_OPERATION = 30
 
 
 _INTEGER_EDGES = (0, 1, -1, 2**31 - 1, 2**31, -2**31, -2**31 - 1, 2**53 + 1, 2**63 - 1, 2**63, -2**63, -2**63 - 1,
@@ -94,17 +103,34 @@ def _recursive(member: botocore.model.Shape, parent: botocore.model.StructureSha
     return bool(inner.name == parent.name)
 
 
+def _spots(document: Any, shape: botocore.model.Shape,
+           name: str = "") -> Iterator[tuple[Any, Any, botocore.model.Shape, str]]:
+    """Every place in a document a value can be made anew: (container, key or index, member shape, member
+    name; a list's items go by the list's name); a structure's absent members too."""
+    if isinstance(shape, botocore.model.StructureShape) and isinstance(document, dict):
+        for member_name, member in shape.members.items():
+            yield document, member_name, member, member_name
+            if member_name in document:
+                yield from _spots(document[member_name], member, member_name)
+    elif isinstance(shape, botocore.model.ListShape) and isinstance(document, list):
+        for index, item in enumerate(document):
+            yield document, index, shape.member, name
+            yield from _spots(item, shape.member, name)
+
+
 class InputGenerator:
     """One seeded stream of inputs. ``remember`` feeds it the ARNs that answers name, so that later inputs
     reach real CAs and certificates, not only "not found"."""
 
     def __init__(self, rng: random.Random, samples: Samples, *, arns: list[str] | None = None,
-                 malformed: float = 0.25, nesting: int = 6) -> None:
+                 corpus: Corpus | None = None, malformed: float = 0.25, nesting: int = 6) -> None:
         self.rng = rng
         self.samples = samples
         self.malformed = malformed
         self.nesting = nesting
-        self.arns: list[str] = [] if arns is None else arns  # may be shared by the generators of several threads
+        # Both may be shared by the generators of several threads: lists only grow or change in place.
+        self.arns: list[str] = [] if arns is None else arns
+        self.corpus: Corpus = {} if corpus is None else corpus
         self.chaos = 0.0  # how often the current document strays from its shape, at each choice
         self.budget = 0  # values still to spend on the current document (lists of lists multiply quickly)
         self.deep = False
@@ -123,6 +149,16 @@ class InputGenerator:
                 else:  # replaced in place: another thread may be choosing from the list, which never shrinks
                     self.arns[self.rng.randrange(len(self.arns))] = value
 
+    def learn(self, item: FuzzInput) -> None:
+        """Keep the document of an input that succeeded, to mutate later."""
+        if not isinstance(item.document, dict):
+            return
+        kept = self.corpus.setdefault(item.operation.target, [])
+        if len(kept) < _CORPUS_PER_OPERATION:
+            kept.append(item.document)
+        else:
+            kept[self.rng.randrange(len(kept))] = item.document
+
     # ---- one input ---------------------------------------------------------------------------------
 
     def generate(self, operation: Operation, protocol: str) -> FuzzInput:
@@ -130,14 +166,36 @@ class InputGenerator:
         self.chaos = self.rng.choice((0.0, 0.0, 0.05, 0.3))
         deep = self.deep = self.rng.random() < 0.02  # now and then, recursive shapes past the server's depth limit
         self.budget = 2000 if deep else self.rng.choice((30, 200, 2000))
-        document = self.structure(operation.input_shape, 0, 70 if deep else self.nesting)
+        seeds = self.corpus.get(operation.target)
+        if seeds and operation.input_shape is not None and not deep and self.rng.random() < 0.5:
+            document, note = self.mutate(self.rng.choice(seeds), operation.input_shape)
+        else:
+            document = self.structure(operation.input_shape, 0, 70 if deep else self.nesting)
+            note = "shape" + (", recursive 70 deep" if deep else "")
+        note += f", strays {self.chaos:.0%}"
         encode = encode_cbor if protocol == "cbor" else encode_json
-        body, note = encode(document), f"shape, strays {self.chaos:.0%}" + (", recursive 70 deep" if deep else "")
+        body = encode(document)
         if len(body) > _MAX_BODY:
-            body, note = encode({}), "shape too large; sent {}"
+            document, body, note = {}, encode({}), "shape too large; sent {}"
         if self.rng.random() < self.malformed:
-            body, note = self.break_body(body, protocol)
-        return FuzzInput(operation, protocol, body, note)
+            body, note = break_body(self.rng, body, protocol)
+            return FuzzInput(operation, protocol, body, note)
+        return FuzzInput(operation, protocol, body, note, document)
+
+    def mutate(self, seed: dict[str, Any], shape: botocore.model.StructureShape) -> tuple[dict[str, Any], str]:
+        """A copy of a document that succeeded, with one to three members made anew, dropped or added."""
+        document = copy.deepcopy(seed)
+        changed = []
+        for _ in range(self.rng.choice((1, 1, 2, 3))):
+            spots = list(_spots(document, shape))
+            parent, key, member, name = self.rng.choice(spots)
+            if isinstance(parent, dict) and key in parent and self.rng.random() < 0.15:
+                del parent[key]
+                changed.append(f"-{name}")
+            else:
+                parent[key] = self.value(member, name, 1, self.nesting)
+                changed.append(name)
+        return document, "mutated " + ",".join(changed)
 
     def _strays(self) -> bool:
         return self.rng.random() < self.chaos
@@ -253,89 +311,6 @@ class InputGenerator:
         if self.rng.random() < 0.1:
             return self.rng.choice(("2024-01-01T00:00:00Z", True, Tagged(0, "2024-01-01T00:00:00Z")))
         return Stamp(self.rng.choice(_TIMESTAMP_EDGES))
-
-    # ---- bodies broken on the wire ---------------------------------------------------------------------
-
-    def break_body(self, body: bytes, protocol: str) -> tuple[bytes, str]:
-        cbor = protocol == "cbor"
-        rng = self.rng
-        way = rng.randrange(12)
-        if way == 0 and body:
-            cut = rng.randrange(len(body))
-            return body[:cut], f"truncated at byte {cut} of {len(body)}"
-        if way == 1 and body:
-            data = bytearray(body)
-            for _ in range(rng.randint(1, 4)):
-                data[rng.randrange(len(data))] = rng.randrange(256)
-            return bytes(data), "bytes flipped"
-        if way == 2:
-            depth = rng.choice((63, 64, 65, 100, 900, 990, 1000, 5000, 100_000))
-            return self._deep(depth, cbor, rng.random() < 0.5), f"nested {depth} deep"
-        if way == 3:
-            return self._bad_text(body, cbor)
-        if way == 4:
-            top: Any = rng.choice(([], [{}], "text", 7, None, True, 1.5))
-            return (encode_cbor(top) if cbor else encode_json(top)), f"top level is {type(top).__name__}"
-        if way == 5:
-            return self._odd_number(cbor)
-        if way == 6:
-            key = rng.choice(("CertificateArn", "CertificateAuthorityArn", "MaxResults", "Tags", "a"))
-            document = Pairs(((key, "arn:aws:acm:us-east-1:1:certificate/x"), (key, 5)))
-            return (encode_cbor(document) if cbor else encode_json(document)), f"the key {key} twice"
-        if way == 7:
-            return body + rng.choice((b"\x00", b"}", b" garbage", b"\xa0", b"{}")), "bytes after the document"
-        if way == 8:
-            return rng.randbytes(rng.randint(0, 300)), "random bytes"
-        if way == 9 and cbor:
-            return self._cbor_oddity()
-        if way == 9:
-            oddity = rng.choice((b"\xef\xbb\xbf{}", "{}".encode("utf-16"), b"{\"a\":1,}", b"{/*c*/}", b" ", b"{'a':1}",
-                                 b"{\"a\":01}", b"{\"a\":\"\\x41\"}", b"{\"a\":\"\\ud800\"}", b"\x00"))
-            return oddity, "JSON oddity"
-        if way == 10:
-            other = encode_json({}) if cbor else encode_cbor({"CertificateArn": "x"})
-            return other, "the other protocol's encoding"
-        return b"", "empty body"
-
-    def _deep(self, depth: int, cbor: bool, objects: bool) -> bytes:
-        if cbor:
-            return (b"\xa1\x61A" * depth if objects else b"\x81" * depth) + b"\x01"
-        return (b'{"A":' * depth + b"1" + b"}" * depth) if objects else (b"[" * depth + b"]" * depth)
-
-    def _bad_text(self, body: bytes, cbor: bool) -> tuple[bytes, str]:
-        bad = self.rng.choice((b"\xff", b"\xc0\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe2\x82", b"\x80"))
-        if cbor:
-            return encode_cbor({"CertificateArn": Raw(b"", bytes([0x60 | len(bad)]) + bad)}), f"text {bad!r} in CBOR"
-        spot = body.find(b'":"')
-        if spot < 0:
-            return b'{"CertificateArn":"' + bad + b'"}', f"bytes {bad!r} in a JSON string"
-        return body[:spot + 3] + bad + body[spot + 3:], f"bytes {bad!r} in a JSON string"
-
-    def _odd_number(self, cbor: bool) -> tuple[bytes, str]:
-        member = self.rng.choice(("MaxResults", "MaxItems", "PermanentDeletionTimeInDays", "Validity", "Unknown"))
-        if cbor:
-            number = self.rng.choice((Tagged(2, b"\xff" * 40), Tagged(3, b"\x01" * 9), float("nan"), float("-inf"),
-                                      Tagged(4, [-2, 27315]), Tagged(5, [1, 3]), 2**64 - 1, -(2**64)))
-            return encode_cbor({member: number}), f"{member} is {number!r}"
-        text = self.rng.choice((b"1e999", b"-1e999", b"9" * 5000, b"NaN", b"Infinity", b"-Infinity", b"1.0e-400",
-                                b"123456789012345678901234567890", b"-0", b"1E+2"))
-        return b'{"' + member.encode() + b'":' + text + b"}", f"{member} is {text[:40]!r}"
-
-    def _cbor_oddity(self) -> tuple[bytes, str]:
-        tag = self.rng.choice((0, 1, 2, 3, 4, 5, 21, 24, 25, 28, 29, 30, 32, 35, 36, 37, 256, 258, 260, 261, 1004,
-                               55799, 2**32, 2**64 - 1))
-        value = self.rng.choice(("2024-01-01T00:00:00Z", 1e12, b"\x01", [1, 2], "(a|a)*b", {"a": 1}, 0))
-        choices = (
-            (encode_cbor({"CertificateArn": Tagged(tag, value)}), f"tag {tag} around {value!r}"),
-            (b"\xa1" + encode_cbor(self.rng.choice((1, b"k", [1], 1.5, None))) + b"\x01", "a map key that is no string"),
-            (b"\xbf\x61A\x7f\x61b\xff\xff", "indefinite lengths"),
-            (b"\xa1\x61A" + self.rng.choice((b"\xf7", b"\xf0", b"\xf8\xff", b"\xf8\x18", b"\x1c", b"\xff")),
-             "undefined, simple values, reserved codes"),
-            (b"\xa1\x61A" + self.rng.choice((b"\x9b", b"\xbb", b"\x7b", b"\x5b")) + b"\x7f" + b"\xff" * 7,
-             "a length of 2**63"),
-            (b"\xd8\x1c\x81\xd8\x1d\x00", "a shared reference to itself"),
-        )
-        return self.rng.choice(choices)
 
 
 def render(body: bytes, protocol: str, limit: int = 600) -> str:

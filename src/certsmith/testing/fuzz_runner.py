@@ -27,8 +27,10 @@ import httpx
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from cryptography import x509
 
-from .fuzz import PROTOCOLS, FuzzInput, InputGenerator, Operation, available_services, discover_operations, render
+from .fuzz import PROTOCOLS, Corpus, FuzzInput, InputGenerator, Operation, available_services, discover_operations, render
+from .fuzz_encoding import Blob
 from .fuzz_samples import Samples
 
 __all__ = ["Finding", "FuzzReport", "SignedSender", "judge", "prepare", "run_fuzz"]
@@ -55,6 +57,8 @@ class FuzzReport:
     seconds: float = 0.0
     findings: list[Finding] = field(default_factory=list)
     answers: Counter[str] = field(default_factory=Counter)  # "200", "400 ValidationException", …
+    successes: Counter[str] = field(default_factory=Counter)  # 200s by operation ("ACMPrivateCA.IssueCertificate")
+    operations: set[str] = field(default_factory=set)  # every operation fuzzed
 
     @property
     def rate(self) -> float:
@@ -121,29 +125,84 @@ def _wait(call: Callable[[], Any], what: str, within: float = 60.0) -> Any:
         time.sleep(0.1)
 
 
-def prepare(endpoint: str, access_key: tuple[str, str], samples: Samples, region: str = "us-east-1") -> list[str]:
-    """An ACTIVE root CA, a certificate it issued, and ACM certificates (requested and imported): their ARNs."""
-    session = botocore.session.Session()
-    config = botocore.config.Config(retries={"max_attempts": 1})
-    kwargs: dict[str, Any] = {"region_name": region, "endpoint_url": endpoint, "aws_access_key_id": access_key[0],
-                              "aws_secret_access_key": access_key[1], "config": config}
-    pca, acm = session.create_client("acm-pca", **kwargs), session.create_client("acm", **kwargs)
-    ca = pca.create_certificate_authority(
-        CertificateAuthorityType="ROOT", CertificateAuthorityConfiguration={
-            "KeyAlgorithm": "EC_prime256v1", "SigningAlgorithm": "SHA256WITHECDSA", "Subject": {"CommonName": "Fuzz Root"}},
-    )["CertificateAuthorityArn"]
+def _client(service: str, endpoint: str, access_key: tuple[str, str], region: str) -> Any:
+    return botocore.session.Session().create_client(
+        service, region_name=region, endpoint_url=endpoint, aws_access_key_id=access_key[0],
+        aws_secret_access_key=access_key[1], config=botocore.config.Config(retries={"max_attempts": 1}))
+
+
+def prepare(endpoint: str, access_key: tuple[str, str], samples: Samples,
+            region: str = "us-east-1") -> tuple[list[str], Corpus]:
+    """An ACTIVE root CA, a certificate it issued and ACM certificates (requested, issued, imported), made
+    through the API: their ARNs, and the documents of the calls that made them (and of a few that would
+    use them) for the generator to mutate."""
+    pca, acm = _client("acm-pca", endpoint, access_key, region), _client("acm", endpoint, access_key, region)
+    configuration = {"KeyAlgorithm": "EC_prime256v1", "SigningAlgorithm": "SHA256WITHECDSA",
+                     "Subject": {"CommonName": "Fuzz Root", "Organization": "certsmith fuzz"}}
+    ca = pca.create_certificate_authority(CertificateAuthorityType="ROOT",
+                                          CertificateAuthorityConfiguration=configuration)["CertificateAuthorityArn"]
     csr = _wait(lambda: pca.get_certificate_authority_csr(CertificateAuthorityArn=ca)["Csr"], "the CA's CSR")
     root = pca.issue_certificate(CertificateAuthorityArn=ca, Csr=csr.encode(), SigningAlgorithm="SHA256WITHECDSA",
                                  TemplateArn=ROOT_TEMPLATE, Validity={"Type": "YEARS", "Value": 10})["CertificateArn"]
     certificate = _wait(lambda: pca.get_certificate(CertificateAuthorityArn=ca, CertificateArn=root)["Certificate"],
                         "the root certificate")
     pca.import_certificate_authority_certificate(CertificateAuthorityArn=ca, Certificate=certificate.encode())
-    issued = pca.issue_certificate(CertificateAuthorityArn=ca, Csr=samples.csr_pem, SigningAlgorithm="SHA256WITHECDSA",
-                                   Validity={"Type": "DAYS", "Value": 30})["CertificateArn"]
-    requested = acm.request_certificate(DomainName="fuzz.example.test", CertificateAuthorityArn=ca)["CertificateArn"]
-    imported = acm.import_certificate(Certificate=samples.certificate_pem, PrivateKey=samples.key_pem,
-                                      CertificateChain=samples.ca_pem)["CertificateArn"]
-    return [ca, root, issued, requested, imported]
+    issue = {"CertificateAuthorityArn": ca, "Csr": Blob(samples.csr_pem), "SigningAlgorithm": "SHA256WITHECDSA",
+             "Validity": {"Type": "DAYS", "Value": 30}}
+    issued = pca.issue_certificate(**{**issue, "Csr": samples.csr_pem})["CertificateArn"]
+    pem = _wait(lambda: pca.get_certificate(CertificateAuthorityArn=ca, CertificateArn=issued)["Certificate"],
+                "the issued certificate")
+    serial = x509.load_pem_x509_certificate(pem.encode()).serial_number
+    request = {"DomainName": "fuzz.example.test", "CertificateAuthorityArn": ca, "KeyAlgorithm": "EC_prime256v1",
+               "SubjectAlternativeNames": ["fuzz.example.test", "www.fuzz.example.test"]}
+    requested = acm.request_certificate(**request)["CertificateArn"]
+    _wait(lambda: _issued(acm, requested), "the requested ACM certificate")
+    imported = {"Certificate": Blob(samples.certificate_pem), "PrivateKey": Blob(samples.key_pem),
+                "CertificateChain": Blob(samples.ca_pem)}
+    imported_arn = acm.import_certificate(**{key: value.data for key, value in imported.items()})["CertificateArn"]
+    seeds: Corpus = {
+        "ACMPrivateCA.CreateCertificateAuthority": [{"CertificateAuthorityType": "ROOT",
+                                                     "CertificateAuthorityConfiguration": configuration}],
+        "ACMPrivateCA.IssueCertificate": [issue],
+        "ACMPrivateCA.ImportCertificateAuthorityCertificate": [{"CertificateAuthorityArn": ca,
+                                                                 "Certificate": Blob(certificate.encode())}],
+        "ACMPrivateCA.RevokeCertificate": [{"CertificateAuthorityArn": ca, "CertificateSerial": _colons(serial),
+                                            "RevocationReason": "KEY_COMPROMISE"}],
+        "ACMPrivateCA.CreateCertificateAuthorityAuditReport": [{"CertificateAuthorityArn": ca, "S3BucketName": "fuzz",
+                                                                "AuditReportResponseFormat": "JSON"}],
+        "CertificateManager.RequestCertificate": [request],
+        "CertificateManager.ImportCertificate": [imported],
+        "CertificateManager.ExportCertificate": [{"CertificateArn": requested, "Passphrase": Blob(b"fuzz passphrase")}],
+        "CertificateManager.RenewCertificate": [{"CertificateArn": requested}],
+        "CertificateManager.RevokeCertificate": [{"CertificateArn": requested, "RevocationReason": "SUPERSEDED"}],
+    }
+    return [ca, root, issued, requested, imported_arn], seeds
+
+
+def revive(endpoint: str, access_key: tuple[str, str], ca: str, region: str = "us-east-1") -> None:
+    """Make the fuzzer's CA ACTIVE again after fuzzed inputs disabled or deleted it (they may, and do)."""
+    pca = _client("acm-pca", endpoint, access_key, region)
+    try:
+        status = pca.describe_certificate_authority(CertificateAuthorityArn=ca)["CertificateAuthority"]["Status"]
+        if status == "DELETED":
+            pca.restore_certificate_authority(CertificateAuthorityArn=ca)
+            status = "DISABLED"
+        if status == "DISABLED":
+            pca.update_certificate_authority(CertificateAuthorityArn=ca, Status="ACTIVE")
+    except botocore.exceptions.ClientError:
+        pass  # a fuzzed input changed it again meanwhile; the next revival tries again
+
+
+def _issued(acm: Any, arn: str) -> None:
+    status = acm.describe_certificate(CertificateArn=arn)["Certificate"]["Status"]
+    if status == "PENDING_VALIDATION":
+        raise botocore.exceptions.ClientError({"Error": {"Code": "RequestInProgressException"}}, "DescribeCertificate")
+    if status != "ISSUED":
+        raise RuntimeError(f"the fuzzer's ACM certificate is {status}")
+
+
+def _colons(serial: int) -> str:
+    return ":".join(f"{byte:02x}" for byte in serial.to_bytes((serial.bit_length() + 7) // 8, "big"))
 
 
 def run_fuzz(endpoint: str, access_key: tuple[str, str], *, requests: int | None = None, seconds: float | None = None,
@@ -155,7 +214,8 @@ def run_fuzz(endpoint: str, access_key: tuple[str, str], *, requests: int | None
         raise ValueError("say how long to fuzz: requests=, seconds= or both")
     operations: list[Operation] = discover_operations(services or available_services(model_paths), model_paths)
     samples = Samples()
-    arns = prepare(endpoint, access_key, samples) if with_resources else []
+    arns, corpus = prepare(endpoint, access_key, samples) if with_resources else ([], {})
+    ca = arns[0] if arns else None
     report, lock = FuzzReport(), threading.Lock()
     started = time.monotonic()
     deadline = started + seconds if seconds is not None else float("inf")
@@ -168,9 +228,12 @@ def run_fuzz(endpoint: str, access_key: tuple[str, str], *, requests: int | None
             report.requests += 1
             return True
 
-    def record(counted: str, finding: Finding | None) -> None:
+    def record(item: FuzzInput, counted: str, finding: Finding | None) -> None:
         with lock:
             report.answers[counted] += 1
+            report.operations.add(item.operation.target)
+            if counted == "200":
+                report.successes[item.operation.target] += 1
             if finding is not None:
                 report.findings.append(finding)
         if finding is not None and on_finding is not None:
@@ -178,10 +241,14 @@ def run_fuzz(endpoint: str, access_key: tuple[str, str], *, requests: int | None
 
     def worker(number: int) -> None:
         rng = random.Random(seed * 7919 + number)
-        generator = InputGenerator(rng, samples, arns=arns)
+        generator = InputGenerator(rng, samples, arns=arns, corpus=corpus)
+        sent = 0
         sender = SignedSender(endpoint, access_key)
         try:
             while take():
+                sent += 1
+                if number == 0 and ca is not None and sent % 1000 == 0:
+                    revive(endpoint, access_key, ca)
                 operation = rng.choice(operations)
                 for _ in range(3):  # operations the server does not implement get a tenth of the inputs
                     if operation.target not in unknown or rng.random() < 0.1:
@@ -191,14 +258,15 @@ def run_fuzz(endpoint: str, access_key: tuple[str, str], *, requests: int | None
                 try:
                     response = sender.send(item)
                 except httpx.TransportError as error:
-                    record("no answer", Finding(item, None, f"{type(error).__name__}: {error}"))
+                    record(item, "no answer", Finding(item, None, f"{type(error).__name__}: {error}"))
                     continue
                 counted, problem, document = judge(item, response)
                 if counted.endswith("UnknownOperationException"):
                     unknown.add(operation.target)
-                record(counted, None if problem is None else Finding(item, response.status_code, problem))
+                record(item, counted, None if problem is None else Finding(item, response.status_code, problem))
                 if response.status_code == 200:
                     generator.remember(document)
+                    generator.learn(item)
         except Exception as error:  # noqa: BLE001 - the fuzzer's own failure, raised again in the caller's thread
             failures.append(error)
         finally:
