@@ -16,8 +16,8 @@ from certsmith.domain.errors import MalformedCertificateError, ValidationError
 from certsmith.domain.names import subject_name
 
 
-def test_a_certificate_whose_issuer_does_not_parse_is_malformed() -> None:
-    """cryptography parses names lazily: the damage surfaced where the issuer was first read (a ValueError)."""
+def damaged_certificate(where: bytes | None, replacement: bytes) -> bytes:
+    """A certificate with bytes replaced at ``where`` (None: in the middle of its public key's point)."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
     issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Damaged Issuer")])
@@ -25,9 +25,25 @@ def test_a_certificate_whose_issuer_does_not_parse_is_malformed() -> None:
                    .serial_number(1).not_valid_before(now).not_valid_after(now + timedelta(days=1))
                    .sign(key, hashes.SHA256()))
     der = certificate.public_bytes(serialization.Encoding.DER)
-    at = der.index(b"Damaged Issuer")
-    damaged = der[:at] + b"\xff" + der[at + 1:]  # not UTF-8 in a UTF8String; the DER around it still holds
-    pem = b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(damaged) + b"-----END CERTIFICATE-----\n"
+    point = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    at = der.index(where) if where is not None else der.index(point) + 20
+    if where is None:
+        replacement = bytes([der[at] ^ 0x01])  # a different byte, whatever it was: the point leaves the curve
+    damaged = der[:at] + replacement + der[at + len(replacement):]  # same lengths: the DER around it still holds
+    return b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(damaged) + b"-----END CERTIFICATE-----\n"
+
+
+P256 = bytes.fromhex("2a8648ce3d030107")  # the OID 1.2.840.10045.3.1.7 in DER
+
+
+@pytest.mark.parametrize("where,replacement", [
+    (b"Damaged Issuer", b"\xff"),  # not UTF-8 in a UTF8String
+    (P256, bytes.fromhex("2a8648ce38f30107")),  # a curve no one knows
+    (None, b""),  # a point off the curve
+])
+def test_a_certificate_whose_name_or_key_does_not_parse_is_malformed(where: bytes | None, replacement: bytes) -> None:
+    """cryptography parses names and keys lazily: the damage surfaced where they were first read (500)."""
+    pem = damaged_certificate(where, replacement)
     x509.load_pem_x509_certificate(pem)  # loads: the damage is found later
     with pytest.raises(MalformedCertificateError) as caught:
         load_pem_certificates(pem, "Certificate", 32768)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import ExtensionOID
 
@@ -28,9 +29,10 @@ def load_pem_certificates(data: bytes, field: str, max_bytes: int) -> list[x509.
         raise MalformedCertificateError(f"{field} is not PEM: expected -----BEGIN CERTIFICATE-----", field=field)
     try:
         certificates = x509.load_pem_x509_certificates(data)
-        for certificate in certificates:  # parsed lazily: a damaged name would raise later, where it is read
+        for certificate in certificates:  # parsed lazily: a damaged name or key would raise later, where it is read
             _ = certificate.issuer, certificate.subject, certificate.not_valid_before_utc, certificate.not_valid_after_utc
-    except ValueError as exc:
+            certificate.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
         raise MalformedCertificateError(f"{field} cannot be parsed: {exc}", field=field) from None
     return certificates
 
