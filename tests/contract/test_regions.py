@@ -52,11 +52,20 @@ def test_each_region_lists_and_searches_only_its_own(world: dict[str, dict[str, 
         listed = [ca["Arn"] for ca in mine["pca"].list_certificate_authorities()["CertificateAuthorities"]]
         assert mine["ca"] in listed
         assert all(f":{region}:" in arn for arn in listed), (region, listed)
-        summaries = mine["acm"].list_certificates(Includes={"keyTypes": ["RSA_2048", "EC_prime256v1"]})
-        arns = {s["CertificateArn"] for s in summaries["CertificateSummaryList"]}
+        arns: set[str] = set()
+        for page in mine["acm"].get_paginator("list_certificates").paginate(
+                Includes={"keyTypes": ["RSA_2048", "EC_prime256v1"]}):
+            arns |= {s["CertificateArn"] for s in page["CertificateSummaryList"]}
         assert {mine["private"], mine["imported"]} <= arns and all(f":{region}:" in a for a in arns), (region, arns)
-        found = mine["acm"].search_certificates()["Results"]
-        assert {r["CertificateArn"] for r in found} == arns
+        found: set[str] = set()
+        token: dict[str, str] = {}
+        while True:  # SearchCertificates has no paginator in botocore: follow NextToken by hand
+            answer = mine["acm"].search_certificates(MaxResults=500, **token)
+            found |= {r["CertificateArn"] for r in answer["Results"]}
+            if "NextToken" not in answer:
+                break
+            token = {"NextToken": answer["NextToken"]}
+        assert {mine["private"], mine["imported"]} <= found and all(f":{region}:" in a for a in found), (region, found)
         for other, theirs in world.items():
             if other != region:
                 assert theirs["private"] not in arns and theirs["ca"] not in listed
@@ -96,7 +105,7 @@ def test_another_regions_arn_is_not_found_and_another_partitions_is_invalid(worl
 def test_account_configuration_is_per_region(world: dict[str, dict[str, Any]]) -> None:
     world["eu-west-1"]["acm"].put_account_configuration(ExpiryEvents={"DaysBeforeExpiry": 10}, IdempotencyToken="t")
     assert world["eu-west-1"]["acm"].get_account_configuration()["ExpiryEvents"]["DaysBeforeExpiry"] == 10
-    assert world["us-east-1"]["acm"].get_account_configuration()["ExpiryEvents"]["DaysBeforeExpiry"] == 45
+    assert world["cn-north-1"]["acm"].get_account_configuration()["ExpiryEvents"]["DaysBeforeExpiry"] == 45
 
 
 def test_an_unknown_region_is_refused_by_name(server: Server) -> None:
