@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,69 +42,42 @@ from sqlalchemy import create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from databases import pg_database
 
+from certsmith.testing.server import RunningServer, start_server
+
 ROOT_TEMPLATE = "arn:aws:acm-pca:::template/RootCACertificate/V1"
 CAS = {"RSA_2048": ("RSA_2048", "SHA256WITHRSA"), "EC_prime256v1": ("EC_prime256v1", "SHA256WITHECDSA")}
 
 
 @dataclass
 class Server:
-    endpoint: str
-    data_dir: Path
+    running: RunningServer
     database_url: str
-    process: subprocess.Popen[bytes]
-    _credentials: Credentials | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return self.running.endpoint
 
     def credentials(self) -> Credentials:
-        if self._credentials is None:
-            values = dict(line.split(" = ", 1) for line in (self.data_dir / "credentials").read_text().splitlines()
-                          if " = " in line)
-            self._credentials = Credentials(values["aws_access_key_id"], values["aws_secret_access_key"])
-        return self._credentials
+        return Credentials(*self.running.access_key)
 
     def client(self, service: str) -> Any:
-        credentials = self.credentials()
+        key_id, secret = self.running.access_key
         return boto3.session.Session().client(service, endpoint_url=self.endpoint, region_name="us-east-1",
-                                              aws_access_key_id=credentials.access_key,
-                                              aws_secret_access_key=credentials.secret_key)
+                                              aws_access_key_id=key_id, aws_secret_access_key=secret)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        self.running.stop()
 
 
 def start(folder: Path, pool_size: int, database_url: str | None) -> Server:
     folder.mkdir(parents=True)
     config = folder / "certsmith.toml"
     config.write_text(f"key_pool_size = {pool_size}\nlog_level = \"warning\"\n")
-    port = free_port()
-    data_dir = folder / "data"
-    args = [sys.executable, "-m", "certsmith", "serve", "--port", str(port), "--data-dir", str(data_dir),
-            "--config", str(config), *(["--database-url", database_url] if database_url else [])]
-    log = open(folder / "server.log", "wb")  # the server writes to it until it stops
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"certsmith serve exited:\n{(folder / 'server.log').read_text()}")
-        try:
-            if httpx.get(f"{endpoint}/healthz", timeout=1).status_code == 200:
-                return Server(endpoint, data_dir, database_url or f"sqlite:///{data_dir / 'certsmith.db'}", process)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise SystemExit("certsmith serve did not become ready")
+    try:
+        running = start_server(folder, database_url, ["--config", str(config)])
+    except RuntimeError as error:
+        raise SystemExit(str(error)) from None
+    return Server(running, database_url or f"sqlite:///{running.data_dir / 'certsmith.db'}")
 
 
 def root_ca(pca: Any, key_algorithm: str, signing: str) -> str:

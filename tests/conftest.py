@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,8 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import pytest
+
+from certsmith.testing import server as testing_server
+from certsmith.testing.server import free_port
+
+__all__ = ["BACKEND", "IN_CI", "PG_URL", "Server", "backend_url", "free_port", "need_binary", "new_pg_database",
+           "start_server"]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = os.environ.get("CERTSMITH_TEST_PG_URL")  # e.g. postgresql+psycopg://postgres@127.0.0.1:55432/postgres
@@ -32,12 +34,6 @@ def need_binary(name: str) -> str:
             pytest.fail(f"{name} is required in CI but is not installed")
         pytest.skip(f"{name} is not installed")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def new_pg_database() -> str:
@@ -56,12 +52,10 @@ def new_pg_database() -> str:
 
 
 @dataclass
-class Server:
-    endpoint: str
-    data_dir: Path
-    database_url: str | None
-    process: subprocess.Popen[bytes]
-    log_path: Path
+class Server(testing_server.RunningServer):
+    """A running `certsmith serve`, with the clients and environment the tests use."""
+
+    database_url: str | None = None
 
     @property
     def credentials(self) -> Path:
@@ -72,15 +66,6 @@ class Server:
         return session.client(service, endpoint_url=self.endpoint, region_name=kwargs.pop("region_name", "us-east-1"),
                               aws_access_key_id=self.access_key[0], aws_secret_access_key=self.access_key[1], **kwargs)
 
-    @property
-    def access_key(self) -> tuple[str, str]:
-        values = {}
-        for line in self.credentials.read_text().splitlines():
-            if "=" in line and not line.startswith("#"):
-                key, _, value = line.partition("=")
-                values[key.strip()] = value.strip()
-        return values["aws_access_key_id"], values["aws_secret_access_key"]
-
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(AWS_SHARED_CREDENTIALS_FILE=str(self.credentials), AWS_DEFAULT_REGION="us-east-1",
@@ -89,39 +74,10 @@ class Server:
             env.pop(key, None)
         return env
 
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
 
 def start_server(tmp: Path, database_url: str | None = None, extra: list[str] | None = None) -> Server:
-    port = free_port()
-    data_dir = tmp / "data"
-    log_path = tmp / "server.log"
-    args = [sys.executable, "-m", "certsmith", "serve", "--port", str(port), "--data-dir", str(data_dir)]
-    if database_url:
-        args += ["--database-url", database_url]
-    args += extra or []
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    tls = any(arg.startswith("--tls") for arg in extra or [])
-    endpoint = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"certsmith serve exited: {log_path.read_text()}")
-        try:  # readiness only: the TLS tests check the server's certificate themselves
-            if httpx.get(f"{endpoint}/healthz", timeout=1, verify=False).status_code == 200:
-                return Server(endpoint, data_dir, database_url, process, log_path)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"certsmith serve did not become ready: {log_path.read_text()}")
+    running = testing_server.start_server(tmp, database_url, extra)
+    return Server(running.endpoint, running.data_dir, running.process, running.log_path, database_url)
 
 
 def backend_url() -> str | None:

@@ -88,13 +88,14 @@ def start_server(folder: Path, database_url: str | None = None, extra: list[str]
     args += extra or []
     with open(log_path, "wb") as log:
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{port}"
+    tls = any(arg.startswith("--tls") for arg in extra or [])
+    endpoint = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     deadline = time.monotonic() + ready_within
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"certsmith serve exited: {log_path.read_text()}")
-        try:
-            if httpx.get(f"{endpoint}/healthz", timeout=1).status_code == 200:
+        try:  # readiness only: whoever needs to trust the server's certificate checks it
+            if httpx.get(f"{endpoint}/healthz", timeout=1, verify=False).status_code == 200:
                 return RunningServer(endpoint, data_dir, process, log_path)
         except httpx.HTTPError:
             pass
