@@ -12,6 +12,7 @@ import cbor2
 import pytest
 
 from certsmith.api.aws.protocol import SerializationError, decode_body
+from certsmith.testing import fuzz
 from certsmith.testing.fuzz import DEFAULT_SERVICES, InputGenerator, available_services, discover_operations
 from certsmith.testing.fuzz_encoding import Blob, Pairs, Raw, Stamp, Tagged, encode_cbor, encode_json
 from certsmith.testing.fuzz_samples import Samples
@@ -40,14 +41,22 @@ def test_a_service_model_found_later_is_fuzzed_too(tmp_path: Path) -> None:
                                             "jsonVersion": "1.1", "protocol": "json", "serviceId": "certsmith",
                                             "signatureVersion": "v4", "targetPrefix": "Certsmith", "uid": "x"},
              "operations": {"Ping": {"name": "Ping", "http": {"method": "POST", "requestUri": "/"},
-                                     "input": {"shape": "PingRequest"}}},
+                                     "input": {"shape": "PingRequest"}},
+                            "Nothing": {"name": "Nothing", "http": {"method": "POST", "requestUri": "/"},
+                                        "input": {"shape": "NothingRequest"}}},
              "shapes": {"PingRequest": {"type": "structure", "members": {"At": {"shape": "When"}}},
+                        "NothingRequest": {"type": "structure", "members": {}},
                         "When": {"type": "timestamp"}}}
     (folder / "service-2.json").write_text(json.dumps(model))
     services = available_services([tmp_path])
     assert services[:2] == DEFAULT_SERVICES and "certsmith" in services
-    targets = {op.target for op in discover_operations(services, [tmp_path])}
-    assert "Certsmith.Ping" in targets and "ACMPrivateCA.IssueCertificate" in targets
+    operations = {op.target: op for op in discover_operations(services, [tmp_path])}
+    assert "Certsmith.Ping" in operations and "ACMPrivateCA.IssueCertificate" in operations
+    generator = InputGenerator(random.Random(1), Samples(), malformed=0.0)
+    for target in ("Certsmith.Ping", "Certsmith.Nothing"):  # what succeeded is mutated, even with no members
+        generator.learn(generator.generate(operations[target], "json"))
+        for _ in range(50):
+            generator.generate(operations[target], "cbor")
 
 
 def test_inputs_cover_every_operation_both_protocols_and_the_oddities(samples: Samples) -> None:
@@ -102,3 +111,15 @@ def test_logged_errors_are_found_with_their_traceback() -> None:
            "ERROR:    Exception in ASGI application\n")
     errors = logged_errors(log)
     assert len(errors) == 2 and errors[0].endswith("ValueError: boom") and errors[1].startswith("ERROR:")
+
+
+def test_mutating_what_succeeded_never_writes_into_shared_values(samples: Samples) -> None:
+    """Every input taken as a success and mutated again: the wrong-type values are copies, so no document
+    grows into a cycle (one did, through a shared {} written into by a mutation, and the encoder recursed)."""
+    operations = discover_operations()
+    generator = InputGenerator(random.Random(24), samples, malformed=0.0)
+    before = repr(fuzz._WRONG)
+    for number in range(4000):
+        item = generator.generate(operations[number % len(operations)], "cbor" if number % 2 else "json")
+        generator.learn(item)
+    assert repr(fuzz._WRONG) == before

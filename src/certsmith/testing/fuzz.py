@@ -188,6 +188,8 @@ class InputGenerator:
         changed = []
         for _ in range(self.rng.choice((1, 1, 2, 3))):
             spots = list(_spots(document, shape))
+            if not spots:  # an input without members
+                break
             parent, key, member, name = self.rng.choice(spots)
             if isinstance(parent, dict) and key in parent and self.rng.random() < 0.15:
                 del parent[key]
@@ -196,6 +198,10 @@ class InputGenerator:
                 parent[key] = self.value(member, name, 1, self.nesting)
                 changed.append(name)
         return document, "mutated " + ",".join(changed)
+
+    def _wrong(self) -> Any:
+        """A value of some other type: a copy, since a later mutation may write into it."""
+        return copy.deepcopy(self.rng.choice(_WRONG))
 
     def _strays(self) -> bool:
         return self.rng.random() < self.chaos
@@ -217,13 +223,13 @@ class InputGenerator:
             if self.rng.random() < wanted:
                 document[name] = self.value(member, name, depth + 1, nesting)
         if self._strays() and self.rng.random() < 0.1:
-            document[self.rng.choice(["Unknown", "__type", "", "\ud800", "x" * 300])] = self.rng.choice(_WRONG)
+            document[self.rng.choice(["Unknown", "__type", "", "\ud800", "x" * 300])] = self._wrong()
         return document
 
     def value(self, shape: botocore.model.Shape, name: str, depth: int, nesting: int) -> Any:
         self.budget -= 1
         if self._strays() and self.rng.random() < 0.3:
-            return self.rng.choice(_WRONG)
+            return self._wrong()
         kind = shape.type_name
         if kind == "structure":
             assert isinstance(shape, botocore.model.StructureShape)
@@ -247,7 +253,7 @@ class InputGenerator:
             return self._blob(shape.metadata, name)
         if kind == "timestamp":
             return self._timestamp()
-        return self.rng.choice(_WRONG)
+        return self._wrong()
 
     def _count(self, meta: dict[str, Any], deeper: bool) -> int:
         low, high = int(meta.get("min", 0)), int(meta.get("max", 20))
