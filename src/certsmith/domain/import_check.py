@@ -10,6 +10,7 @@ bundle in the wrong order is reported as such, not as a key that does not match.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,6 +18,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
 from .chain_order import MAX_SEARCHED, LeafChoice, describe, find_leaf, order_chain, signs
@@ -115,14 +117,16 @@ def _load_certificates(report: Report, where: str, blocks: list[tuple[str, bytes
             report.add(where, f"block {index + 1} is a {label}, not a CERTIFICATE")
             continue
         try:
-            certificates.append(_readable(x509.load_pem_x509_certificate(_clean(block))))
+            with warnings.catch_warnings():  # what pyca only warns of today (a serial that is not positive) it will refuse
+                warnings.simplefilter("error", CryptographyDeprecationWarning)
+                certificates.append(_readable(x509.load_pem_x509_certificate(_clean(block))))
         except _UNREADABLE as exc:
             report.add(where, f"block {index + 1} is not a readable X.509 certificate ({exc})")
     return certificates
 
 
 _UNREADABLE = (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion, x509.DuplicateExtension,
-               x509.UnsupportedGeneralNameType)
+               x509.UnsupportedGeneralNameType, CryptographyDeprecationWarning)
 
 
 def _readable(certificate: x509.Certificate) -> x509.Certificate:
