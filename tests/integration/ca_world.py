@@ -18,7 +18,7 @@ from certsmith.domain.authority import AuthorityType, RevocationSettings, UsageM
 from certsmith.domain.clock import FixedClock
 from certsmith.domain.validity import Validity, ValidityPeriodType
 from certsmith.services.context import Caller
-from certsmith.services.issuance import IssueRequest
+from certsmith.services.pca.issuance import IssueRequest
 from certsmith.services.wiring import Container, build
 from certsmith.settings import Settings
 

@@ -14,7 +14,7 @@ from certsmith.domain.algorithms import SigningAlgorithm
 from certsmith.domain.authority import AuthorityStatus, AuthorityType, RevocationSettings, UsageMode
 from certsmith.domain.errors import InvalidStateError, RequestFailedError, ResourceNotFoundError
 from certsmith.domain.validity import Validity, ValidityPeriodType
-from certsmith.services.issuance import IssueRequest
+from certsmith.services.pca.issuance import IssueRequest
 from certsmith.store.tables import AuthorityRow, JobRow
 
 from .ca_world import CONFIG, START, drain, issue, leaf_csr, make_root, world
@@ -90,7 +90,7 @@ def test_ca_whose_key_generation_keeps_failing_becomes_failed(world: Any, monkey
     def broken(_algorithm: Any) -> Any:
         raise RuntimeError("entropy source unavailable")
 
-    monkeypatch.setattr("certsmith.services.authorities.generate_private_key", broken)
+    monkeypatch.setattr("certsmith.services.pca.authorities.generate_private_key", broken)
     arn = container.authorities.create(caller, authority_type=AuthorityType.ROOT, configuration=CONFIG,
                                        revocation=RevocationSettings(), usage_mode=UsageMode.GENERAL_PURPOSE,
                                        key_storage_standard="FIPS_140_2_LEVEL_3_OR_HIGHER", idempotency_token=None,

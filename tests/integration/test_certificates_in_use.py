@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from certsmith.domain.errors import ResourceInUseError
-from certsmith.services.certificate_records import renewal_eligibility
-from certsmith.services.certificates import RequestedCertificate
+from certsmith.services.acm.certificate_records import renewal_eligibility
+from certsmith.services.acm.certificates import RequestedCertificate
 from certsmith.store.tables import CertificateRow
 
 from .ca_world import drain, make_root, world

@@ -14,8 +14,8 @@ from certsmith.domain.clock import FixedClock
 from certsmith.domain.revocation import RevocationReason
 from certsmith.domain.validity import Validity, ValidityPeriodType
 from certsmith.services.context import Caller
-from certsmith.services.issuance import IssueRequest
-from certsmith.services.revocation import REFRESH_CRL_JOB
+from certsmith.services.pca.issuance import IssueRequest
+from certsmith.services.pca.revocation import REFRESH_CRL_JOB
 from certsmith.services.wiring import Container
 from certsmith.store.jobs import READY
 from certsmith.store.tables import JobRow

@@ -60,7 +60,7 @@ def test_long_aia_urls_are_refused(world: Any) -> None:
 
 def test_the_imported_certificate_quota(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     container, caller, _ = world
-    monkeypatch.setattr("certsmith.services.certificate_import.MAX_IMPORTED", 2)
+    monkeypatch.setattr("certsmith.services.acm.certificate_import.MAX_IMPORTED", 2)
     first = container.imports.import_certificate(caller, self_signed(["q1.test"], [SERVER]), None, None)
     container.imports.import_certificate(caller, self_signed(["q2.test"], [SERVER]), None, None)
     with pytest.raises(LimitExceededError, match="limit is 2"):

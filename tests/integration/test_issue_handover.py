@@ -11,7 +11,7 @@ from certsmith.domain.algorithms import SigningAlgorithm
 from certsmith.domain.authority import AuthorityStatus
 from certsmith.domain.errors import InvalidStateError
 from certsmith.domain.validity import Validity, ValidityPeriodType
-from certsmith.services.issuance import IssueRequest
+from certsmith.services.pca.issuance import IssueRequest
 from certsmith.store.jobs import LEASED
 from certsmith.store.tables import JobRow
 from certsmith.worker.loop import LocalSignal, Worker

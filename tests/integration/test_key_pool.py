@@ -16,10 +16,10 @@ from certsmith.domain.authority import AuthorityStatus, AuthorityType, Revocatio
 from certsmith.domain.clock import FixedClock
 from certsmith.domain.errors import InternalError
 from certsmith.domain.validity import Validity, ValidityPeriodType
-from certsmith.services.certificates import ISSUE_PRIVATE_JOB, RequestedCertificate
+from certsmith.services.acm.certificates import ISSUE_PRIVATE_JOB, RequestedCertificate
+from certsmith.services.acm.key_pool import FILL_KEY_POOL_JOB
 from certsmith.services.context import Caller
-from certsmith.services.issuance import IssueRequest
-from certsmith.services.key_pool import FILL_KEY_POOL_JOB
+from certsmith.services.pca.issuance import IssueRequest
 from certsmith.services.wiring import Container, build
 from certsmith.settings import Settings
 from certsmith.store.tables import CertificateRow, JobRow, KeyPoolRow

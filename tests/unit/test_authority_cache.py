@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from certsmith.domain.authority import AuthorityStatus
-from certsmith.services.authority_cache import ActiveAuthorities, IssuingAuthority
+from certsmith.services.pca.authority_cache import ActiveAuthorities, IssuingAuthority
 
 ARN = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/11111111-2222-3333-4444-555555555555"
 

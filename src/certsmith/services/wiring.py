@@ -14,21 +14,21 @@ from ..store.group_commit import GroupCommit
 from ..store.jobs import JobQueue
 from ..worker.loop import JobHandler, LocalSignal, Worker
 from .accounts import AccountService, write_credentials_file
-from .acm_account import AccountConfigurationService
+from .acm.acm_account import AccountConfigurationService
+from .acm.certificate_import import CertificateImporter
+from .acm.certificate_lifecycle import RENEW_JOB, CertificateLifecycleService
+from .acm.certificate_search import CertificateSearch
+from .acm.certificates import ISSUE_PRIVATE_JOB, CertificateService
+from .acm.key_pool import FILL_KEY_POOL_JOB, KeyPool
 from .audit_log import AuditLog
-from .audit_reports import AUDIT_REPORT_JOB, AuditReportService
-from .authorities import CREATE_AUTHORITY_JOB, PURGE_AUTHORITY_JOB, AuthorityService
-from .authority_admin import AuthorityAdminService
-from .authority_cache import ActiveAuthorities
 from .blobs import FileBlobStore
-from .certificate_import import CertificateImporter
-from .certificate_lifecycle import RENEW_JOB, CertificateLifecycleService
-from .certificate_search import CertificateSearch
-from .certificates import ISSUE_PRIVATE_JOB, CertificateService
-from .issuance import ISSUE_JOB, IssuanceService
-from .key_pool import FILL_KEY_POOL_JOB, KeyPool
 from .master_key import open_master_key
-from .revocation import REFRESH_CRL_JOB, RevocationService
+from .pca.audit_reports import AUDIT_REPORT_JOB, AuditReportService
+from .pca.authorities import CREATE_AUTHORITY_JOB, PURGE_AUTHORITY_JOB, AuthorityService
+from .pca.authority_admin import AuthorityAdminService
+from .pca.authority_cache import ActiveAuthorities
+from .pca.issuance import ISSUE_JOB, IssuanceService
+from .pca.revocation import REFRESH_CRL_JOB, RevocationService
 
 __all__ = ["Container", "build"]
 

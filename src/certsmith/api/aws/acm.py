@@ -9,15 +9,15 @@ from ...domain.acm import CertificateStatus, CertificateType
 from ...domain.errors import InvalidStateError, ResourceNotFoundError, ValidationError
 from ...domain.import_check import Bundle
 from ...domain.tags import check_tag_keys
-from ...services.certificate_records import (
+from ...services.acm.certificate_records import (
     DEFAULT_KEY_TYPES,
     CertificateFilter,
     CertificateRecord,
     renewal_eligibility,
 )
-from ...services.certificates import RequestedCertificate
+from ...services.acm.certificates import RequestedCertificate
 from ...services.context import Caller
-from ...services.lookup import decode_token, encode_token
+from ...services.pca.lookup import decode_token, encode_token
 from ...services.wiring import Container
 from .acm_search import search_result
 from .pca import Handler

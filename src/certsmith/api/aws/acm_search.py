@@ -7,7 +7,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from ...services.certificate_records import CertificateRecord, renewal_eligibility
+from ...services.acm.certificate_records import CertificateRecord, renewal_eligibility
 
 __all__ = ["distinguished_name", "search_result"]
 

@@ -10,7 +10,7 @@ from ...domain.authority import AuthorityStatus, AuthorityType, UsageMode
 from ...domain.revocation import RevocationReason
 from ...domain.validity import Validity, ValidityPeriodType
 from ...services.context import Caller
-from ...services.issuance import IssueRequest
+from ...services.pca.issuance import IssueRequest
 from ...services.wiring import Container
 from .pca_convert import authority_shape, revocation_settings
 

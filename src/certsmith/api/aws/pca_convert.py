@@ -6,7 +6,7 @@ from typing import Any
 
 from ...domain.authority import RevocationSettings
 from ...domain.errors import InvalidArgsError
-from ...services.records import AuthorityRecord
+from ...services.pca.records import AuthorityRecord
 
 __all__ = ["authority_shape", "revocation_settings", "revocation_shape"]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ..domain.clock import Clock
-from ..domain.errors import ValidationError
-from ..store.database import Database
-from ..store.tables import AccountConfigurationRow
-from .context import Caller
+from ...domain.clock import Clock
+from ...domain.errors import ValidationError
+from ...store.database import Database
+from ...store.tables import AccountConfigurationRow
+from ..context import Caller
 
 __all__ = ["DEFAULT_DAYS_BEFORE_EXPIRY", "AccountConfigurationService"]
 

@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..domain.errors import ValidationError
-from ..store.database import Database
-from ..store.tables import CertificateRow
+from ...domain.errors import ValidationError
+from ...store.database import Database
+from ...store.tables import CertificateRow
+from ..context import Caller
+from ..pca.lookup import decode_token, encode_token
 from .certificate_records import CertificateRecord, renewal_eligibility
-from .context import Caller
-from .lookup import decode_token, encode_token
 
 __all__ = ["CertificateSearch", "check_statement", "matches"]
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..domain.authority import AuthorityStatus, RevocationSettings, reported_status
-from ..store.tables import AuthorityRow
+from ...domain.authority import AuthorityStatus, RevocationSettings, reported_status
+from ...store.tables import AuthorityRow
 
 __all__ = ["AuthorityRecord", "authority_record", "revocation_from_json", "revocation_to_json"]
 

@@ -7,19 +7,19 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..domain.authority import AuthorityStatus
-from ..domain.clock import Clock
-from ..domain.errors import (
+from ...domain.authority import AuthorityStatus
+from ...domain.clock import Clock
+from ...domain.errors import (
     InvalidArgsError,
     InvalidPolicyError,
     InvalidStateError,
     PermissionAlreadyExistsError,
     ResourceNotFoundError,
 )
-from ..domain.tags import check_tags, tags_with, tags_without
-from ..store.database import Database
-from ..store.tables import PermissionRow
-from .context import Caller
+from ...domain.tags import check_tags, tags_with, tags_without
+from ...store.database import Database
+from ...store.tables import PermissionRow
+from ..context import Caller
 from .lookup import decode_token, encode_token, load_authority
 
 __all__ = ["AuthorityAdminService", "check_policy_document"]

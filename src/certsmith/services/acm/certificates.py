@@ -12,17 +12,17 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..domain.acm import (
+from ...domain.acm import (
     MAX_NAMES,
     CertificateStatus,
     CertificateType,
     FailureReason,
     check_domain_name,
 )
-from ..domain.algorithms import KeyAlgorithm, generate_private_key
-from ..domain.arns import CertificateArn
-from ..domain.clock import Clock
-from ..domain.errors import (
+from ...domain.algorithms import KeyAlgorithm, generate_private_key
+from ...domain.arns import CertificateArn
+from ...domain.clock import Clock
+from ...domain.errors import (
     InternalError,
     InvalidStateError,
     RequestInProgressError,
@@ -30,15 +30,15 @@ from ..domain.errors import (
     ResourceNotFoundError,
     ValidationError,
 )
-from ..domain.tags import check_tags, tags_with, tags_without
-from ..store.database import Database
-from ..store.jobs import JobQueue
-from ..store.tables import CertificateRow
+from ...domain.tags import check_tags, tags_with, tags_without
+from ...store.database import Database
+from ...store.jobs import JobQueue
+from ...store.tables import CertificateRow
+from ..context import Caller
+from ..pca.issuance import IssuanceService
+from ..ports import KeyVault, WorkSignal
 from .certificate_records import CertificateFilter, CertificateRecord, list_query, page_token, token_position
-from .context import Caller
-from .issuance import IssuanceService
 from .key_pool import ClaimedKey, KeyPool
-from .ports import KeyVault, WorkSignal
 from .private_signing import PrivateMaterial, sign_private, store_material
 
 __all__ = ["ISSUE_PRIVATE_JOB", "CertificateService", "RequestedCertificate"]

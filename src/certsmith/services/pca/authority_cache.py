@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..domain.authority import AuthorityStatus
-from ..store.tables import AuthorityRow
+from ...domain.authority import AuthorityStatus
+from ...store.tables import AuthorityRow
 
 __all__ = ["ActiveAuthorities", "IssuingAuthority"]
 

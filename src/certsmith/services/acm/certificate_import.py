@@ -7,18 +7,18 @@ from typing import Any
 from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select
 
-from ..domain.acm import CertificateStatus, CertificateType, certificate_facts
-from ..domain.arns import CertificateArn
-from ..domain.clock import Clock
-from ..domain.errors import LimitExceededError, ValidationError
-from ..domain.import_check import Bundle, Report, inspect_bundle
-from ..domain.issuance import pem
-from ..domain.tags import check_tags
-from ..store.database import Database
-from ..store.tables import CertificateRow
+from ...domain.acm import CertificateStatus, CertificateType, certificate_facts
+from ...domain.arns import CertificateArn
+from ...domain.clock import Clock
+from ...domain.errors import LimitExceededError, ValidationError
+from ...domain.import_check import Bundle, Report, inspect_bundle
+from ...domain.issuance import pem
+from ...domain.tags import check_tags
+from ...store.database import Database
+from ...store.tables import CertificateRow
+from ..context import Caller
+from ..ports import KeyVault
 from .certificates import CertificateService
-from .context import Caller
-from .ports import KeyVault
 
 __all__ = ["CertificateImporter", "report_error"]
 

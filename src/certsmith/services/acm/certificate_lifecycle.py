@@ -6,23 +6,23 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from ..domain.acm import CertificateStatus, CertificateType, FailureReason
-from ..domain.clock import Clock
-from ..domain.errors import (
+from ...domain.acm import CertificateStatus, CertificateType, FailureReason
+from ...domain.clock import Clock
+from ...domain.errors import (
     ConflictError,
     RequestInProgressError,
     ResourceInUseError,
     ValidationError,
 )
-from ..domain.revocation import RevocationReason
-from ..store.database import Database
-from ..store.jobs import JobQueue
-from ..store.tables import CertificateRow
+from ...domain.revocation import RevocationReason
+from ...store.database import Database
+from ...store.jobs import JobQueue
+from ...store.tables import CertificateRow
+from ..context import Caller
+from ..pca.issuance import IssuanceService
+from ..ports import KeyVault, WorkSignal
 from .certificate_records import CertificateRecord, renewal_eligibility
 from .certificates import CertificateService
-from .context import Caller
-from .issuance import IssuanceService
-from .ports import KeyVault, WorkSignal
 from .private_signing import PrivateMaterial, sign_private, store_material
 
 __all__ = ["RENEW_JOB", "CertificateLifecycleService", "check_passphrase"]

@@ -9,14 +9,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
-from ..domain.acm import CN_MAX, CertificateFacts, FailureReason, certificate_facts
-from ..domain.algorithms import KeyAlgorithm, generate_private_key
-from ..domain.errors import CertsmithError, InvalidArnError, InvalidStateError, ResourceNotFoundError
-from ..domain.validity import Validity, ValidityPeriodType
-from ..store.tables import CertificateRow
-from .context import Caller
-from .issuance import IssuanceService
-from .ports import KeyVault
+from ...domain.acm import CN_MAX, CertificateFacts, FailureReason, certificate_facts
+from ...domain.algorithms import KeyAlgorithm, generate_private_key
+from ...domain.errors import CertsmithError, InvalidArnError, InvalidStateError, ResourceNotFoundError
+from ...domain.validity import Validity, ValidityPeriodType
+from ...store.tables import CertificateRow
+from ..context import Caller
+from ..pca.issuance import IssuanceService
+from ..ports import KeyVault
 
 __all__ = ["PRIVATE_VALIDITY", "PrivateMaterial", "sign_private", "store_material"]
 

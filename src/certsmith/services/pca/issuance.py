@@ -10,9 +10,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Row, bindparam, insert, select, update
 
-from ..domain.algorithms import KeyAlgorithm, SigningAlgorithm, check_family, key_algorithm_of
-from ..domain.arns import IssuedCertificateArn
-from ..domain.authority import (
+from ...domain.algorithms import KeyAlgorithm, SigningAlgorithm, check_family, key_algorithm_of
+from ...domain.arns import IssuedCertificateArn
+from ...domain.authority import (
     AuthorityStatus,
     AuthorityType,
     UsageMode,
@@ -20,8 +20,8 @@ from ..domain.authority import (
     check_can_revoke,
     reported_status,
 )
-from ..domain.clock import Clock
-from ..domain.errors import (
+from ...domain.clock import Clock
+from ...domain.errors import (
     CertsmithError,
     InvalidArgsError,
     InvalidArnError,
@@ -32,19 +32,19 @@ from ..domain.errors import (
     RequestInProgressError,
     ResourceNotFoundError,
 )
-from ..domain.issuance import IssuerContext, load_csr, new_serial, pem, sign_certificate
-from ..domain.passthrough import passthrough_from_document
-from ..domain.revocation import RevocationReason
-from ..domain.templates import Template, TemplateKind, template_for_arn
-from ..domain.validity import Validity, issuance_window
-from ..store.database import Database
-from ..store.group_commit import GroupCommit
-from ..store.jobs import JobQueue, LeasedJob
-from ..store.tables import AuthorityRow, Base, IssuedCertificateRow
+from ...domain.issuance import IssuerContext, load_csr, new_serial, pem, sign_certificate
+from ...domain.passthrough import passthrough_from_document
+from ...domain.revocation import RevocationReason
+from ...domain.templates import Template, TemplateKind, template_for_arn
+from ...domain.validity import Validity, issuance_window
+from ...store.database import Database
+from ...store.group_commit import GroupCommit
+from ...store.jobs import JobQueue, LeasedJob
+from ...store.tables import AuthorityRow, Base, IssuedCertificateRow
+from ..context import Caller
+from ..ports import KeyVault, WorkSignal
 from .authority_cache import ActiveAuthorities, IssuingAuthority
-from .context import Caller
 from .lookup import load_authority
-from .ports import KeyVault, WorkSignal
 from .records import revocation_from_json
 from .revocation import queue_crl_refresh
 

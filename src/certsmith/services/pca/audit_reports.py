@@ -11,15 +11,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..domain.authority import AuthorityStatus
-from ..domain.clock import Clock
-from ..domain.errors import InvalidStateError, RequestInProgressError, ResourceNotFoundError
-from ..store.database import Database
-from ..store.jobs import JobQueue
-from ..store.tables import AuditReportRow, AuthorityRow, IssuedCertificateRow
-from .context import Caller
+from ...domain.authority import AuthorityStatus
+from ...domain.clock import Clock
+from ...domain.errors import InvalidStateError, RequestInProgressError, ResourceNotFoundError
+from ...store.database import Database
+from ...store.jobs import JobQueue
+from ...store.tables import AuditReportRow, AuthorityRow, IssuedCertificateRow
+from ..context import Caller
+from ..ports import BlobStore, WorkSignal
 from .lookup import load_authority
-from .ports import BlobStore, WorkSignal
 
 __all__ = ["AUDIT_REPORT_JOB", "CSV_FIELDS", "AuditReportService"]
 

@@ -10,9 +10,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import delete, func, select
 
-from ..domain.algorithms import KeyAlgorithm, SigningAlgorithm, check_family, generate_private_key
-from ..domain.arns import AuthorityArn
-from ..domain.authority import (
+from ...domain.algorithms import KeyAlgorithm, SigningAlgorithm, check_family, generate_private_key
+from ...domain.arns import AuthorityArn
+from ...domain.authority import (
     AuthorityStatus,
     AuthorityType,
     RevocationSettings,
@@ -22,24 +22,24 @@ from ..domain.authority import (
     restoration,
     status_update,
 )
-from ..domain.ca_import import validate_ca_certificate
-from ..domain.clock import Clock
-from ..domain.errors import (
+from ...domain.ca_import import validate_ca_certificate
+from ...domain.clock import Clock
+from ...domain.errors import (
     InvalidStateError,
     LimitExceededError,
     RequestInProgressError,
     ValidationError,
 )
-from ..domain.issuance import build_csr
-from ..domain.names import general_name, parse_oid, subject_name
-from ..domain.passthrough import key_usage_from_document
-from ..store.database import Database
-from ..store.jobs import JobQueue
-from ..store.tables import AuditReportRow, AuthorityRow, IssuedCertificateRow, PermissionRow
+from ...domain.issuance import build_csr
+from ...domain.names import general_name, parse_oid, subject_name
+from ...domain.passthrough import key_usage_from_document
+from ...store.database import Database
+from ...store.jobs import JobQueue
+from ...store.tables import AuditReportRow, AuthorityRow, IssuedCertificateRow, PermissionRow
+from ..context import Caller
+from ..ports import KeyVault, WorkSignal
 from .authority_cache import ActiveAuthorities
-from .context import Caller
 from .lookup import decode_token, encode_token, load_authority
-from .ports import KeyVault, WorkSignal
 from .records import AuthorityRecord, authority_record, revocation_to_json
 from .revocation import queue_crl_refresh
 

@@ -36,13 +36,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from ..domain.algorithms import KeyAlgorithm, generate_private_key, key_algorithm_of
-from ..domain.clock import Clock
-from ..domain.errors import InternalError
-from ..store.database import Database
-from ..store.jobs import DEAD, JobQueue
-from ..store.tables import AuthorityRow, Base, JobRow
-from .ports import WorkSignal
+from ...domain.algorithms import KeyAlgorithm, generate_private_key, key_algorithm_of
+from ...domain.clock import Clock
+from ...domain.errors import InternalError
+from ...store.database import Database
+from ...store.jobs import DEAD, JobQueue
+from ...store.tables import AuthorityRow, Base, JobRow
+from ..ports import WorkSignal
 
 __all__ = ["FILL_AT_START", "FILL_KEY_POOL_JOB", "POOLED_ALGORITHMS", "ClaimedKey", "KeyPool"]
 

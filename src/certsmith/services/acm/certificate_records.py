@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import Select, false, literal, select, tuple_
 
-from ..domain.errors import InvalidNextTokenError
-from ..store.tables import CertificateRow
+from ...domain.errors import InvalidNextTokenError
+from ...store.tables import CertificateRow
 
 __all__ = ["CertificateFilter", "CertificateRecord", "list_query", "page_token", "renewal_eligibility",
            "token_position"]

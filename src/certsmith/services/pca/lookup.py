@@ -10,11 +10,11 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from ..domain.arns import AuthorityArn
-from ..domain.authority import AuthorityStatus
-from ..domain.errors import InvalidNextTokenError, ResourceNotFoundError
-from ..store.tables import AuthorityRow
-from .context import Caller
+from ...domain.arns import AuthorityArn
+from ...domain.authority import AuthorityStatus
+from ...domain.errors import InvalidNextTokenError, ResourceNotFoundError
+from ...store.tables import AuthorityRow
+from ..context import Caller
 
 __all__ = ["decode_token", "encode_token", "load_authority"]
 

@@ -16,10 +16,10 @@ from cryptography.x509 import ocsp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..domain.algorithms import SigningAlgorithm
-from ..domain.authority import AuthorityStatus, reported_status
-from ..domain.clock import Clock
-from ..domain.revocation import (
+from ...domain.algorithms import SigningAlgorithm
+from ...domain.authority import AuthorityStatus, reported_status
+from ...domain.clock import Clock
+from ...domain.revocation import (
     OCSPStatus,
     RevocationReason,
     RevokedEntry,
@@ -28,10 +28,10 @@ from ..domain.revocation import (
     ocsp_error,
     ocsp_response,
 )
-from ..store.database import Database
-from ..store.jobs import JobQueue
-from ..store.tables import AuthorityRow, IssuedCertificateRow
-from .ports import KeyVault
+from ...store.database import Database
+from ...store.jobs import JobQueue
+from ...store.tables import AuthorityRow, IssuedCertificateRow
+from ..ports import KeyVault
 from .records import revocation_from_json
 
 __all__ = ["REFRESH_CRL_JOB", "RevocationService", "queue_crl_refresh"]

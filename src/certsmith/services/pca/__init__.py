@@ -1,0 +1,1 @@
+"""ACM-PCA: certificate authorities, issuance, revocation (CRL, OCSP), audit reports."""
