@@ -12,7 +12,11 @@ import json
 import math
 import os
 import random
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import cbor2
@@ -26,7 +30,7 @@ from certsmith.testing.server import logged_errors
 from ..conftest import Server, backend_url, start_server
 from .test_wire import signed
 
-FUZZ_SECONDS = float(os.environ.get("CERTSMITH_FUZZ_SECONDS", "20"))
+FUZZ_SECONDS = float(os.environ.get("CERTSMITH_FUZZ_SECONDS", "18"))
 CBOR_TYPE = "application/cbor"
 
 
@@ -47,6 +51,17 @@ def test_fuzzed_inputs_get_only_aws_errors(fuzz_server: Server) -> None:
     # It fuzzed for real: many inputs, some of which got past the checks into the services.
     assert report.requests > 2000, report
     assert report.answers["200"] > 50 and report.answers["400 SerializationException"] > 50, report.answers
+
+
+def test_the_fuzz_bench_runs_its_own_server() -> None:
+    """bench/fuzz_api.py for long runs: here 300 inputs, so that it cannot rot."""
+    bench = Path(__file__).resolve().parents[2] / "bench" / "fuzz_api.py"
+    run = subprocess.run([sys.executable, str(bench), "--requests", "300", "--seed", "1"], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert re.search(r"^300 requests in [\d.]+ s: \d+ requests per second", run.stdout, flags=re.MULTILINE), run.stdout
+    assert re.search(r"^  400 SerializationException +\d+$", run.stdout, flags=re.MULTILINE), run.stdout
+    assert "\n0 findings\n" in run.stdout and "63 operations fuzzed" in run.stdout, run.stdout
 
 
 def test_every_operation_of_both_services_is_fuzzed() -> None:
