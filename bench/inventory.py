@@ -35,10 +35,11 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from databases import pg_database
 from sqlalchemy import create_engine, insert, text
-from tests.conftest import Server, start_server
 
 from certsmith.domain.acm import certificate_facts
 from certsmith.store.tables import Base
+from certsmith.testing.server import RunningServer as Server
+from certsmith.testing.server import start_server
 
 VECTORS = ROOT / "tests" / "vectors"
 TARGET_MS = 20.0

@@ -47,8 +47,9 @@ from databases import pg_database
 from floors import crypto_floor, http_floor, storage_floor
 from load import Result, lua_script, median, run_wrk, tree_cpu_seconds
 from sqlalchemy import create_engine, text
-from tests.conftest import free_port, start_server
-from tests.contract.pki import make_csr, root_ca
+
+from certsmith.testing.pki import make_csr, root_ca
+from certsmith.testing.server import free_port, start_server
 
 
 def instant(value: datetime | str) -> datetime:

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -42,9 +41,9 @@ from sqlalchemy import create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from databases import pg_database
 
+from certsmith.testing.pki import root_ca
 from certsmith.testing.server import RunningServer, start_server
 
-ROOT_TEMPLATE = "arn:aws:acm-pca:::template/RootCACertificate/V1"
 CAS = {"RSA_2048": ("RSA_2048", "SHA256WITHRSA"), "EC_prime256v1": ("EC_prime256v1", "SHA256WITHECDSA")}
 
 
@@ -61,9 +60,7 @@ class Server:
         return Credentials(*self.running.access_key)
 
     def client(self, service: str) -> Any:
-        key_id, secret = self.running.access_key
-        return boto3.session.Session().client(service, endpoint_url=self.endpoint, region_name="us-east-1",
-                                              aws_access_key_id=key_id, aws_secret_access_key=secret)
+        return self.running.client(service)
 
     def stop(self) -> None:
         self.running.stop()
@@ -78,22 +75,6 @@ def start(folder: Path, pool_size: int, database_url: str | None) -> Server:
     except RuntimeError as error:
         raise SystemExit(str(error)) from None
     return Server(running, database_url or f"sqlite:///{running.data_dir / 'certsmith.db'}")
-
-
-def root_ca(pca: Any, key_algorithm: str, signing: str) -> str:
-    arn: str = pca.create_certificate_authority(
-        CertificateAuthorityType="ROOT", CertificateAuthorityConfiguration={
-            "KeyAlgorithm": key_algorithm, "SigningAlgorithm": signing,
-            "Subject": {"CommonName": f"Latency {key_algorithm} Root"}})["CertificateAuthorityArn"]
-    wait = {"Delay": 1, "MaxAttempts": 60}
-    pca.get_waiter("certificate_authority_csr_created").wait(CertificateAuthorityArn=arn, WaiterConfig=wait)
-    csr = pca.get_certificate_authority_csr(CertificateAuthorityArn=arn)["Csr"].encode()
-    cert_arn = pca.issue_certificate(CertificateAuthorityArn=arn, Csr=csr, SigningAlgorithm=signing,
-                                     TemplateArn=ROOT_TEMPLATE, Validity={"Type": "YEARS", "Value": 5})["CertificateArn"]
-    pca.get_waiter("certificate_issued").wait(CertificateAuthorityArn=arn, CertificateArn=cert_arn, WaiterConfig=wait)
-    certificate = pca.get_certificate(CertificateAuthorityArn=arn, CertificateArn=cert_arn)["Certificate"]
-    pca.import_certificate_authority_certificate(CertificateAuthorityArn=arn, Certificate=certificate.encode())
-    return arn
 
 
 def signed(server: Server, operation: str, request: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
@@ -172,7 +153,8 @@ def run_configuration(folder: Path, pooled: bool, args: argparse.Namespace) -> d
     server = start(folder, args.requests if pooled else 0, database_url)
     try:
         pca = server.client("acm-pca")
-        cas = {algorithm: root_ca(pca, *ca) for algorithm, ca in CAS.items()}
+        cas = {algorithm: root_ca(pca, f"Latency {algorithm} Root", key_algorithm=key, signing=signing)
+               for algorithm, (key, signing) in CAS.items()}
         if pooled:
             wait_for_spare_keys(server, "RSA_2048", args.requests)
         rows = {}

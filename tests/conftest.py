@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from certsmith.testing import server as testing_server
@@ -60,11 +59,6 @@ class Server(testing_server.RunningServer):
     @property
     def credentials(self) -> Path:
         return self.data_dir / "credentials"
-
-    def client(self, service: str, **kwargs: Any) -> Any:
-        session = boto3.session.Session()
-        return session.client(service, endpoint_url=self.endpoint, region_name=kwargs.pop("region_name", "us-east-1"),
-                              aws_access_key_id=self.access_key[0], aws_secret_access_key=self.access_key[1], **kwargs)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)

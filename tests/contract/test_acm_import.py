@@ -101,7 +101,7 @@ def test_reimport_keeps_the_arn(acm: Any, pca: Any) -> None:
 
 
 def test_reimport_over_a_private_certificate_is_refused(acm: Any, pca: Any) -> None:
-    from .pki import root_ca
+    from certsmith.testing.pki import root_ca
     ca = root_ca(pca, "Import Guard Root", key_algorithm="RSA_2048", signing="SHA256WITHRSA")
     private, _ = issued(acm, ca, "guard.internal.test")
     code, message = error_code(acm.import_certificate, CertificateArn=private, Certificate=read("rsa/leaf.pem"),

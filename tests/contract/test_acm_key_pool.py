@@ -16,8 +16,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import create_engine, text
 
+from certsmith.testing.pki import WAIT, root_ca
+
 from ..conftest import Server, backend_url, start_server
-from .pki import WAIT, root_ca
 
 POOL = 3
 PASSPHRASE = b"correct horse battery staple"

@@ -13,8 +13,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from certsmith.testing.pki import root_ca
+
 from ..conftest import Server, need_binary
-from .pki import root_ca
 from .test_acm_private import error_code, issued
 
 PASSPHRASE = b"correct horse battery staple"

@@ -11,8 +11,9 @@ import pytest
 from botocore.exceptions import ClientError, WaiterError
 from cryptography import x509
 
+from certsmith.testing.pki import WAIT, root_ca
+
 from ..conftest import Server, need_binary
-from .pki import WAIT, root_ca
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import WaiterError
 
+from certsmith.testing.pki import activate_root, create_ca, root_ca
+
 from ..conftest import Server
-from .pki import activate_root, create_ca, root_ca
 from .test_acm_import import import_vector
 from .test_acm_private import error_code, issued, request
 from .test_wire import signed

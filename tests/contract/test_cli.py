@@ -10,8 +10,9 @@ from typing import Any
 
 from cryptography import x509
 
+from certsmith.testing.pki import make_csr
+
 from ..conftest import Server
-from .pki import make_csr
 
 
 def cli(server: Server, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:

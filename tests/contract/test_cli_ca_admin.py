@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from certsmith.testing.pki import create_ca
+
 from ..conftest import Server
-from .pki import create_ca
 from .test_cli import cli
 
 

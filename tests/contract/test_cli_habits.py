@@ -16,10 +16,10 @@ from typing import Any
 
 from certsmith.cli.ca import ca_app
 from certsmith.cli.cert import cert_app
+from certsmith.testing.pki import make_csr
 
 from ..conftest import Server, free_port
 from ..unit.test_import_check import VECTORS
-from .pki import make_csr
 from .test_cli import cli
 
 ARN = re.compile(r"arn:aws:(acm-pca|acm):us-east-1:\d{12}:(certificate-authority/[0-9a-f-]{36}"

@@ -18,8 +18,9 @@ import httpx
 import pytest
 from cryptography import x509
 
+from certsmith.testing.pki import WAIT, create_ca, root_ca
+
 from ..conftest import Server, need_binary
-from .pki import WAIT, create_ca, root_ca
 
 CRL_DAYS = 3
 WITH_CRL = {"CrlConfiguration": {"Enabled": True, "ExpirationInDays": CRL_DAYS}}

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from certsmith.testing.pki import WAIT, activate_root, create_ca, issue, make_csr
+
 from ..conftest import backend_url, free_port, start_server
 from .local_cli import certsmith, database_args
-from .pki import WAIT, activate_root, create_ca, issue, make_csr
 
 
 def _serve_refused(data_dir: Path, url: str | None, env: dict[str, str] | None = None) -> str:

@@ -9,8 +9,9 @@ import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
+from certsmith.testing.pki import ROOT_TEMPLATE, create_ca, issue, make_csr, root_ca
+
 from ..conftest import Server
-from .pki import ROOT_TEMPLATE, create_ca, issue, make_csr, root_ca
 
 GOOD_CONFIG = {"KeyAlgorithm": "EC_prime256v1", "SigningAlgorithm": "SHA256WITHECDSA", "Subject": {"CommonName": "x"}}
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from .pki import create_ca, issue, make_csr
+from certsmith.testing.pki import create_ca, issue, make_csr
 
 
 def external_root() -> tuple[Any, x509.Certificate]:

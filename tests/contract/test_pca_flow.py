@@ -12,8 +12,9 @@ import httpx
 import pytest
 from cryptography import x509
 
+from certsmith.testing.pki import activate_root, activate_subordinate, create_ca, issue, make_csr
+
 from ..conftest import Server, need_binary
-from .pki import activate_root, activate_subordinate, create_ca, issue, make_csr
 
 REVOCATION = {"CrlConfiguration": {"Enabled": True, "ExpirationInDays": 7},
               "OcspConfiguration": {"Enabled": True}}

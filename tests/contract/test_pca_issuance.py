@@ -18,9 +18,9 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from certsmith.domain.templates import TEMPLATES, TemplateKind
+from certsmith.testing.pki import WAIT, activate_root, create_ca, issue, make_csr, root_ca, rsa_key
 
 from ..conftest import Server, need_binary
-from .pki import WAIT, activate_root, create_ca, issue, make_csr, root_ca, rsa_key
 
 CSR_EXTENSION = ObjectIdentifier("1.3.6.1.4.1.55555.1")
 API_EXTENSION = ObjectIdentifier("1.3.6.1.4.1.55555.2")

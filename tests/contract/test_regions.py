@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from certsmith.testing.pki import WAIT, activate_root, create_ca
+
 from ..conftest import Server, need_binary
-from .pki import WAIT, activate_root, create_ca
 
 REGIONS = {"us-east-1": "aws", "eu-west-1": "aws", "cn-north-1": "aws-cn", "us-gov-east-1": "aws-us-gov",
            "eusc-de-east-1": "aws-eusc"}

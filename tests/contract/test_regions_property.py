@@ -11,8 +11,9 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from certsmith.testing.pki import activate_root, create_ca
+
 from ..conftest import Server
-from .pki import activate_root, create_ca
 
 REGIONS = ["us-east-1", "eu-west-1", "us-gov-east-1"]
 _ARN_REGION = re.compile(r"arn:[a-z-]+:acm(?:-pca)?:([a-z0-9-]+):")

@@ -11,9 +11,9 @@ import pytest
 from cryptography import x509
 
 from certsmith.settings import load_settings
+from certsmith.testing.pki import activate_root, create_ca, issue, make_csr
 
 from ..conftest import backend_url, start_server
-from .pki import activate_root, create_ca, issue, make_csr
 
 
 def test_restart_reuses_everything_and_public_url_is_baked_in(tmp_path: Path) -> None:

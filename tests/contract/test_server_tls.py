@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from certsmith.testing.pki import WAIT, activate_root, create_ca
+
 from ..conftest import Server, backend_url, need_binary, start_server
-from .pki import WAIT, activate_root, create_ca
 
 
 @pytest.fixture(scope="module")

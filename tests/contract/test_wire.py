@@ -21,8 +21,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import create_engine, text
 
+from certsmith.testing.pki import create_ca, root_ca
+
 from ..conftest import Server, need_binary
-from .pki import create_ca, root_ca
 
 CONFIG = {"KeyAlgorithm": "EC_prime256v1", "SigningAlgorithm": "SHA256WITHECDSA", "Subject": {"CommonName": "wire"}}
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from cryptography import x509
 
+from certsmith.testing.pki import make_csr, root_ca
+
 from ..conftest import backend_url, start_server
-from ..contract.pki import make_csr, root_ca
 
 
 def test_two_worker_processes_share_the_queue(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -64,6 +65,15 @@ class RunningServer:
     @property
     def access_key(self) -> tuple[str, str]:
         return read_access_key(self.data_dir / "credentials")
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        """A boto3 client of this server (us-east-1 unless ``region_name`` says otherwise)."""
+        import boto3  # a test and benchmark dependency, not certsmith's
+
+        key_id, secret = self.access_key
+        return boto3.session.Session().client(service, endpoint_url=self.endpoint,
+                                              region_name=kwargs.pop("region_name", "us-east-1"),
+                                              aws_access_key_id=key_id, aws_secret_access_key=secret, **kwargs)
 
     def errors(self) -> list[str]:
         return logged_errors(self.log_path.read_text(errors="replace"))

@@ -1,4 +1,4 @@
-"""Helpers the contract tests share: build a CA hierarchy through the API, make CSRs."""
+"""Building a CA hierarchy through the ACM-PCA API and making CSRs: for the tests and the benchmarks."""
 
 from __future__ import annotations
 
