@@ -81,6 +81,11 @@ def test_a_lone_surrogate_is_refused_and_shown_escaped() -> None:
     error.message.encode("utf-8")  # the message itself is valid Unicode: it can go out as CBOR text
 
 
+def test_a_nul_character_is_refused_by_name() -> None:
+    error = problem("ListCertificateAuthorities", {"NextToken": "ab\x00cd"})
+    assert error.field == "nextToken" and "NUL character" in error.message
+
+
 def test_patterns_are_not_tried_on_strings_past_their_length() -> None:
     error = problem("ListCertificateAuthorities", {"NextToken": "x" * 3_000_000}, service="acm-pca")
     assert error.field == "nextToken" and "length less than or equal to" in error.message

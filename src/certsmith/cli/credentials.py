@@ -11,7 +11,7 @@ from rich.table import Table
 from ..domain.errors import UserError
 from ..services.accounts import CACHE_SECONDS, write_credentials_file
 from .help import CertsmithTyper
-from .local import ConfigOption, DataDirOption, fail, local_settings, open_container
+from .local import ConfigOption, DatabaseUrlOption, DataDirOption, fail, local_settings, open_container
 
 __all__ = ["credentials_app"]
 
@@ -23,13 +23,14 @@ AccountOption = Annotated[str | None, typer.Option(help="account ID (needed only
 @credentials_app.command("create")
 def create(
     data_dir: DataDirOption = None,
+    database_url: DatabaseUrlOption = None,
     config: ConfigOption = None,
     account: AccountOption = None,
     force: Annotated[bool, typer.Option("--force", help="replace an existing credentials file")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="print only the new access key ID")] = False,
 ) -> None:
     """Make a new admin access key and write it to DATA_DIR/credentials (never over a file, without --force)."""
-    settings = local_settings(config, data_dir=data_dir)
+    settings = local_settings(config, data_dir=data_dir, database_url=database_url)
     path = settings.data_dir / "credentials"
     if path.exists() and not force:
         fail(f"{path} exists; it is kept. Use --force to replace it with a new key "
@@ -52,12 +53,13 @@ def create(
 @credentials_app.command("list")
 def list_keys(
     data_dir: DataDirOption = None,
+    database_url: DatabaseUrlOption = None,
     config: ConfigOption = None,
     account: AccountOption = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="print only access key IDs")] = False,
 ) -> None:
     """List the account's access keys (never their secrets)."""
-    container = open_container(local_settings(config, data_dir=data_dir))
+    container = open_container(local_settings(config, data_dir=data_dir, database_url=database_url))
     try:
         keys = container.accounts.access_keys(account)
     except UserError as error:
@@ -78,11 +80,12 @@ def list_keys(
 def revoke(
     access_key_id: Annotated[str, typer.Argument(help="the access key to revoke")],
     data_dir: DataDirOption = None,
+    database_url: DatabaseUrlOption = None,
     config: ConfigOption = None,
     force: Annotated[bool, typer.Option("--force", help="revoke even the account's last key")] = False,
 ) -> None:
     """Revoke an access key: requests signed with it are refused within seconds."""
-    container = open_container(local_settings(config, data_dir=data_dir))
+    container = open_container(local_settings(config, data_dir=data_dir, database_url=database_url))
     try:
         credential = container.accounts.credential(access_key_id)
         if credential is None:

@@ -13,12 +13,15 @@ from ..settings import Settings, load_settings
 if TYPE_CHECKING:
     from ..services.wiring import Container
 
-__all__ = ["ConfigOption", "DataDirOption", "fail", "local_settings", "open_container"]
+__all__ = ["ConfigOption", "DataDirOption", "DatabaseUrlOption", "fail", "local_settings", "open_container"]
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML settings file", envvar="CERTSMITH_CONFIG",
                                                    show_envvar=True)]
 DataDirOption = Annotated[Path | None, typer.Option(help="data folder (database, master key, credentials) "
                                                          "\\[default: ./certsmith-data]", envvar="CERTSMITH_DATA_DIR")]
+
+DatabaseUrlOption = Annotated[str | None, typer.Option(help="SQLAlchemy URL \\[default: SQLite in the data folder]",
+                                                       envvar="CERTSMITH_DATABASE_URL")]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -9,7 +9,7 @@ from ..keys.master_key import MasterKeyError, MasterKeySource
 from ..services.master_key import rotate_master_key
 from ..tls.auto import AutoTLS, key_password
 from .help import CertsmithTyper
-from .local import ConfigOption, DataDirOption, fail, local_settings, open_container
+from .local import ConfigOption, DatabaseUrlOption, DataDirOption, fail, local_settings, open_container
 
 __all__ = ["master_key_app"]
 
@@ -17,9 +17,9 @@ master_key_app = CertsmithTyper(help="The master key that seals every private ke
 
 
 @master_key_app.command("rotate")
-def rotate(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
+def rotate(data_dir: DataDirOption = None, database_url: DatabaseUrlOption = None, config: ConfigOption = None) -> None:
     """Re-seal every key and secret under a new master key. Stop every certsmith process on this database first."""
-    settings = local_settings(config, data_dir=data_dir)
+    settings = local_settings(config, data_dir=data_dir, database_url=database_url)
     container = open_container(settings)
     source = MasterKeySource(settings.data_dir, settings.master_key)
     try:

@@ -15,7 +15,7 @@ from ..keys.master_key import MasterKeyError, MasterKeySource
 from ..settings import Settings
 from ..tls.auto import AutoTLS, key_password, server_names
 from ..tls.context import ServerTLS, context_factory
-from .local import ConfigOption, DataDirOption, fail, local_settings, open_container
+from .local import ConfigOption, DatabaseUrlOption, DataDirOption, fail, local_settings, open_container
 
 __all__ = ["serve", "worker"]
 
@@ -27,8 +27,7 @@ def serve(
                                              envvar="CERTSMITH_HOST", show_envvar=True)] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on \\[default: 8000]", envvar="CERTSMITH_PORT")] = None,
     data_dir: DataDirOption = None,
-    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL \\[default: SQLite in the data folder]",
-                                                     envvar="CERTSMITH_DATABASE_URL")] = None,
+    database_url: DatabaseUrlOption = None,
     region: Annotated[str | None, typer.Option(help="region in ARNs \\[default: us-east-1]",
                                                envvar="CERTSMITH_REGION")] = None,
     public_url: Annotated[str | None, typer.Option(
@@ -80,8 +79,7 @@ def serve(
 
 def worker(
     data_dir: DataDirOption = None,
-    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL \\[default: SQLite in the data folder]",
-                                                     envvar="CERTSMITH_DATABASE_URL")] = None,
+    database_url: DatabaseUrlOption = None,
     threads: Annotated[int, typer.Option(min=1, help="worker threads")] = 1,
     config: ConfigOption = None,
 ) -> None:

@@ -169,6 +169,9 @@ class _Checker:
         if not _valid_unicode(value):
             self.fail(path, value, "Member must be a string of Unicode characters (it holds a lone surrogate)")
             return value
+        if "\x00" in value:  # no text column of PostgreSQL can hold it, and no AWS pattern admits it
+            self.fail(path, value, "Member must not contain the NUL character (U+0000)")
+            return value
         before = len(self.problems)
         self._length(len(value), meta, path, value, "Member must have length")
         if shape.enum and value not in shape.enum:
