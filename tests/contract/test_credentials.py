@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import boto3
-import pytest
 from botocore.exceptions import ClientError
 
 from ..conftest import backend_url, start_server
@@ -73,8 +72,7 @@ def test_lost_credentials_are_made_anew_and_old_keys_revoked(tmp_path: Path) -> 
     assert "Traceback" not in server.log_path.read_text()
 
 
-@pytest.mark.parametrize("force", [True])
-def test_force_replaces_the_file(tmp_path: Path, force: bool) -> None:
+def test_force_replaces_the_file(tmp_path: Path) -> None:
     url = backend_url()
     server = start_server(tmp_path, url)
     server.stop()

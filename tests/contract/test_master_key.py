@@ -42,7 +42,7 @@ def test_missing_or_wrong_master_key_stops_the_start(tmp_path: Path) -> None:
     message = _serve_refused(server.data_dir, url)
     assert f"{key_file} is not the master key that sealed" in message
 
-    wrong = "A" * 43 + "="  # base64 of 32 zero-ish bytes: well-formed, but not the key
+    wrong = "A" * 43 + "="  # base64 of 32 zero bytes: well-formed, but not the key
     message = _serve_refused(server.data_dir, url, env={"CERTSMITH_MASTER_KEY": wrong})
     assert "the master_key setting (CERTSMITH_MASTER_KEY) is not the master key" in message
     message = _serve_refused(server.data_dir, url, env={"CERTSMITH_MASTER_KEY": "c2hvcnQ="})
@@ -61,9 +61,10 @@ def test_missing_or_wrong_master_key_stops_the_start(tmp_path: Path) -> None:
 
 def test_rotation_reseals_every_key(tmp_path: Path) -> None:
     url = backend_url()
-    server = start_server(tmp_path, url)
+    server = start_server(tmp_path, url, extra=["--tls", "auto"])  # its TLS key files are sealed too
+    trust = str(server.data_dir / "tls" / "ca.pem")
     try:
-        pca, acm = server.client("acm-pca"), server.client("acm")
+        pca, acm = server.client("acm-pca", verify=trust), server.client("acm", verify=trust)
         ca_arn = create_ca(pca, "ROOT", "Rotation Root")
         activate_root(pca, ca_arn)
         cert_arn = acm.request_certificate(DomainName="rotate.internal.test", CertificateAuthorityArn=ca_arn,
@@ -83,11 +84,15 @@ def test_rotation_reseals_every_key(tmp_path: Path) -> None:
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert not (server.data_dir / "master.key.new").exists()
 
-    again = start_server(tmp_path, url)  # the same credentials: the access key was re-sealed too
+    root_before = (server.data_dir / "tls" / "ca.pem").read_bytes()
+    again = start_server(tmp_path, url, extra=["--tls", "auto"])  # the same credentials: the access key was re-sealed
     try:
+        # the TLS key files were re-encrypted, not remade: clients keep trusting the same root
+        assert (server.data_dir / "tls" / "ca.pem").read_bytes() == root_before
         csr, _ = make_csr("after-rotation.test")
-        issue(again.client("acm-pca"), ca_arn, csr)  # the CA key opens under the new master key
-        exported = again.client("acm").export_certificate(CertificateArn=cert_arn, Passphrase=b"rotation-pass")
+        issue(again.client("acm-pca", verify=trust), ca_arn, csr)  # the CA key opens under the new master key
+        exported = again.client("acm", verify=trust).export_certificate(CertificateArn=cert_arn,
+                                                                        Passphrase=b"rotation-pass")
         assert "ENCRYPTED PRIVATE KEY" in exported["PrivateKey"]  # the certificate's key opens too
     finally:
         again.stop()

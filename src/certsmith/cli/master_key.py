@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from ..domain.clock import SystemClock
 from ..keys.master_key import MasterKeyError, MasterKeySource
 from ..services.master_key import rotate_master_key
 from ..tls.auto import AutoTLS, key_password
@@ -23,17 +22,14 @@ def rotate(data_dir: DataDirOption = None, database_url: DatabaseUrlOption = Non
     container = open_container(settings)
     source = MasterKeySource(settings.data_dir, settings.master_key)
     try:
-        old = source.read()
-        result = rotate_master_key(source, container.database, SystemClock())
-        new = (source.read() if not settings.master_key else (settings.data_dir / "master.key.new").read_bytes())
+        result = rotate_master_key(source, container.database, container.clock)
     except MasterKeyError as error:
         fail(str(error))
     finally:
         container.database.dispose()
-    assert old is not None and new is not None
     tls_dir = settings.data_dir / "tls"
     if tls_dir.is_dir():  # the server's TLS key files are encrypted under a password derived from the master key
-        AutoTLS(tls_dir, key_password(old), ()).reencrypt(key_password(new))
+        AutoTLS(tls_dir, key_password(result.old_key), ()).reencrypt(key_password(result.new_key))
     counts = ", ".join(f"{count} in {table}" for table, count in result.resealed.items())
     typer.echo(f"re-sealed {sum(result.resealed.values())} secrets ({counts}) under a new master key")
     if settings.master_key:

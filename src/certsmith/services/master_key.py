@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -91,6 +91,8 @@ def open_master_key(source: MasterKeySource, database: Database, clock: Clock) -
 class RotationResult:
     resealed: dict[str, int]
     key_path: str
+    old_key: bytes = field(repr=False)  # for what is sealed outside the database (the server's TLS key files)
+    new_key: bytes = field(repr=False)
 
 
 def rotate_master_key(source: MasterKeySource, database: Database, clock: Clock) -> RotationResult:
@@ -124,9 +126,9 @@ def rotate_master_key(source: MasterKeySource, database: Database, clock: Clock)
         source.pending_path.unlink(missing_ok=True)  # nothing was committed under the new key
         raise
     if source.from_setting:
-        return RotationResult(counts, str(source.pending_path))
+        return RotationResult(counts, str(source.pending_path), old, new)
     os.replace(source.pending_path, source.path)
-    return RotationResult(counts, str(source.path))
+    return RotationResult(counts, str(source.path), old, new)
 
 
 def _count_sealed(session: Any) -> int:
