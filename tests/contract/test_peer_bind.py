@@ -20,7 +20,6 @@ import dns.message
 import dns.name
 import dns.query
 import dns.rcode
-import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import dns.tsig
@@ -32,14 +31,15 @@ from certsmith.testing.bind import Bind, free_dns_port, start_bind
 
 from ..conftest import need_binary
 
-APEX = dns.name.from_text("acme.test.")
-X1 = dns.name.from_text("x1.acme.test.")
-RECORDS = {
-    (APEX, dns.rdatatype.SOA): "ns.acme.test. hostmaster.acme.test. 1 60 60 3600 60",
-    (APEX, dns.rdatatype.NS): "ns.acme.test.",
-    (dns.name.from_text("ns.acme.test."), dns.rdatatype.A): "127.0.0.1",
-    (X1, dns.rdatatype.TXT): '"hello"',
-}
+
+def stub_records(apex: str) -> dict[tuple[dns.name.Name, dns.rdatatype.RdataType], str]:
+    """The stub's zone: SOA and NS at the apex, the NS's address, and TXT "hello" at x1.<apex>."""
+    return {
+        (dns.name.from_text(apex), dns.rdatatype.SOA): f"ns.{apex} hostmaster.{apex} 1 60 60 3600 60",
+        (dns.name.from_text(apex), dns.rdatatype.NS): f"ns.{apex}",
+        (dns.name.from_text(f"ns.{apex}"), dns.rdatatype.A): "127.0.0.1",
+        (dns.name.from_text(f"x1.{apex}"), dns.rdatatype.TXT): '"hello"',
+    }
 
 
 def untimed(lines: Iterable[str]) -> list[str]:
@@ -47,27 +47,29 @@ def untimed(lines: Iterable[str]) -> list[str]:
     return [" ".join(part for index, part in enumerate(line.split(" ")) if index != 1) for line in lines]
 
 
-def stub_answer(wire: bytes, asked: list[str]) -> bytes:
-    """The stub's authoritative answer to one query for acme.test."""
+def stub_answer(wire: bytes, apex: str, asked: list[str]) -> bytes:
+    """The stub's authoritative answer to one query for its zone."""
+    records = stub_records(apex)
     query = dns.message.from_wire(wire)
     response = dns.message.make_response(query)
     response.flags |= dns.flags.AA
     question = query.question[0]
     asked.append(f"{question.name} {dns.rdatatype.to_text(question.rdtype)}")
-    rdata = RECORDS.get((question.name, question.rdtype))
+    rdata = records.get((question.name, question.rdtype))
     if rdata is not None:
         response.answer.append(dns.rrset.from_text(question.name, 60, "IN", question.rdtype, rdata))
     else:
-        if not any(name == question.name for name, _ in RECORDS):
+        if not any(name == question.name for name, _ in records):
             response.set_rcode(dns.rcode.NXDOMAIN)
-        response.authority.append(dns.rrset.from_text(APEX, 60, "IN", "SOA", RECORDS[(APEX, dns.rdatatype.SOA)]))
+        soa = records[(dns.name.from_text(apex), dns.rdatatype.SOA)]
+        response.authority.append(dns.rrset.from_text(apex, 60, "IN", "SOA", soa))
     return response.to_wire()
 
 
 class StubDns:
-    """A tiny authoritative server for acme.test on 127.0.0.1:<port>, UDP and TCP; records the questions it got."""
+    """A tiny authoritative server for ``apex`` on 127.0.0.1:<port>, UDP and TCP; records the questions it got."""
 
-    def __init__(self) -> None:
+    def __init__(self, apex: str = "acme.test.") -> None:
         self.port = free_dns_port()
         self.asked: list[str] = []
         asked = self.asked
@@ -75,12 +77,12 @@ class StubDns:
         class Udp(socketserver.BaseRequestHandler):
             def handle(self) -> None:
                 data, sock = self.request
-                sock.sendto(stub_answer(data, asked), self.client_address)
+                sock.sendto(stub_answer(data, apex, asked), self.client_address)
 
         class Tcp(socketserver.StreamRequestHandler):
             def handle(self) -> None:
                 while len(head := self.rfile.read(2)) == 2:
-                    reply = stub_answer(self.rfile.read(struct.unpack("!H", head)[0]), asked)
+                    reply = stub_answer(self.rfile.read(struct.unpack("!H", head)[0]), apex, asked)
                     self.wfile.write(struct.pack("!H", len(reply)) + reply)
 
         socketserver.ThreadingTCPServer.allow_reuse_address = True
@@ -214,6 +216,20 @@ def test_stop_frees_the_port_and_a_restart_on_it_works(tmp_path: Path, stub: Stu
         assert second.port == port
         assert second.query("_acme-challenge.sub.example.test", "CNAME") == []  # a fresh zone, no old journal
         assert untimed(second.query("x1.acme.test", "TXT")) == ['x1.acme.test. IN TXT "hello"']
+
+
+def test_a_forwarded_zone_below_a_user_zone_is_delegated_in_it(tmp_path: Path) -> None:
+    need_binary("named")
+    nested = StubDns("acme.example.test.")
+    try:
+        with start_bind(tmp_path, forwards={"acme.example.test": ("127.0.0.1", nested.port)}) as bind:
+            bind.set_cname("_acme-challenge.example.test", "x1.acme.example.test")
+            assert untimed(bind.query("_acme-challenge.example.test", "TXT")) == [
+                "_acme-challenge.example.test. IN CNAME x1.acme.example.test.", 'x1.acme.example.test. IN TXT "hello"']
+            with pytest.raises(ValueError, match="forwards and cannot update"):
+                bind.set_cname("_acme-challenge.x1.acme.example.test", "x1.acme.test")
+    finally:
+        nested.close()
 
 
 def test_bad_settings_are_refused_before_named_starts(tmp_path: Path) -> None:

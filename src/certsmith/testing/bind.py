@@ -29,7 +29,7 @@ __all__ = ["TSIG_ALGORITHM", "Bind", "free_dns_port", "start_bind"]
 TSIG_ALGORITHM = "hmac-sha256"
 _KEY_NAME = "certsmith-key"
 _HOST = "127.0.0.1"
-_NAME = re.compile(r"^(?!-)[a-z0-9_*-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*$")
+_NAME = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*$")
 _SECRET = re.compile(r'secret\s+"([^"]+)"')
 
 
@@ -50,7 +50,7 @@ def free_dns_port(host: str = _HOST) -> int:
 
 def _zone_name(value: str, what: str) -> str:
     name = value.strip().lower().rstrip(".")
-    if not _NAME.match(name) or "*" in name:
+    if not _NAME.match(name):
         raise ValueError(f"{what} {value!r} is not a valid DNS zone name")
     return name
 
@@ -85,6 +85,7 @@ class Bind:
     process: subprocess.Popen[bytes] | None
     zones: tuple[str, ...]
     forwards: dict[str, tuple[str, int]]
+    nsupdate: str = "nsupdate"
 
     @property
     def address(self) -> str:
@@ -96,16 +97,19 @@ class Bind:
 
     @property
     def key_file(self) -> Path:
-        """The TSIG key as `tsig-keygen` wrote it (a named.conf ``key`` statement, which `nsupdate -k` reads)."""
+        """The TSIG key as `tsig-keygen` wrote it (a named.conf ``key`` statement)."""
         return self.home / "tsig.key"
 
     def zone_of(self, name: str) -> str:
-        """The longest primary zone that ``name`` is in."""
+        """The longest primary zone that ``name`` is in (not below a forwarded zone)."""
         bare = name.strip().lower().rstrip(".")
-        found = [zone for zone in self.zones if bare == zone or bare.endswith("." + zone)]
-        if not found:
+        found = max((zone for zone in (*self.zones, *self.forwards) if bare == zone or bare.endswith("." + zone)),
+                    key=len, default=None)
+        if found is None:
             raise ValueError(f"name {name!r} is in none of BIND's zones {list(self.zones)}")
-        return max(found, key=len)
+        if found in self.forwards:
+            raise ValueError(f"name {name!r} is in zone {found!r}, which BIND forwards and cannot update")
+        return found
 
     def update(self, zone: str, commands: Sequence[str]) -> None:
         """Send ``commands`` (``update add ...`` / ``update delete ...`` lines) to ``zone`` through `nsupdate`, signed."""
@@ -114,7 +118,7 @@ class Bind:
                 raise ValueError(f"nsupdate command {command!r} must be a single line")
         script = "".join(f"{line}\n" for line in
                          [f"server {_HOST} {self.port}", f"zone {_fqdn(zone)}", *commands, "send"])
-        args = ["nsupdate", "-v", "-t", "5", "-y", f"{TSIG_ALGORITHM}:{self.tsig_name}:{self.tsig_secret}"]
+        args = [self.nsupdate, "-v", "-t", "5", "-y", f"{TSIG_ALGORITHM}:{self.tsig_name}:{self.tsig_secret}"]
         try:
             done = subprocess.run(args, input=script.encode(), capture_output=True, timeout=30, check=False)
         except subprocess.TimeoutExpired as exc:
@@ -270,7 +274,7 @@ def _tsig_key(home: Path) -> str:
 
 def start_bind(home: Path, *, zones: Sequence[str] = ("example.test",),
                forwards: Mapping[str, tuple[str, int]] | None = None, binary: str = "named",
-               port: int | None = None, ready_within: float = 15.0) -> Bind:
+               port: int | None = None, ready_within: float = 15.0, nsupdate: str = "nsupdate") -> Bind:
     """Start `named` with its files in ``home`` on 127.0.0.1 (a free port unless ``port`` is given).
 
     Returns once the first zone's SOA answers; raises RuntimeError with the log's tail if `named` exits
@@ -298,19 +302,27 @@ def start_bind(home: Path, *, zones: Sequence[str] = ("example.test",),
     with open(log_path, "wb") as log:
         process = subprocess.Popen([binary, "-4", "-g", "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL)
-    bind = Bind(home, port, _KEY_NAME, secret, process, primaries, forwarded)
+    bind = Bind(home, port, _KEY_NAME, secret, process, primaries, forwarded, nsupdate)
+    try:
+        _wait_ready(bind, process, ready_within)
+    except BaseException:
+        bind.stop()
+        raise
+    return bind
+
+
+def _wait_ready(bind: Bind, process: subprocess.Popen[bytes], ready_within: float) -> None:
+    """Poll the first zone's SOA until it answers; raise if `named` exits or the deadline passes."""
     deadline = time.monotonic() + ready_within
-    request = dns.message.make_query(_fqdn(primaries[0]), "SOA")
+    request = dns.message.make_query(_fqdn(bind.zones[0]), "SOA")
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"named exited with status {process.returncode}:\n{_tail(log_path)}")
+            raise RuntimeError(f"named exited with status {process.returncode}:\n{_tail(bind.log_path)}")
         try:
-            answer = dns.query.udp(request, _HOST, port=port, timeout=0.2)
-            if answer.answer:
-                return bind
+            if dns.query.udp(request, _HOST, port=bind.port, timeout=0.2).answer:
+                return
         except (dns.exception.DNSException, OSError):
             pass
         if time.monotonic() >= deadline:
-            bind.stop()
-            raise RuntimeError(f"named did not answer within {ready_within:.0f} s:\n{_tail(log_path)}")
+            raise RuntimeError(f"named did not answer within {ready_within:.0f} s:\n{_tail(bind.log_path)}")
         time.sleep(0.02)
