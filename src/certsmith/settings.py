@@ -29,6 +29,11 @@ class Settings:
     tls: str = "off"  # "off", or "auto": a server certificate from certsmith's own internal root
     tls_check_seconds: float = 3600.0  # how often the server looks for a renewed (or, with auto, due) certificate
     access_log: bool = False  # one log line per request
+    # Public certificates: the zone delegated to certsmith's DNS server, where it answers ACME DNS-01 challenges
+    validation_zone: str | None = None
+    dns_listen: str = "127.0.0.1:5300"  # HOST:PORT of that DNS server (UDP and TCP); port 53 in production
+    resolvers: str = ""  # HOST[:PORT],... asked whether validation records are in place; empty: the system's
+    validation_nameservers: str = ""  # host names of the zone's NS records (comma-separated); default ns.<zone>
 
     @property
     def effective_database_url(self) -> str:

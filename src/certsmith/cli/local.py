@@ -44,3 +44,5 @@ def open_container(settings: Settings) -> Container:
         return build(settings)
     except MasterKeyError as error:
         fail(str(error))
+    except ValueError as error:  # a setting that only makes sense once read (validation zone, resolvers, DNS address)
+        fail(f"bad settings: {error}")

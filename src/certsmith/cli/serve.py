@@ -7,7 +7,7 @@ import signal
 import socket
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,9 +17,19 @@ from ..tls.auto import AutoTLS, key_password, server_names
 from ..tls.context import ServerTLS, context_factory
 from .local import ConfigOption, DatabaseUrlOption, DataDirOption, fail, local_settings, open_container
 
+if TYPE_CHECKING:
+    from ..dns.server import ValidationDnsServer
+    from ..services.wiring import Container
+
 __all__ = ["serve", "worker"]
 
 _WILDCARDS = ("0.0.0.0", "::", "")
+ValidationZoneOption = Annotated[str | None, typer.Option(
+    help="the DNS zone delegated to certsmith for public certificates' validation records (e.g. "
+         "acme-validation.example.com)", envvar="CERTSMITH_VALIDATION_ZONE")]
+ResolversOption = Annotated[str | None, typer.Option(
+    help="HOST[:PORT],... resolvers asked whether validation records are in place \\[default: the system's]",
+    envvar="CERTSMITH_RESOLVERS")]
 
 
 def serve(
@@ -44,6 +54,11 @@ def serve(
     processes: Annotated[int, typer.Option(min=1, help="API processes (each with its worker unless --no-worker)")] = 1,
     access_log: Annotated[bool, typer.Option("--access-log", help="log one line per request",
                                              envvar="CERTSMITH_ACCESS_LOG")] = False,
+    validation_zone: ValidationZoneOption = None,
+    dns_listen: Annotated[str | None, typer.Option(
+        help="HOST:PORT of the validation zone's DNS server, UDP and TCP (port 53 in production) "
+             "\\[default: 127.0.0.1:5300]", envvar="CERTSMITH_DNS_LISTEN")] = None,
+    resolvers: ResolversOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Run the API server and a job worker (in one process, or in each of --processes)."""
@@ -53,12 +68,14 @@ def serve(
 
     settings = local_settings(config, host=host, port=port, data_dir=data_dir, database_url=database_url, region=region,
                               public_url=public_url, worker=False if no_worker else None, tls_cert=tls_cert,
-                              tls_key=tls_key, tls=tls, access_log=True if access_log else None)
+                              tls_key=tls_key, tls=tls, access_log=True if access_log else None,
+                              validation_zone=validation_zone, dns_listen=dns_listen, resolvers=resolvers)
     _check_addresses(settings)
     _check_port_free(settings.host, settings.port)
     configure_logging(settings)
     had_credentials = (settings.data_dir / "credentials").exists()
     container = open_container(settings)
+    dns_server = _start_dns(container)
     server_tls = _server_tls(settings)
     scheme = "https" if server_tls else "http"
     typer.echo(f"certsmith listening on {scheme}://{_url_host(settings.host)}:{settings.port} "
@@ -66,6 +83,9 @@ def serve(
     if server_tls is not None and server_tls.auto is not None:
         typer.echo(f"clients trust it with AWS_CA_BUNDLE={server_tls.auto.ca_path}", err=True)
     ssl_factory = context_factory(server_tls) if server_tls else None
+    if dns_server is not None:
+        typer.echo(f"validation zone {settings.validation_zone} answered on {settings.dns_listen} (UDP and TCP); "
+                   "delegate it here with NS records", err=True)
     if processes > 1:
         container.database.dispose()  # migrated, credentials made; each process builds its own
         settings_to_environment(settings)
@@ -81,12 +101,15 @@ def worker(
     data_dir: DataDirOption = None,
     database_url: DatabaseUrlOption = None,
     threads: Annotated[int, typer.Option(min=1, help="worker threads")] = 1,
+    validation_zone: ValidationZoneOption = None,
+    resolvers: ResolversOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Run workers only (no API); several may share one PostgreSQL database."""
     from ..api.factory import configure_logging
 
-    settings = local_settings(config, data_dir=data_dir, database_url=database_url)
+    settings = local_settings(config, data_dir=data_dir, database_url=database_url, validation_zone=validation_zone,
+                              resolvers=resolvers)
     configure_logging(settings)
     container = open_container(settings)
     stop = threading.Event()
@@ -116,6 +139,26 @@ def _check_addresses(settings: Settings) -> None:
     for name, path in (("--tls-cert", settings.tls_cert), ("--tls-key", settings.tls_key)):
         if path is not None and not path.is_file():
             fail(f"{name} {path}: no such file")
+
+
+def _start_dns(container: Container) -> ValidationDnsServer | None:
+    """The validation zone's authoritative DNS server, in this (parent) process, serving what the database holds."""
+    from ..dns.probe import split_listen
+    from ..dns.server import ValidationDnsServer
+
+    settings = container.settings
+    if not settings.validation_zone:
+        return None
+    host, port = split_listen(settings.dns_listen)
+    nameservers = [n.strip() for n in settings.validation_nameservers.split(",") if n.strip()]
+    server = ValidationDnsServer(container.validation_records.zone or settings.validation_zone, host, port,
+                                 container.zone_content, nameservers=nameservers)
+    try:
+        server.start()
+    except OSError as error:
+        fail(f"--dns-listen {settings.dns_listen}: {error} (choose another with --dns-listen HOST:PORT)")
+    container.challenges.listeners.append(server.poke)
+    return server
 
 
 def _check_port_free(host: str, port: int) -> None:

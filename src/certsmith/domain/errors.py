@@ -112,6 +112,10 @@ class InvalidRequestError(UserError):
     code = "invalid_request"
 
 
+class InvalidDomainValidationOptionsError(UserError):
+    code = "invalid_domain_validation_options"
+
+
 class InvalidStateError(UserError):
     code = "invalid_state"
 

@@ -22,7 +22,15 @@ from ..keys.master_key import (
 )
 from ..keys.sealing import KeySealer
 from ..store.database import Database
-from ..store.tables import AccessKeyRow, AuthorityRow, CertificateRow, KeyPoolRow, MasterKeyCheckRow
+from ..store.tables import (
+    AccessKeyRow,
+    AuthorityRow,
+    CertificateRow,
+    InstallationSecretRow,
+    IssuerRow,
+    KeyPoolRow,
+    MasterKeyCheckRow,
+)
 
 __all__ = ["SEALED_COLUMNS", "RotationResult", "SealedColumn", "open_master_key", "rotate_master_key"]
 
@@ -49,6 +57,9 @@ SEALED_COLUMNS: list[SealedColumn] = [
     SealedColumn(AuthorityRow, "sealed_key", "arn"),
     SealedColumn(CertificateRow, "sealed_key", "arn"),
     SealedColumn(KeyPoolRow, "sealed_key", "id"),
+    SealedColumn(IssuerRow, "sealed_account_key", "arn"),
+    SealedColumn(IssuerRow, "sealed_eab_key", "arn"),
+    SealedColumn(InstallationSecretRow, "sealed_value", "name"),
 ]
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..dns.probe import serves_txt, split_listen
+from ..dns.resolve import Resolvers, parse_resolvers
 from ..domain.clock import Clock, SystemClock
+from ..domain.public_names import check_zone_name
 from ..keys.master_key import MasterKeySource
 from ..keys.sealing import KeySealer
 from ..settings import Settings
@@ -29,6 +32,12 @@ from .pca.authority_admin import AuthorityAdminService
 from .pca.authority_cache import ActiveAuthorities
 from .pca.issuance import ISSUE_JOB, IssuanceService
 from .pca.revocation import REFRESH_CRL_JOB, RevocationService
+from .public.challenges import ChallengeStore, ValidationRecords
+from .public.diagnosis import PROBE_LABEL, PROBE_TEXT, ValidationDiagnosis
+from .public.issuers import IssuerService
+from .public.ordering import OrderingService
+from .public.requests import VALIDATE_JOB, PublicRequests
+from .public.validation import ORDER_JOB, ValidationService
 
 __all__ = ["Container", "build"]
 
@@ -54,6 +63,20 @@ class Container:
     imports: CertificateImporter
     search: CertificateSearch
     key_pool: KeyPool
+    issuers: IssuerService
+    public_requests: PublicRequests
+    validation: ValidationService
+    ordering: OrderingService
+    diagnosis: ValidationDiagnosis
+    challenges: ChallengeStore
+    validation_records: ValidationRecords
+
+    def zone_content(self) -> dict[str, list[str]]:
+        """What the validation zone's DNS server serves: the open challenges, and the probe of its delegation."""
+        content = self.challenges.load()
+        if self.validation_records.zone:
+            content[f"{PROBE_LABEL}.{self.validation_records.zone}"] = [PROBE_TEXT]
+        return content
 
     def handlers(self) -> dict[str, JobHandler]:
         def issue_dead(payload: dict[str, Any], error: str) -> None:
@@ -72,6 +95,10 @@ class Container:
                                   lambda payload, _error: self.lifecycle.mark_renewal_failed(payload)),
             AUDIT_REPORT_JOB: JobHandler(self.audit_reports.run_job,
                                          lambda payload, _error: self.audit_reports.mark_failed(payload)),
+            VALIDATE_JOB: JobHandler(self.validation.run, lambda payload, _error: self.certificates.mark_failed(payload),
+                                     parallel=16),
+            ORDER_JOB: JobHandler(self.ordering.run, lambda payload, _error: self.certificates.mark_failed(payload),
+                                  parallel=16),
         }
 
     def worker(self) -> Worker:
@@ -101,6 +128,16 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
     key_pool = KeyPool(database, jobs, sealer, clock, signal, settings.key_pool_size)
     certificates = CertificateService(database, jobs, sealer, clock, signal, issuance, key_pool)
     blobs = FileBlobStore(settings.data_dir / "objects")
+    zone = check_zone_name(settings.validation_zone) if settings.validation_zone else None
+    records = ValidationRecords(database, sealer, clock, zone)
+    challenges = ChallengeStore(database, clock)
+    resolvers = Resolvers(parse_resolvers(settings.resolvers))
+    issuers = IssuerService(database, sealer, clock)
+    dns_host, dns_port = split_listen(settings.dns_listen)
+
+    def confirm_published(owner: str, value: str, timeout: float) -> bool:
+        return serves_txt(dns_host, dns_port, owner, value, timeout)
+
     return Container(
         settings=settings, database=database, clock=clock, signal=signal, jobs=jobs, accounts=accounts,
         authorities=AuthorityService(database, jobs, sealer, clock, signal, active),
@@ -112,4 +149,9 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         acm_account=AccountConfigurationService(database, clock),
         revocation=RevocationService(database, jobs, sealer, clock),
         audit_reports=AuditReportService(database, jobs, blobs, clock, signal),
-        audit_log=AuditLog(writes, clock), writes=writes, key_pool=key_pool)
+        audit_log=AuditLog(writes, clock), writes=writes, key_pool=key_pool, issuers=issuers,
+        public_requests=PublicRequests(database, jobs, clock, signal, issuers, records),
+        validation=ValidationService(database, jobs, clock, signal, resolvers, challenges),
+        ordering=OrderingService(database, clock, sealer, issuers, issuance, records, challenges, confirm_published),
+        diagnosis=ValidationDiagnosis(certificates, resolvers, records), challenges=challenges,
+        validation_records=records)

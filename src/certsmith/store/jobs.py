@@ -88,6 +88,12 @@ class JobQueue:
         if job_ids:
             session.execute(delete(JobRow).where(JobRow.id.in_(job_ids)))
 
+    def postpone(self, session: Session, job_id: int, now: datetime, delay: timedelta, reason: str) -> None:
+        """Run the job again after ``delay``; the attempt it just made does not count."""
+        session.execute(update(_JOBS).where(_JOBS.c.id == job_id).values(
+            state=READY, run_after=now + delay, lease_until=None, leased_by=None, attempts=_JOBS.c.attempts - 1,
+            last_error=reason[:4000], updated_at=now))
+
     def fail(self, session: Session, job_id: int, error: str, now: datetime) -> str:
         """Record a failure; retry later with backoff, or move the job to DEAD. Returns the new state."""
         row = session.get(JobRow, job_id)

@@ -24,7 +24,8 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "AccessKeyRow", "AccountConfigurationRow", "AccountRow", "AuditLogRow", "AuditReportRow", "AuthorityRow", "Base",
-    "CertificateRow", "IssuedCertificateRow", "JobRow", "MasterKeyCheckRow", "PermissionRow", "UTCDateTime",
+    "CertificateRow", "DnsChallengeRow", "InstallationSecretRow", "IssuedCertificateRow", "IssuerRow", "JobRow",
+    "MasterKeyCheckRow", "PermissionRow", "UTCDateTime",
 ]
 
 
@@ -166,6 +167,10 @@ class CertificateRow(Base):
     created_at: Mapped[datetime]
     issued_at: Mapped[datetime | None]
     imported_at: Mapped[datetime | None]
+    # Public certificates: the issuer's name, each name's validation state, and the ACME CA's last word.
+    issuer_name: Mapped[str | None] = mapped_column(String(64))
+    validations: Mapped[list[Any] | None] = mapped_column(JSON)
+    acme: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     __table_args__ = (
         # ListCertificates reads pages in (created_at, id) order, one key type at a time.
         Index("ix_certificates_scope_created", "account_id", "region", "created_at", "id"),
@@ -255,3 +260,48 @@ class KeyPoolRow(Base):
     sealed_key: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
     __table_args__ = (Index("ix_key_pool_algorithm", "key_algorithm"),)
+
+
+class IssuerRow(Base):
+    """Where public certificates come from: an ACME CA (its account key sealed) or a certsmith private CA."""
+
+    __tablename__ = "issuers"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    arn: Mapped[str] = mapped_column(String(200), unique=True)
+    account_id: Mapped[str] = mapped_column(String(12))
+    region: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(16))
+    directory_url: Mapped[str | None] = mapped_column(String(2048))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    eab_key_id: Mapped[str | None] = mapped_column(String(256))
+    sealed_eab_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    ca_bundle_pem: Mapped[str | None] = mapped_column(Text)
+    authority_arn: Mapped[str | None] = mapped_column(String(200))
+    caa_identities: Mapped[list[Any]]
+    is_default: Mapped[bool]
+    sealed_account_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    account_url: Mapped[str | None] = mapped_column(String(2048))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("account_id", "region", "name", name="uq_issuer_name"),)
+
+
+class DnsChallengeRow(Base):
+    """A TXT value the validation zone serves while an ACME order waits for its DNS-01 challenge."""
+
+    __tablename__ = "dns_challenges"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+    certificate_id: Mapped[str] = mapped_column(String(36), index=True)
+    created_at: Mapped[datetime]
+
+
+class InstallationSecretRow(Base):
+    """A secret of the installation, sealed under its name (the key of the validation labels)."""
+
+    __tablename__ = "installation_secrets"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sealed_value: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]

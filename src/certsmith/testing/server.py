@@ -67,11 +67,16 @@ class RunningServer:
         return read_access_key(self.data_dir / "credentials")
 
     def client(self, service: str, **kwargs: Any) -> Any:
-        """A boto3 client of this server (us-east-1 unless ``region_name`` says otherwise)."""
+        """A boto3 client of this server (us-east-1 unless ``region_name`` says otherwise); ``certsmith`` is
+        certsmith's own API, from the model shipped in the package."""
         import boto3  # a test and benchmark dependency, not certsmith's
 
+        from ..models import MODELS_PATH
+
         key_id, secret = self.access_key
-        return boto3.session.Session().client(service, endpoint_url=self.endpoint,
+        session = boto3.session.Session()
+        session._session.get_component("data_loader").search_paths.append(str(MODELS_PATH))
+        return session.client(service, endpoint_url=self.endpoint,
                                               region_name=kwargs.pop("region_name", "us-east-1"),
                                               aws_access_key_id=key_id, aws_secret_access_key=secret, **kwargs)
 

@@ -9,16 +9,27 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from ..domain.clock import Clock
 from ..store.database import Database
 from ..store.jobs import DEAD, JobQueue, LeasedJob
 
-__all__ = ["JobHandler", "LocalSignal", "Worker"]
+__all__ = ["JobHandler", "LocalSignal", "RunLater", "Worker"]
 
 log = logging.getLogger("certsmith.worker")
+
+
+class RunLater(Exception):
+    """Raised by a job that is waiting for the world (a DNS record, a CA that is down): run it again after
+    ``delay``, without counting an attempt. ``reason`` is kept as the job's last message."""
+
+    def __init__(self, delay: timedelta, reason: str) -> None:
+        super().__init__(reason)
+        self.delay, self.reason = delay, reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +45,7 @@ class JobHandler:
     run: Callable[[dict[str, Any]], None] | None = None
     on_dead: Callable[[dict[str, Any], str], None] | None = None
     run_batch: Callable[[list[LeasedJob]], list[str | None]] | None = None
+    parallel: int = 1  # run up to this many jobs of the kind at once (jobs that wait on the network)
 
 
 class LocalSignal:
@@ -100,16 +112,22 @@ class Worker:
             by_kind.setdefault(job.kind, []).append(job)
         done: list[int] = []
         failed: list[tuple[LeasedJob, str]] = []
+        later: list[tuple[LeasedJob, RunLater]] = []
         for kind, group in by_kind.items():
             handler = self._handlers.get(kind)
             for job, error in zip(group, self._run_group(handler, kind, group), strict=True):
-                if error is not None:
+                if isinstance(error, RunLater):
+                    later.append((job, error))
+                elif error is not None:
                     failed.append((job, error))
                 elif handler is None or handler.run_batch is None:  # batch handlers complete their own jobs
                     done.append(job.id)
-        if done:
+        if done or later:
             with self._db.transaction() as session:
                 self._queue.complete(session, done)
+                now = self._clock.now()
+                for job, wait in later:
+                    self._queue.postpone(session, job.id, now, wait.delay, wait.reason)
         for job, error in failed:
             log.warning("job %s (%s) attempt %s failed: %s", job.id, job.kind, job.attempts, error)
             with self._db.transaction() as session:
@@ -121,24 +139,31 @@ class Worker:
         return len(jobs)
 
     @staticmethod
-    def _run_group(handler: JobHandler | None, kind: str, group: list[LeasedJob]) -> list[str | None]:
-        """Errors per job (None for success); a job's failure must never stop the worker."""
+    def _run_group(handler: JobHandler | None, kind: str, group: list[LeasedJob]) -> list[str | RunLater | None]:
+        """Errors per job (None for success, RunLater to wait); a job's failure must never stop the worker."""
         if handler is None:
             return [f"no handler for job kind {kind!r}"] * len(group)
         if handler.run_batch is not None:
             try:
-                return handler.run_batch(group)
+                return list(handler.run_batch(group))
             except Exception as exc:  # noqa: BLE001 - the whole batch failed: every job in it is retried
                 return [f"{type(exc).__name__}: {exc}"] * len(group)
-        results: list[str | None] = []
-        for job in group:
+        run = handler.run
+        assert run is not None
+
+        def one(job: LeasedJob) -> str | RunLater | None:
             try:
-                assert handler.run is not None
-                handler.run(job.payload)
-                results.append(None)
+                run(job.payload)
+            except RunLater as wait:
+                return wait
             except Exception as exc:  # noqa: BLE001 - a job's failure must not stop the worker
-                results.append(f"{type(exc).__name__}: {exc}")
-        return results
+                return f"{type(exc).__name__}: {exc}"
+            return None
+
+        if handler.parallel > 1 and len(group) > 1:
+            with ThreadPoolExecutor(max_workers=min(handler.parallel, len(group))) as pool:
+                return list(pool.map(one, group))
+        return [one(job) for job in group]
 
     def run_forever(self, stop: threading.Event) -> None:
         log.info("%s started", self.worker_id)

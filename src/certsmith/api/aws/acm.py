@@ -32,8 +32,11 @@ def _renewal_summary(renewal: dict[str, Any]) -> dict[str, Any]:
 
 
 def _validation_options(record: CertificateRecord) -> list[dict[str, Any]]:
-    """No validation happens for a private certificate, but the boto3 waiter certificate_validated reads
-    these statuses: each name reports PENDING_VALIDATION until the CA signed, then SUCCESS."""
+    """Public certificates: each name's validation and its CNAME record. No validation happens for a private
+    certificate, but the boto3 waiter certificate_validated reads these statuses: each name reports
+    PENDING_VALIDATION until the CA signed, then SUCCESS."""
+    if record.validations is not None:
+        return [dict(v) for v in record.validations]
     if record.type != CertificateType.PRIVATE:
         return []
     state = {CertificateStatus.PENDING_VALIDATION: "PENDING_VALIDATION", CertificateStatus.FAILED: "FAILED"}.get(
@@ -61,6 +64,7 @@ def certificate_detail(record: CertificateRecord) -> dict[str, Any]:
         detail.update(CreatedAt=record.created_at, IssuedAt=record.issued_at)
     if record.type == CertificateType.PRIVATE:
         detail["CertificateAuthorityArn"] = record.authority_arn
+    if record.type != CertificateType.IMPORTED:
         detail["DomainValidationOptions"] = _validation_options(record)
     if record.status == CertificateStatus.FAILED:
         detail["FailureReason"] = record.failure_reason
@@ -94,11 +98,15 @@ def request_certificate(c: Container, caller: Caller, req: dict[str, Any]) -> di
                               field="RootHierarchyType")
     options = {k: v for k, v in (req.get("Options") or {}).items() if k in ("CertificateTransparencyLoggingPreference",
                                                                             "Export")}
-    arn = c.certificates.request(caller, RequestedCertificate(
+    requested = RequestedCertificate(
         domain_name=req["DomainName"], subject_alternative_names=req.get("SubjectAlternativeNames", []),
         authority_arn=req.get("CertificateAuthorityArn"), key_algorithm=req.get("KeyAlgorithm", "RSA_2048"),
-        idempotency_token=req.get("IdempotencyToken"), options=options, tags=req.get("Tags", [])))
-    return {"CertificateArn": arn}
+        idempotency_token=req.get("IdempotencyToken"), options=options, tags=req.get("Tags", []),
+        validation_method=req.get("ValidationMethod"),
+        domain_validation_options=tuple(req.get("DomainValidationOptions") or ()))
+    if requested.authority_arn is None:  # a public certificate, from the account's issuer
+        return {"CertificateArn": c.public_requests.request(caller, requested)}
+    return {"CertificateArn": c.certificates.request(caller, requested)}
 
 
 def describe_certificate(c: Container, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:

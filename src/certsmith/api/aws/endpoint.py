@@ -19,6 +19,7 @@ from ...services.context import Caller
 from ...services.wiring import Container
 from ..sigv4 import verify_sigv4
 from .acm import acm_operations
+from .certsmith_api import certsmith_operations
 from .errors import wire_error
 from .pca import Handler, pca_operations
 from .protocol import CBOR_TYPE, JSON_TYPE, decode_body, encode_body
@@ -76,6 +77,7 @@ class AwsEndpoint:
         self.tables: dict[str, tuple[str, tuple[str, ...], dict[str, Handler]]] = {
             "ACMPrivateCA": ("acm-pca", ("acm-pca",), pca_operations()),
             "CertificateManager": ("acm", ("acm",), acm_operations()),
+            "Certsmith": ("certsmith", ("certsmith",), certsmith_operations()),
         }
 
     def _secret(self, access_key_id: str) -> str | None:
@@ -161,7 +163,8 @@ class AwsEndpoint:
             return
         resource = None
         for document, key in ((response, "CertificateArn"), (response, "CertificateAuthorityArn"),
-                              (request, "CertificateAuthorityArn"), (request, "ResourceArn")):
+                              (request, "CertificateAuthorityArn"), (request, "ResourceArn"),
+                              ((response or {}).get("Issuer"), "IssuerArn")):
             if document and isinstance(document.get(key), str):
                 resource = document[key]
                 break

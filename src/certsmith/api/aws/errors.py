@@ -19,6 +19,7 @@ _TABLE: tuple[tuple[type[e.CertsmithError], str, int], ...] = (
     (e.InvalidPolicyError, "InvalidPolicyException", 400),
     (e.InvalidRequestError, "InvalidRequestException", 400),
     (e.InvalidStateError, "InvalidStateException", 400),
+    (e.InvalidDomainValidationOptionsError, "InvalidDomainValidationOptionsException", 400),
     (e.InvalidTagError, "InvalidTagException", 400),
     (e.TooManyTagsError, "TooManyTagsException", 400),
     (e.LimitExceededError, "LimitExceededException", 400),

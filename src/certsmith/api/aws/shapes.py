@@ -19,6 +19,7 @@ import botocore.loaders
 import botocore.model
 
 from ...domain.errors import ValidationError
+from ...models import MODELS_PATH
 from .protocol import EpochSeconds
 
 __all__ = ["ServiceShapes", "service_shapes"]
@@ -239,7 +240,7 @@ def _pattern(pattern: str) -> re.Pattern[str] | None:
 
 class ServiceShapes:
     def __init__(self, service: str) -> None:
-        loader = botocore.loaders.Loader()
+        loader = botocore.loaders.Loader(extra_search_paths=[str(MODELS_PATH)])
         self.model = botocore.model.ServiceModel(loader.load_service_model(service, "service-2"), service)
         self.operations = frozenset(self.model.operation_names)
 

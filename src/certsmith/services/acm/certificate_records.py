@@ -49,6 +49,8 @@ class CertificateRecord:
     created_at: datetime
     issued_at: datetime | None
     imported_at: datetime | None
+    issuer_name: str | None = None
+    validations: list[dict[str, Any]] | None = None
 
     @classmethod
     def of(cls, row: CertificateRow) -> CertificateRecord:
@@ -56,7 +58,8 @@ class CertificateRecord:
                    row.authority_arn, row.serial, row.subject, row.issuer, row.signature_algorithm, row.not_before,
                    row.not_after, list(row.key_usages), list(row.extended_key_usages), dict(row.options),
                    row.exported, list(row.in_use_by), row.key_pair_origin, row.failure_reason, row.renewal,
-                   row.revoked_at, row.revocation_reason, row.created_at, row.issued_at, row.imported_at)
+                   row.revoked_at, row.revocation_reason, row.created_at, row.issued_at, row.imported_at,
+                   row.issuer_name, [dict(v) for v in row.validations] if row.validations is not None else None)
 
 
 def renewal_eligibility(record: CertificateRecord) -> str:

@@ -41,7 +41,7 @@ from .certificate_records import CertificateFilter, CertificateRecord, list_quer
 from .key_pool import ClaimedKey, KeyPool
 from .private_signing import PrivateMaterial, sign_private, store_material
 
-__all__ = ["ISSUE_PRIVATE_JOB", "CertificateService", "RequestedCertificate"]
+__all__ = ["ISSUE_PRIVATE_JOB", "CertificateService", "RequestedCertificate", "earlier_request"]
 
 ISSUE_PRIVATE_JOB = "acm.issue-private"
 IDEMPOTENCY_WINDOW = timedelta(hours=1)
@@ -60,6 +60,8 @@ class RequestedCertificate:
     idempotency_token: str | None
     options: dict[str, Any]
     tags: list[dict[str, str]]
+    validation_method: str | None = None
+    domain_validation_options: tuple[dict[str, str], ...] = ()
 
 
 def _names(domain_name: str, sans: list[str]) -> list[str]:
@@ -74,6 +76,14 @@ def _names(domain_name: str, sans: list[str]) -> list[str]:
                               f"included; this request has {len(names)}",
                               field="SubjectAlternativeNames")
     return names
+
+
+def earlier_request(session: Session, caller: Caller, token: str, now: datetime) -> str | None:
+    """The certificate requested with this IdempotencyToken within the last hour, if any."""
+    return session.scalar(select(CertificateRow.arn).where(
+        CertificateRow.account_id == caller.account_id, CertificateRow.region == caller.region,
+        CertificateRow.idempotency_token == token,
+        CertificateRow.created_at > now - IDEMPOTENCY_WINDOW))
 
 
 class CertificateService:
@@ -98,7 +108,7 @@ class CertificateService:
         token = request.idempotency_token
         if token is not None:
             with self._db.read() as reader:
-                existing = self._earlier(reader, caller, token, now)
+                existing = earlier_request(reader, caller, token, now)
             if existing is not None:
                 return existing
         arn = CertificateArn.new(caller.region, caller.account_id)
@@ -113,7 +123,7 @@ class CertificateService:
         material, unused = self._sign_at_once(row)
         with self._db.transaction() as session:
             # Another process may have stored this token meanwhile (the read above was outside this transaction).
-            existing = None if token is None else self._earlier(session, caller, token, now)
+            existing = None if token is None else earlier_request(session, caller, token, now)
             if existing is not None:
                 if unused is not None:
                     self._pool.give_back(session, unused)
@@ -129,14 +139,6 @@ class CertificateService:
         if material is None:
             self._signal.notify()
         return str(arn)
-
-    @staticmethod
-    def _earlier(session: Session, caller: Caller, token: str, now: datetime) -> str | None:
-        """The certificate requested with this IdempotencyToken within the last hour, if any."""
-        return session.scalar(select(CertificateRow.arn).where(
-            CertificateRow.account_id == caller.account_id, CertificateRow.region == caller.region,
-            CertificateRow.idempotency_token == token,
-            CertificateRow.created_at > now - IDEMPOTENCY_WINDOW))
 
     def _sign_at_once(self, row: CertificateRow) -> tuple[PrivateMaterial | None, ClaimedKey | None]:
         """(The CA's signature on a ready key, None) when the CA signs now; else (None, a claimed key to give back).

@@ -1,0 +1,1 @@
+"""Public certificates: issuers, validation by persistent CNAME delegation, ordering from ACME CAs."""

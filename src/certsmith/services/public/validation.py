@@ -1,0 +1,128 @@
+"""The validation job: is each name's CNAME in place? Then CAA, then the order. Never run in a request."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from ...dns.resolve import DnsLookupError, Resolvers
+from ...domain.acm import CertificateStatus, FailureReason
+from ...domain.clock import Clock
+from ...domain.public_names import CaaRecord, caa_decision
+from ...store.database import Database
+from ...store.jobs import JobQueue
+from ...store.tables import CertificateRow, IssuerRow
+from ...worker.loop import RunLater
+from ..ports import WorkSignal
+from .challenges import ChallengeStore
+
+__all__ = ["ORDER_JOB", "VALIDATION_TIMEOUT", "ValidationService", "record_matches"]
+
+ORDER_JOB = "public.order"
+VALIDATION_TIMEOUT = timedelta(hours=72)
+log = logging.getLogger("certsmith.validation")
+
+
+def record_matches(seen: tuple[str, ...], expected: str) -> bool:
+    """Whether a CNAME chain (targets in order) reaches the expected target (case and trailing dot ignored)."""
+    want = expected.rstrip(".").lower()
+    return any(target.rstrip(".").lower() == want for target in seen)
+
+
+def next_check(age: timedelta) -> timedelta:
+    """Poll often while a request is young (the records are usually being added), less as it ages."""
+    return min(timedelta(minutes=10), max(timedelta(seconds=1), age / 8))
+
+
+class ValidationService:
+    def __init__(self, database: Database, jobs: JobQueue, clock: Clock, signal: WorkSignal, resolvers: Resolvers,
+                 challenges: ChallengeStore) -> None:
+        self._db, self._jobs, self._clock, self._signal = database, jobs, clock, signal
+        self._resolvers, self._challenges = resolvers, challenges
+
+    def run(self, payload: dict[str, Any]) -> None:
+        certificate_id = payload["certificate_id"]
+        with self._db.read() as session:
+            row = session.get(CertificateRow, certificate_id)
+            if row is None or row.status != CertificateStatus.PENDING_VALIDATION:
+                return
+            validations = [dict(v) for v in row.validations or []]
+            created_at, issuer_name = row.created_at, row.issuer_name
+        now = self._clock.now()
+        if now - created_at >= VALIDATION_TIMEOUT:
+            self._time_out(certificate_id)
+            return
+        seen: dict[str, bool] = {}
+        for validation in validations:
+            if validation["ValidationStatus"] == "SUCCESS":
+                continue
+            record = validation["ResourceRecord"]
+            if record["Name"] not in seen:
+                answers = self._resolvers.cname(record["Name"].rstrip("."))
+                seen[record["Name"]] = bool(answers) and all(record_matches(a.values, record["Value"]) for a in answers)
+            if seen[record["Name"]]:
+                validation["ValidationStatus"] = "SUCCESS"
+        done = all(v["ValidationStatus"] == "SUCCESS" for v in validations)
+        with self._db.transaction() as session:
+            current = session.get(CertificateRow, certificate_id)
+            if current is None or current.status != CertificateStatus.PENDING_VALIDATION:
+                return
+            current.validations = validations
+            if not done:
+                waiting = [v["DomainName"] for v in validations if v["ValidationStatus"] != "SUCCESS"]
+                current.acme = {**(current.acme or {}), "message": "waiting for the validation CNAME of "
+                                + ", ".join(waiting), "checked_at": now.isoformat()}
+        if not done:
+            raise RunLater(next_check(now - created_at), "validation records not in place yet")
+        issuer = self._issuer(row.account_id, row.region, issuer_name)
+        refusal = self._caa_refusal(row.names, issuer)
+        with self._db.transaction() as session:
+            current = session.get(CertificateRow, certificate_id)
+            if current is None or current.status != CertificateStatus.PENDING_VALIDATION:
+                return
+            if refusal is not None:
+                current.status, current.failure_reason = CertificateStatus.FAILED.value, FailureReason.CAA_ERROR.value
+                current.acme = {**(current.acme or {}), "message": refusal,
+                                "problem": {"type": "urn:ietf:params:acme:error:caa", "detail": refusal}}
+                return
+            current.acme = {**(current.acme or {}), "message": "every name validated; ordering the certificate"}
+            self._jobs.enqueue(session, ORDER_JOB, {"certificate_id": certificate_id}, self._clock.now(),
+                               max_attempts=20)
+        self._signal.notify()
+
+    def _issuer(self, account_id: str, region: str, name: str | None) -> IssuerRow | None:
+        with self._db.read() as session:
+            return session.scalars(select(IssuerRow).where(IssuerRow.account_id == account_id,
+                                                           IssuerRow.region == region, IssuerRow.name == name)).first()
+
+    def _caa_refusal(self, names: list[str], issuer: IssuerRow | None) -> str | None:
+        """Why CAA forbids the issuer for one of the names, or None. A lookup that fails is retried later."""
+        identities = list(issuer.caa_identities) if issuer is not None else []
+        for name in names:
+            try:
+                found = self._resolvers.caa(name)
+            except DnsLookupError as error:
+                raise RunLater(timedelta(seconds=30), f"CAA lookup failed: {error}") from None
+            if found is None:
+                continue
+            node, records = found
+            decision = caa_decision(node, [CaaRecord(*r) for r in records], identities, name.startswith("*."))
+            if not decision.allowed:
+                return decision.reason
+        return None
+
+    def _time_out(self, certificate_id: str) -> None:
+        with self._db.transaction() as session:
+            row = session.get(CertificateRow, certificate_id)
+            if row is None or row.status != CertificateStatus.PENDING_VALIDATION:
+                return
+            row.status = CertificateStatus.VALIDATION_TIMED_OUT.value
+            row.validations = [{**v, "ValidationStatus": "FAILED" if v["ValidationStatus"] != "SUCCESS" else "SUCCESS"}
+                               for v in row.validations or []]
+            row.acme = {**(row.acme or {}), "message": "no validation within 72 hours; delete the certificate and "
+                                                       "request a new one once the records are in place"}
+        self._challenges.clear(certificate_id)
+        log.info("certificate %s timed out waiting for validation", certificate_id)
