@@ -119,9 +119,14 @@ class Resolvers:
         """The resolvers' labels, in order: "host:port" or "system"."""
         return [label for label, _ in self._resolvers]
 
-    def cname(self, name: str) -> list[Lookup]:
-        """Per resolver: the CNAME targets from `name` on, in order (at most 5 hops), lowercase without the final dot."""
-        return self._each(lambda resolver: self._cname_chain(resolver, _absolute(name)))
+    def cname(self, name: str, until: str | None = None) -> list[Lookup]:
+        """Per resolver: the CNAME targets from `name` on, in order (at most 5 hops), lowercase without the final dot.
+
+        With ``until``, the chain is not followed past that target: asking about it would make the resolver
+        cache its non-existence (a validation label has no records until an order publishes them), and an
+        ACME CA asking the same resolver a moment later would be told NXDOMAIN."""
+        stop = _absolute(until) if until else None
+        return self._each(lambda resolver: self._cname_chain(resolver, _absolute(name), stop))
 
     def txt(self, name: str) -> list[Lookup]:
         """Per resolver: the TXT values at `name` (a value's strings joined), following CNAMEs as the resolver does."""
@@ -181,7 +186,8 @@ class Resolvers:
             raise _Failed("no answer")
         return answer.rrset
 
-    def _cname_chain(self, resolver: dns.resolver.Resolver, name: dns.name.Name) -> tuple[str, ...]:
+    def _cname_chain(self, resolver: dns.resolver.Resolver, name: dns.name.Name,
+                     stop: dns.name.Name | None = None) -> tuple[str, ...]:
         targets: list[str] = []
         seen = {name}
         for hop in range(MAX_CNAME_HOPS):
@@ -197,6 +203,8 @@ class Resolvers:
                 break
             name = next(iter(rrset)).target
             targets.append(_text(name))
+            if name == stop:
+                break
             if name in seen:
                 raise _Partial(tuple(targets), f"CNAME loop at {_text(name)}")
             seen.add(name)

@@ -70,7 +70,7 @@ class ValidationDiagnosis:
             record = validation.get("ResourceRecord") or {}
             record_name, expected = str(record.get("Name", "")).rstrip("."), str(record.get("Value", "")).rstrip(".")
             if record_name not in looked:
-                looked[record_name] = self._resolvers.cname(record_name)
+                looked[record_name] = self._resolvers.cname(record_name, until=expected)
             names.append(NameReport(validation["DomainName"], validation["ValidationStatus"], record_name, expected,
                                     looked[record_name], _verdict(record_name, expected, looked[record_name])))
         report = ValidationReport(row.arn, row.status, row.issuer_name, self._records.zone, names,

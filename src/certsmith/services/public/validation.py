@@ -61,7 +61,7 @@ class ValidationService:
                 continue
             record = validation["ResourceRecord"]
             if record["Name"] not in seen:
-                answers = self._resolvers.cname(record["Name"].rstrip("."))
+                answers = self._resolvers.cname(record["Name"].rstrip("."), until=record["Value"])
                 seen[record["Name"]] = bool(answers) and all(record_matches(a.values, record["Value"]) for a in answers)
             if seen[record["Name"]]:
                 validation["ValidationStatus"] = "SUCCESS"
