@@ -37,7 +37,8 @@ from certsmith.acme import (
 from certsmith.acme.errors import error_from_response, retry_after_seconds
 from certsmith.testing.pebble import ChallTestSrv, Pebble, make_tls_cert, start_challtestsrv, start_pebble
 from certsmith.testing.pki import make_csr
-from tests.conftest import need_binary
+
+from ..conftest import need_binary
 
 EAB_KID = "kid-1"
 EAB_KEY = base64.urlsafe_b64encode(b"k" * 32).decode().rstrip("=")
@@ -263,7 +264,7 @@ def test_wait_past_the_deadline_is_a_timeout(session: AcmeSession) -> None:
     assert time.monotonic() - started < 2
 
 
-def test_finalize_before_validation_is_a_problem(session: AcmeSession) -> None:
+def test_finalize_refusals(session: AcmeSession) -> None:
     order = session.new_order(["early.example.test"])
     csr, _ = make_csr("early.example.test", ["early.example.test"])
     with pytest.raises(AcmeProblem) as early:
@@ -271,6 +272,13 @@ def test_finalize_before_validation_is_a_problem(session: AcmeSession) -> None:
     assert early.value.code == "orderNotReady"
     with pytest.raises(ValueError, match="csr_pem"):
         session.finalize(order, b"not a csr", time.monotonic() + 5)
+    session.answer(order.challenges[0])
+    session.wait_authorizations(order, time.monotonic() + 10)
+    other, _ = make_csr("other.example.test", ["other.example.test"])
+    with pytest.raises(AcmeProblem) as refused:
+        session.finalize(order, other, time.monotonic() + 5)
+    assert refused.value.code in ("badCSR", "unauthorized") and "early.example.test" in refused.value.detail
+    assert "BEGIN CERTIFICATE" in session.finalize(order, csr, time.monotonic() + 10)
 
 
 def test_outage_and_restart(tmp_path: Path, pebble_binary: str, monkeypatch: pytest.MonkeyPatch) -> None:

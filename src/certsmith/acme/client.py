@@ -132,7 +132,11 @@ def register_account(endpoint: AcmeEndpoint, key_pem: bytes, email: str | None, 
 
 
 class AcmeSession:
-    """Orders with DNS-01 challenges, for one account at one CA."""
+    """Orders with DNS-01 challenges, for one account at one CA.
+
+    When the CA no longer knows the account (:class:`AcmeProblem` with ``code == "accountDoesNotExist"``, e.g. a
+    test CA that restarted), register the same key again with :func:`register_account` and use the new account.
+    """
 
     def __init__(self, endpoint: AcmeEndpoint, account: AcmeAccount, *, timeout: float = 30.0) -> None:
         self.endpoint = endpoint
@@ -199,7 +203,10 @@ class AcmeSession:
                     poller.sleep(retry_after)
 
     def finalize(self, order: PlacedOrder, csr_pem: bytes, deadline: float) -> str:
-        """Finalize with ``csr_pem``, wait for the certificate and return the full chain PEM (leaf first)."""
+        """Finalize with ``csr_pem``, wait for the certificate and return the full chain PEM (leaf first).
+
+        An order finalized before (a retry after a restart) is not finalized again: its certificate is fetched.
+        """
         try:
             csr = x509.load_pem_x509_csr(csr_pem)
         except ValueError:
@@ -212,7 +219,7 @@ class AcmeSession:
                 body, retry_after = ClientV2(self._dir(), self._net).begin_finalization(resource).body, None
             except AcmeProblem as problem:  # finalized before (a retry after a restart)?
                 body, retry_after = self._order(order.url)
-                if problem.code != "orderNotReady" or body.status.name not in ("processing", "valid"):
+                if problem.code != "orderNotReady" or body.status.name not in ("ready", "processing", "valid"):
                     raise
             while True:
                 status = body.status.name
@@ -222,10 +229,9 @@ class AcmeSession:
                     if body.error is not None:
                         raise problem_from_json(body.error.to_json())
                     raise AcmeProblem("about:blank", "the order became invalid")
-                if status == "ready":
-                    body = ClientV2(self._dir(), self._net).begin_finalization(resource).body
-                    continue
-                if status == "pending":
+                if status == "ready":  # the finalization was not taken (the order was not ready yet): again
+                    ClientV2(self._dir(), self._net).begin_finalization(resource)
+                elif status == "pending":
                     raise AcmeProblem(PROBLEM_PREFIX + "orderNotReady", "the order's authorizations are not all valid")
                 poller.sleep(retry_after)
                 body, retry_after = self._order(order.url)
