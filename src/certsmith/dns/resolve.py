@@ -104,7 +104,12 @@ class Resolvers:
             resolver.nameservers = [dns.nameserver.Do53Nameserver(host, port)]
             self._resolvers.append((format_server(host, port), self._tune(resolver)))
         if not servers:
-            self._resolvers.append(("system", self._tune(dns.resolver.Resolver())))
+            try:
+                system = dns.resolver.Resolver()
+            except dns.resolver.NoResolverConfiguration as error:
+                raise ValueError("resolvers: the system has no DNS resolver configured (resolv.conf); "
+                                 "give the resolvers to ask as HOST[:PORT],...") from error
+            self._resolvers.append(("system", self._tune(system)))
 
     def _tune(self, resolver: dns.resolver.Resolver) -> dns.resolver.Resolver:
         resolver.lifetime = resolver.timeout = self.timeout
@@ -134,7 +139,7 @@ class Resolvers:
 
     def caa(self, name: str) -> tuple[str, list[tuple[int, str, str]]] | None:
         """RFC 8659's relevant CAA RRset for `name`: (node, [(flags, tag, value), ...]) of the closest node with CAA
-        records, climbing towards the root; None when no node has any. Asks the first resolver; DnsLookupError
+        records (sorted), climbing towards the root; None when no node has any. Asks the first resolver; DnsLookupError
         when it cannot answer."""
         label, resolver = self._resolvers[0]
         node = _absolute(name.strip().removeprefix("*."))
@@ -146,8 +151,8 @@ class Resolvers:
                     node = node.parent()
                     continue
                 raise DnsLookupError(_text(node), label, failure.reason) from None
-            records = [(int(rd.flags), rd.tag.decode("ascii", "replace"), rd.value.decode("utf-8", "replace"))
-                       for rd in answer]
+            records = sorted((int(rd.flags), rd.tag.decode("ascii", "replace"), rd.value.decode("utf-8", "replace"))
+                             for rd in answer)
             return _text(node), records
         return None
 

@@ -31,8 +31,9 @@ import dns.rrset
 
 __all__ = ["NEGATIVE_TTL", "TXT_TTL", "UDP_PAYLOAD_CAP", "ZoneContent", "answer", "normalise_name", "validation_owner"]
 
-TXT_TTL = 30  # challenge values change often; resolvers should not keep them long
-NEGATIVE_TTL = 30  # SOA minimum and the SOA's TTL in negative answers (RFC 2308)
+TXT_TTL = 10  # challenge values change with every order; resolvers should not keep them long
+NEGATIVE_TTL = 5  # SOA minimum and the SOA's TTL in negative answers (RFC 2308): a label asked about before its
+# values are published must not stay "nonexistent" in a resolver's cache for long
 SOA_TTL = 300
 NS_TTL = 3600
 UDP_PAYLOAD_CAP = 1232  # the DNS flag day 2020 value: no fragmentation
