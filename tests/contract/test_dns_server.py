@@ -310,3 +310,19 @@ def test_wait_serving_times_out(server: ValidationDnsServer) -> None:
     assert not server.wait_serving(OWNER, "never", 0.2)
     assert 0.15 < time.monotonic() - started < 2.0
     assert server.wait_serving(OWNER, "value-one", 0)
+
+
+def test_alike_queries_get_their_own_ids_and_fresh_content(server: ValidationDnsServer, records: Records) -> None:
+    wire = bytearray(dns.message.make_query(OWNER, "TXT").to_wire())
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        for qid in (1, 2, 65535, 2):
+            wire[:2] = qid.to_bytes(2, "big")
+            sock.sendto(bytes(wire), ("127.0.0.1", server.port))
+            reply = dns.message.from_wire(sock.recv(2048))
+            assert reply.id == qid and values(reply) == {"value-one", "value-two"}
+        records.txt[OWNER] = ["replaced"]
+        server.poke()
+        assert server.wait_serving(OWNER, "replaced", 5.0)
+        sock.sendto(bytes(wire), ("127.0.0.1", server.port))
+        assert values(dns.message.from_wire(sock.recv(2048))) == {"replaced"}

@@ -47,7 +47,7 @@ class _AnswerCache:
     """Answers by query bytes without the id, for the content they were made from: a flood of alike queries is
     answered without parsing each. Small queries only; emptied when full or when the content changes."""
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 1024) -> None:
         self._size = size
         self._content: ZoneContent | None = None
         self._answers: dict[bytes, bytes | None] = {}
@@ -58,10 +58,13 @@ class _AnswerCache:
         if content is not self._content or len(self._answers) >= self._size:
             self._content, self._answers = content, {}
         key = wire[2:]
-        if key not in self._answers:
-            self._answers[key] = answer(wire, content, transport=transport)
-        reply = self._answers[key]
-        return None if reply is None else wire[:2] + reply[2:]
+        if key in self._answers:
+            reply = self._answers[key]
+            return None if reply is None else wire[:2] + reply[2:]
+        reply = answer(wire, content, transport=transport)
+        if reply is None or len(reply) <= 2048:  # large answers (over TCP) are not kept
+            self._answers[key] = reply
+        return reply
 
 
 class _RateLimitedLog:
@@ -214,7 +217,7 @@ class ValidationDnsServer:
     def _reload(self) -> None:
         current = self._content
         try:
-            txt = {owner: tuple(values) for owner, values in self._load().items()}
+            txt = {owner: (values,) if isinstance(values, str) else tuple(values) for owner, values in self._load().items()}
             content = ZoneContent(current.zone, txt, self._nameservers, current.serial, self._addresses)
             if content.txt != current.txt:
                 content = ZoneContent(current.zone, txt, self._nameservers, (current.serial + 1) & 0xFFFFFFFF,
@@ -279,7 +282,7 @@ class ValidationDnsServer:
             selector.register(waker, selectors.EVENT_READ)
             try:
                 while not self._stopping.is_set():
-                    for key, events in selector.select(timeout=1.0):
+                    for key, events in selector.select(timeout=min(1.0, self._idle / 4)):
                         if key.fileobj is listener:
                             self._accept(listener, selector, connections)
                         elif key.data is not None:
@@ -294,7 +297,11 @@ class ValidationDnsServer:
         for _ in range(self._max_connections):
             try:
                 sock, _ = listener.accept()
-            except OSError:
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:  # e.g. out of file descriptors: the listener stays readable, so pause a little
+                self._report("accepting a TCP connection", error)
+                time.sleep(0.05)
                 return
             if len(connections) >= self._max_connections:
                 sock.close()  # over the cap: refused by closing
