@@ -113,7 +113,8 @@ def main() -> None:
     print(f"  lego sequential     : {sequential:8.2f} s  ({sequential / args.count:.2f} s a certificate)")
     print(f"  lego 4 parallel     : {parallel:8.2f} s")
     print(f"  certsmith together  : {ours:8.2f} s")
-    print(f"  certsmith speed-up  : {sequential / ours:6.1f}x over lego sequential, {parallel / ours:6.1f}x over lego 4 parallel")
+    print(f"  certsmith speed-up  : {sequential / ours:6.1f}x over lego sequential, "
+          f"{parallel / ours:6.1f}x over lego 4 parallel")
     shutil.rmtree(home, ignore_errors=True)
 
 

@@ -35,9 +35,9 @@ def test_operations_come_from_the_models() -> None:
 
 
 def test_a_service_model_found_later_is_fuzzed_too(tmp_path: Path) -> None:
-    folder = tmp_path / "certsmith" / "2025-01-01"
+    folder = tmp_path / "certsmith" / "2099-01-01"  # newer than the model certsmith ships, so it is the one loaded
     folder.mkdir(parents=True)
-    model = {"version": "2.0", "metadata": {"apiVersion": "2025-01-01", "endpointPrefix": "certsmith",
+    model = {"version": "2.0", "metadata": {"apiVersion": "2099-01-01", "endpointPrefix": "certsmith",
                                             "jsonVersion": "1.1", "protocol": "json", "serviceId": "certsmith",
                                             "signatureVersion": "v4", "targetPrefix": "Certsmith", "uid": "x"},
              "operations": {"Ping": {"name": "Ping", "http": {"method": "POST", "requestUri": "/"},

@@ -23,6 +23,7 @@ from typing import Any
 import botocore.loaders
 import botocore.model
 
+from ..models import MODELS_PATH
 from .fuzz_breakage import break_body
 from .fuzz_encoding import Blob, Stamp, Tagged, encode_cbor, encode_json
 from .fuzz_samples import Samples
@@ -37,7 +38,7 @@ _MAX_BODY = 3 * 1024 * 1024  # under the server's 4 MiB, so that bodies are pars
 
 def available_services(model_paths: Sequence[Path] = ()) -> tuple[str, ...]:
     """ACM and ACM-PCA, and every service named certsmith… that botocore can load (certsmith's own API)."""
-    loader = botocore.loaders.Loader(extra_search_paths=[str(p) for p in model_paths])
+    loader = botocore.loaders.Loader(extra_search_paths=[str(MODELS_PATH), *(str(p) for p in model_paths)])
     own = sorted(name for name in loader.list_available_services("service-2") if name.startswith("certsmith"))
     return DEFAULT_SERVICES + tuple(own)
 
@@ -57,7 +58,7 @@ class Operation:
 
 def discover_operations(services: Sequence[str] = DEFAULT_SERVICES,
                         model_paths: Sequence[Path] = ()) -> list[Operation]:
-    loader = botocore.loaders.Loader(extra_search_paths=[str(p) for p in model_paths])
+    loader = botocore.loaders.Loader(extra_search_paths=[str(MODELS_PATH), *(str(p) for p in model_paths)])
     operations = []
     for service in services:
         model = botocore.model.ServiceModel(loader.load_service_model(service, "service-2"), service)

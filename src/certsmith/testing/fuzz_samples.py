@@ -48,6 +48,10 @@ _NAMED: dict[str, tuple[str, ...]] = {
 }
 
 
+_LOOPBACK_URLS = ("https://127.0.0.1:1/dir", "http://127.0.0.1:9/directory", "https://[::1]:1/dir", "ftp://127.0.0.1/",
+                  "not a url", "https://", "http://127.0.0.1:1/" + "d" * 2100)
+
+
 def _dns_arn(rng: random.Random, service: str, kind: str) -> str:
     account, region = rng.choice(("123456789012", "000000000000", "1", "")), rng.choice(("us-east-1", "eu-west-1", ""))
     return f"arn:aws:{service}:{region}:{account}:{kind}/{uuid.UUID(int=rng.getrandbits(128))}"
@@ -118,6 +122,8 @@ class Samples:
         """A value for the member, if it is one of those samples cover; ``strays``: often a wrong one."""
         if member in _NAMED:
             return rng.choice(_NAMED[member])
+        if member.endswith("Url"):  # always a loopback address: a URL certsmith fetches must never leave the machine
+            return rng.choice(_LOOPBACK_URLS)
         if member.endswith("Arn") or shape.endswith("Arn") or member.endswith("Arns"):
             fitting = [arn for arn in arns if _fits(member, arn)]
             if fitting and not strays:
