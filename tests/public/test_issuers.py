@@ -16,6 +16,8 @@ from certsmith.testing.pki import activate_root, create_ca
 from ..conftest import start_server
 from .conftest import PublicWorld, wait_status
 
+NO_CA = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/00000000-0000-0000-0000-000000000000"
+
 
 def _code(caught: pytest.ExceptionInfo[botocore.exceptions.ClientError]) -> str:
     return str(caught.value.response["Error"]["Code"])
@@ -61,8 +63,8 @@ def test_bad_issuers_are_refused_with_the_field_named(public_world: PublicWorld)
     own = public_world.server.client("certsmith")
     cases = [
         (dict(Name="x"), "ValidationException", "AcmeDirectoryUrl"),
-        (dict(Name="x", AcmeDirectoryUrl="https://127.0.0.1:1/dir", CertificateAuthorityArn="arn:aws:acm-pca:us-east-1:"
-              "123456789012:certificate-authority/00000000-0000-0000-0000-000000000000"), "ValidationException", "exactly one"),
+        (dict(Name="x", AcmeDirectoryUrl="https://127.0.0.1:1/dir", CertificateAuthorityArn=NO_CA), "ValidationException",
+         "exactly one"),
         (dict(Name="x", AcmeDirectoryUrl="https://127.0.0.1:1/dir"), "ValidationException", "cannot register"),
         (dict(Name="x", AcmeDirectoryUrl="ftp://example.test/dir"), "ValidationException", "AcmeDirectoryUrl"),
         (dict(Name="x", AcmeDirectoryUrl=public_world.pebble.directory_url, ContactEmail="nobody"),

@@ -31,7 +31,7 @@ import dns.rrset
 
 __all__ = ["NEGATIVE_TTL", "TXT_TTL", "UDP_PAYLOAD_CAP", "ZoneContent", "answer", "normalise_name", "validation_owner"]
 
-TXT_TTL = 10  # challenge values change with every order; resolvers should not keep them long
+TXT_TTL = 0  # challenge values change with every order: a resolver between the CA and certsmith must not keep them
 NEGATIVE_TTL = 5  # SOA minimum and the SOA's TTL in negative answers (RFC 2308): a label asked about before its
 # values are published must not stay "nonexistent" in a resolver's cache for long
 SOA_TTL = 300

@@ -34,6 +34,7 @@ __all__ = ["OrderingService"]
 log = logging.getLogger("certsmith.ordering")
 ORDER_SECONDS = 120.0  # how long one attempt waits for the CA to validate and sign
 # ACME problems about the names themselves: the CA checked and said no.
+_RECHECKED = ("unauthorized", "incorrectResponse", "dns")  # what a stale resolver cache on the CA's side looks like
 _DENIED = ("unauthorized", "dns", "incorrectResponse", "rejectedIdentifier", "connection", "unsupportedIdentifier")
 
 
@@ -108,6 +109,13 @@ class OrderingService:
                     raise
         except AcmeProblem as problem:
             self._challenges.clear(row.id)
+            retried = int((row.acme or {}).get("denials", 0))
+            if problem.code in _RECHECKED and retried < 1:
+                # Every CNAME was in place when the order began; a resolver on the CA's side may still have held
+                # the previous order's values. One more order, a little later, tells that from a real denial.
+                self._note(row.id, f"the ACME CA did not see the challenge ({problem.detail}); ordering once more",
+                           denials=retried + 1, problem=problem.as_dict())
+                raise RunLater(timedelta(seconds=5), f"ACME challenge not seen: {problem.detail}") from None
             self._finish(row.id, failure=failure_of(problem), problem=problem.as_dict(),
                          message=f"the ACME CA refused: {problem.detail}")
             return
