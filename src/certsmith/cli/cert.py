@@ -34,6 +34,7 @@ from .common import (
     print_json,
     stdout_console,
 )
+from .doctor import request_public
 from .help import CertsmithTyper
 
 __all__ = ["cert_app"]
@@ -71,18 +72,55 @@ def _table(summaries: list[dict[str, Any]]) -> Table:
 @cert_app.command("request")
 def request(
     domain: Annotated[str, typer.Argument(metavar="DOMAIN", help="the certificate's first name (its subject CN)")],
-    ca: Annotated[str, typer.Option("--ca", metavar="ARN", help="the private CA that signs it")],
+    more: Annotated[list[str] | None, typer.Argument(metavar="NAME", help="more names (as --san)",
+                                                     show_default=False)] = None,
+    ca: Annotated[str | None, typer.Option("--ca", metavar="ARN", help="the private CA that signs it")] = None,
+    public: Annotated[bool, typer.Option("--public", help="a public certificate from an issuer (certsmith issuer), "
+                                                          "validated by DNS: prints the records to add")] = False,
+    issuer: Annotated[str | None, typer.Option("--issuer", metavar="NAME", show_default="the default issuer",
+                                               help="with --public: the issuer (tags the request certsmith:issuer)")]
+    = None,
     san: Annotated[list[str] | None, typer.Option("--san", metavar="NAME", help="another name (repeat)")] = None,
     key_algorithm: Annotated[str | None, typer.Option(
-        metavar="ALGORITHM", help="RSA_2048, EC_prime256v1 or EC_secp384r1, of the CA's key family",
+        metavar="ALGORITHM", help="RSA_2048, EC_prime256v1 or EC_secp384r1, of the CA's key family (--public from an "
+                                  "ACME issuer: EC_prime256v1)",
         show_default="EC_prime256v1 from an EC CA, RSA_2048 from an RSA CA")] = None,
     tag: Tags = None,
     wait: Annotated[bool, typer.Option(help="wait until it is issued")] = True,
+    timeout: Annotated[int, typer.Option("--timeout", metavar="SECONDS", min=1,
+                                         help="with --public: how long --wait waits for the records and the CA")]
+    = 3600,
     endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
     region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False, quiet: Quiet = False,
 ) -> None:
-    """Request a certificate whose key certsmith generates and keeps, signed by a private CA."""
+    """Request a certificate whose key certsmith generates and keeps: signed by a private CA (--ca ARN), or public
+    (--public) from an issuer.
+
+    With --public, stdout holds the ARN on its first line, then one zone-file line per DNS record to add
+    (`_acme-challenge.NAME. 300 IN CNAME ...`), each added once for every later request and renewal of the name;
+    with -q the ARN alone (the records go to stderr). A failed or timed-out request exits 1:
+    `certsmith doctor validation ARN` says why.
+    """
     one_output(quiet, as_json)
+    if public and ca is not None:
+        raise fail("--public and --ca are exclusive: --ca ARN requests a private certificate signed by that CA, "
+                   "--public a public one from an issuer (certsmith issuer list)", code=2)
+    if not public and ca is None:
+        raise fail("give --ca ARN (a private certificate signed by that CA) or --public (a public certificate from an "
+                   "issuer, validated by DNS)", code=2)
+    if issuer is not None and not public:
+        raise fail("--issuer is for --public requests; --ca ARN names the private CA", code=2)
+    san = [*(more or []), *(san or [])]
+    if public:
+        public_kwargs: dict[str, Any] = {"DomainName": domain}
+        if san:
+            public_kwargs["SubjectAlternativeNames"] = san
+        if tag:
+            public_kwargs["Tags"] = _tags(tag)
+        request_public(lambda service: connect(service, endpoint, credentials, region, ca_bundle), public_kwargs,
+                       issuer, key_algorithm, wait, timeout, quiet, as_json)
+        return
+    assert ca is not None
     kwargs: dict[str, Any] = {"DomainName": domain, "CertificateAuthorityArn": ca}
     if san:
         kwargs["SubjectAlternativeNames"] = san

@@ -18,6 +18,8 @@ from botocore.exceptions import (
     SSLError,
 )
 
+from ..models import MODELS_PATH
+
 __all__ = ["ApiError", "Client", "ClientOptions", "make_client"]
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8000"
@@ -86,6 +88,7 @@ def make_client(service: str, options: ClientOptions) -> Client:
         raise ApiError(f"no credentials file at {options.credentials}; pass --credentials or set "
                        "AWS_SHARED_CREDENTIALS_FILE (certsmith serve writes <data-dir>/credentials)")
     session = botocore.session.get_session()
+    session.get_component("data_loader").search_paths.append(str(MODELS_PATH))  # certsmith's own API
     session.set_config_variable("credentials_file", str(options.credentials))
     session.set_config_variable("profile", "default")
     try:  # verify=None leaves botocore to its own rules (AWS_CA_BUNDLE, then the system's CAs)

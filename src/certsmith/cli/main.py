@@ -10,7 +10,9 @@ import typer
 from .ca import ca_app
 from .cert import cert_app
 from .credentials import credentials_app
+from .doctor import doctor_app
 from .help import CertsmithTyper
+from .issuer import issuer_app
 from .master_key import master_key_app
 from .serve import serve, worker
 
@@ -23,6 +25,8 @@ app.command()(worker)
 app.add_typer(ca_app, name="ca")
 app.add_typer(cert_app, name="cert")
 app.add_typer(credentials_app, name="credentials")
+app.add_typer(doctor_app, name="doctor")
+app.add_typer(issuer_app, name="issuer")
 app.add_typer(master_key_app, name="master-key")
 
 
