@@ -153,6 +153,9 @@ def test_public_request_prints_zone_lines_and_the_doctor_finds_them_missing(tmp_
         assert "both name the issuer" in refused(server, "cert", "request", "x.example.test", "--public", "--issuer",
                                                  "stand-in", "--tag", "certsmith:issuer=other", code=2)
 
+        text = refused(server, "cert", "request", "co.uk", "--public", "--no-wait")  # a public suffix: FAILED at once
+        assert "is FAILED: INVALID_PUBLIC_DOMAIN (a public suffix" in text and "certsmith doctor validation" in text
+
         requested = cli(server, "cert", "request", "example.test", "*.example.test", "--public", "--no-wait")
         lines = requested.stdout.splitlines()
         arn = lines[0]

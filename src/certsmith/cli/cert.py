@@ -45,6 +45,12 @@ ALL_KEY_TYPES = ["RSA_1024", "RSA_2048", "RSA_3072", "RSA_4096", "EC_prime256v1"
 KEY_FOR_CA_FAMILY = {"EC": "EC_prime256v1", "RSA": "RSA_2048"}  # the API's own default, RSA_2048, fails on an EC CA
 Arn = Annotated[str, typer.Argument(metavar="ARN", help="the certificate")]
 Tags = Annotated[list[str] | None, typer.Option("--tag", metavar="KEY=VALUE", help="a tag (repeat)")]
+REQUEST_HELP = ("Request a certificate whose key certsmith generates and keeps: signed by a private CA (--ca ARN), or "
+                "public (--public) from an issuer (certsmith issuer).\n\n"
+                "With --public, stdout holds the ARN on its first line, then one zone-file line per DNS record to add "
+                "(_acme-challenge.NAME. 300 IN CNAME ...): each is added once and validates every later request and "
+                "renewal of the name. With -q stdout holds the ARN alone (the records go to stderr). A failed or "
+                "timed-out request exits 1; `certsmith doctor validation ARN` says why.")
 
 
 def _client(endpoint: str, credentials: Path, region: str, ca_bundle: Path | None) -> Client:
@@ -69,7 +75,7 @@ def _table(summaries: list[dict[str, Any]]) -> Table:
     return table
 
 
-@cert_app.command("request")
+@cert_app.command("request", help=REQUEST_HELP)
 def request(
     domain: Annotated[str, typer.Argument(metavar="DOMAIN", help="the certificate's first name (its subject CN)")],
     more: Annotated[list[str] | None, typer.Argument(metavar="NAME", help="more names (as --san)",
@@ -87,20 +93,13 @@ def request(
         show_default="EC_prime256v1 from an EC CA, RSA_2048 from an RSA CA")] = None,
     tag: Tags = None,
     wait: Annotated[bool, typer.Option(help="wait until it is issued")] = True,
-    timeout: Annotated[int, typer.Option("--timeout", metavar="SECONDS", min=1,
+    timeout: Annotated[int, typer.Option("--timeout", metavar="SECONDS",
                                          help="with --public: how long --wait waits for the records and the CA")]
     = 3600,
     endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
     region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False, quiet: Quiet = False,
 ) -> None:
-    """Request a certificate whose key certsmith generates and keeps: signed by a private CA (--ca ARN), or public
-    (--public) from an issuer.
-
-    With --public, stdout holds the ARN on its first line, then one zone-file line per DNS record to add
-    (`_acme-challenge.NAME. 300 IN CNAME ...`), each added once for every later request and renewal of the name;
-    with -q the ARN alone (the records go to stderr). A failed or timed-out request exits 1:
-    `certsmith doctor validation ARN` says why.
-    """
+    """Request a certificate whose key certsmith generates and keeps (the help is REQUEST_HELP)."""
     one_output(quiet, as_json)
     if public and ca is not None:
         raise fail("--public and --ca are exclusive: --ca ARN requests a private certificate signed by that CA, "
@@ -110,6 +109,8 @@ def request(
                    "issuer, validated by DNS)", code=2)
     if issuer is not None and not public:
         raise fail("--issuer is for --public requests; --ca ARN names the private CA", code=2)
+    if timeout < 1:
+        raise fail(f"--timeout {timeout}: give 1 second or more", code=2)
     san = [*(more or []), *(san or [])]
     if public:
         public_kwargs: dict[str, Any] = {"DomainName": domain}

@@ -45,7 +45,7 @@ PENDING = "PENDING_VALIDATION"
 FAILURE_HINTS = {
     "CAA_ERROR": "a CAA record of the name does not allow the issuer",
     "DOMAIN_VALIDATION_DENIED": "the CA could not validate the name",
-    "INVALID_PUBLIC_DOMAIN": "a public suffix (such as co.uk) cannot have a certificate",
+    "INVALID_PUBLIC_DOMAIN": "a public suffix, such as co.uk, cannot have a certificate",
     "DOMAIN_NOT_ALLOWED": "names under Amazon's domains cannot be requested",
     "PCA_INVALID_ARGS": "is the key algorithm of the private CA's key family?",
     "PCA_INVALID_STATE": "is the issuer's private CA ACTIVE?",

@@ -118,8 +118,7 @@ def add(
     eab_kid: Annotated[str | None, typer.Option("--eab-kid", metavar="ID",
                                                 help="External Account Binding key id, if the ACME CA asks for one "
                                                      "(ZeroSSL, Google, step-ca)")] = None,
-    eab_hmac_key: Annotated[str | None, typer.Option("--eab-hmac-key", metavar="KEY", envvar="CERTSMITH_EAB_HMAC_KEY",
-                                                     show_envvar=True,
+    eab_hmac_key: Annotated[str | None, typer.Option("--eab-hmac-key", metavar="KEY",
                                                      help="External Account Binding HMAC key (base64url), with "
                                                           "--eab-kid")] = None,
     acme_ca_bundle: Annotated[Path | None, typer.Option("--acme-ca-bundle", metavar="FILE",
@@ -202,7 +201,7 @@ def describe(name: Name, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Cre
 @issuer_app.command("remove")
 def remove(name: Name, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
            region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None) -> None:
-    """Remove an issuer (refused while a pending request uses it). Its certificates stay; renewing them needs it."""
+    """Remove an issuer (refused while a pending request uses it); the certificates it issued stay."""
     try:
         client = _client(endpoint, credentials, region, ca_bundle)
         was_default = client.call("describe_issuer", Name=name)["Issuer"].get("IsDefault", False)
