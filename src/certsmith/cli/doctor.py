@@ -111,7 +111,7 @@ def _failure(detail: dict[str, Any]) -> typer.Exit:
                 f"`certsmith doctor validation {arn}` says what the resolvers see and what the CA last said")
 
 
-def default_key_algorithm(connect_to: Callable[[str], Client], issuer: str | None) -> str:
+def _default_key_algorithm(connect_to: Callable[[str], Client], issuer: str | None) -> str:
     """EC_prime256v1, or RSA_2048 when the issuer is a private CA with an RSA key."""
     certsmith = connect_to("certsmith")
     if issuer is not None:
@@ -143,7 +143,7 @@ def request_public(connect_to: Callable[[str], Client], request: dict[str, Any],
     try:
         acm = connect_to("acm")
         if key_algorithm is None:
-            key_algorithm = default_key_algorithm(connect_to, issuer)
+            key_algorithm = _default_key_algorithm(connect_to, issuer)
         arn = acm.call("request_certificate", KeyAlgorithm=key_algorithm, **request)["CertificateArn"]
         detail = _records_of(acm, arn)
     except ApiError as exc:
