@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..domain.import_check import Bundle, assemble_bundle, inspect_bundle, repair_bundle
+from .cert_public import request_public
 from .client import ApiError, Client
 from .common import (
     DEFAULT_CREDENTIALS,
@@ -34,7 +35,6 @@ from .common import (
     print_json,
     stdout_console,
 )
-from .doctor import request_public
 from .help import CertsmithTyper
 
 __all__ = ["cert_app"]

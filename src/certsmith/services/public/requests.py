@@ -60,13 +60,13 @@ class PublicRequests:
         if request.key_algorithm not in REQUEST_KEY_ALGORITHMS:
             raise ValidationError(f"KeyAlgorithm {request.key_algorithm} cannot be requested; use one of "
                                   f"{', '.join(REQUEST_KEY_ALGORITHMS)}", field="KeyAlgorithm")
-        if self._records.zone is None:
-            raise ValidationError("public certificates are validated through a DNS zone delegated to certsmith, and this "
-                                  "server has none: start it with --validation-zone ZONE (validation_zone)",
-                                  field="CertificateAuthorityArn")
         domains = _validation_domains(names, request.domain_validation_options)
         issuer_name = next((str(t.get("Value")) for t in request.tags if t.get("Key") == ISSUER_TAG), None)
         issuer = self._issuers.choose(caller, issuer_name)
+        if self._records.zone is None:
+            raise ValidationError("public certificates are validated through a DNS zone delegated to certsmith, and this "
+                                  "server has none: start it with --validation-zone ZONE (validation_zone), or give "
+                                  "CertificateAuthorityArn for a private certificate", field="CertificateAuthorityArn")
         now = self._clock.now()
         token = request.idempotency_token
         if token is not None:
