@@ -176,12 +176,7 @@ def list_certificates(
     summaries: list[dict[str, Any]] = []
     try:
         client = _client(endpoint, credentials, region, ca_bundle)
-        while True:
-            page = client.call("list_certificates", **kwargs)
-            summaries += page.get("CertificateSummaryList", [])
-            if not page.get("NextToken"):
-                break
-            kwargs["NextToken"] = page["NextToken"]
+        summaries = client.call_all("list_certificates", "CertificateSummaryList", **kwargs)
     except ApiError as exc:
         raise fail(str(exc)) from None
     if quiet:

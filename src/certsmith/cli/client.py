@@ -63,6 +63,16 @@ class Client:
         result.pop("ResponseMetadata", None)
         return result
 
+    def call_all(self, operation: str, items: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """Every item of a paged list operation: pages followed by NextToken until the last."""
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.call(operation, **kwargs)
+            found += page.get(items, [])
+            if not page.get("NextToken"):
+                return found
+            kwargs["NextToken"] = page["NextToken"]
+
     def wait(self, waiter: str, **kwargs: Any) -> None:
         try:
             self.raw.get_waiter(waiter).wait(WaiterConfig={"Delay": 1, "MaxAttempts": 120}, **kwargs)

@@ -158,16 +158,8 @@ def add(
 def list_issuers(endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
                  region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
     """List the issuers, the default first (marked *)."""
-    issuers: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {}
     try:
-        client = _client(endpoint, credentials, region, ca_bundle)
-        while True:
-            page = client.call("list_issuers", **kwargs)
-            issuers += page.get("Issuers", [])
-            if not page.get("NextToken"):
-                break
-            kwargs["NextToken"] = page["NextToken"]
+        issuers = _client(endpoint, credentials, region, ca_bundle).call_all("list_issuers", "Issuers")
     except ApiError as exc:
         raise fail(str(exc)) from None
     if as_json:

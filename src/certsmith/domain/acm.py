@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -15,7 +16,7 @@ from .errors import ValidationError
 
 __all__ = [
     "CertificateFacts", "CertificateStatus", "CertificateType", "FailureReason",
-    "certificate_facts", "check_domain_name", "colon_hex", "signature_algorithm_name",
+    "certificate_facts", "check_domain_name", "colon_hex", "request_names", "signature_algorithm_name",
 ]
 
 MAX_NAMES = 100
@@ -53,6 +54,20 @@ class FailureReason(StrEnum):
     INVALID_PUBLIC_DOMAIN = "INVALID_PUBLIC_DOMAIN"
     DOMAIN_NOT_ALLOWED = "DOMAIN_NOT_ALLOWED"
     OTHER = "OTHER"
+
+
+def request_names(domain_name: str, sans: list[str], check: Callable[[str, str], str]) -> list[str]:
+    """DomainName first, then the SANs in request order, each once, as ``check(name, field)`` returns them;
+    at most MAX_NAMES in all (ValidationError naming SubjectAlternativeNames)."""
+    names = [check(domain_name, "DomainName")]
+    for index, name in enumerate(sans):
+        checked = check(name, f"SubjectAlternativeNames[{index}]")
+        if checked not in names:
+            names.append(checked)
+    if len(names) > MAX_NAMES:
+        raise ValidationError(f"SubjectAlternativeNames: a certificate has at most {MAX_NAMES} names, DomainName "
+                              f"included; this request has {len(names)}", field="SubjectAlternativeNames")
+    return names
 
 
 def check_domain_name(name: str, field: str) -> str:

@@ -16,7 +16,7 @@ from functools import cache
 
 from publicsuffixlist import PublicSuffixList
 
-from .acm import CN_MAX, MAX_NAMES, check_domain_name
+from .acm import CN_MAX, check_domain_name, request_names
 from .errors import ValidationError
 
 __all__ = [
@@ -48,17 +48,10 @@ def _psl() -> PublicSuffixList:
 
 def check_public_names(domain_name: str, sans: Sequence[str]) -> list[str]:
     """DomainName first, then the SANs in request order, each once, lower-cased; ValidationError naming the field."""
-    names = [_check_public_name(domain_name, "DomainName")]
+    names = request_names(domain_name, list(sans), _check_public_name)
     if len(names[0]) > CN_MAX:
         raise ValidationError(f"DomainName {domain_name!r} is {len(names[0])} characters long; the first name becomes "
                               f"the certificate's common name, which is limited to {CN_MAX}", field="DomainName")
-    for index, name in enumerate(sans):
-        checked = _check_public_name(name, f"SubjectAlternativeNames[{index}]")
-        if checked not in names:
-            names.append(checked)
-    if len(names) > MAX_NAMES:
-        raise ValidationError(f"SubjectAlternativeNames: a certificate has at most {MAX_NAMES} names, DomainName "
-                              f"included; this request has {len(names)}", field="SubjectAlternativeNames")
     return names
 
 

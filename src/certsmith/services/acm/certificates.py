@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ...domain.acm import (
-    MAX_NAMES,
     CertificateStatus,
     CertificateType,
     FailureReason,
     check_domain_name,
+    request_names,
 )
 from ...domain.algorithms import KeyAlgorithm, generate_private_key
 from ...domain.arns import CertificateArn
@@ -64,20 +64,6 @@ class RequestedCertificate:
     domain_validation_options: tuple[dict[str, str], ...] = ()
 
 
-def _names(domain_name: str, sans: list[str]) -> list[str]:
-    """DomainName first, then the other names in request order, each once."""
-    names = [check_domain_name(domain_name, "DomainName")]
-    for index, name in enumerate(sans):
-        checked = check_domain_name(name, f"SubjectAlternativeNames[{index}]")
-        if checked not in names:
-            names.append(checked)
-    if len(names) > MAX_NAMES:
-        raise ValidationError(f"SubjectAlternativeNames: a certificate has at most {MAX_NAMES} names, DomainName "
-                              f"included; this request has {len(names)}",
-                              field="SubjectAlternativeNames")
-    return names
-
-
 def earlier_request(session: Session, caller: Caller, token: str, now: datetime) -> str | None:
     """The certificate requested with this IdempotencyToken within the last hour, if any."""
     return session.scalar(select(CertificateRow.arn).where(
@@ -95,7 +81,7 @@ class CertificateService:
     # -- request --------------------------------------------------------------------------------------------------
     def request(self, caller: Caller, request: RequestedCertificate) -> str:
         """Store the certificate ISSUED when its CA signs at once; else PENDING_VALIDATION with an issue job."""
-        names = _names(request.domain_name, request.subject_alternative_names)
+        names = request_names(request.domain_name, request.subject_alternative_names, check_domain_name)
         check_tags(request.tags)
         if request.authority_arn is None:
             raise ValidationError("certsmith issues certificates from a private CA: give CertificateAuthorityArn "
