@@ -151,7 +151,7 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         audit_reports=AuditReportService(database, jobs, blobs, clock, signal),
         audit_log=AuditLog(writes, clock), writes=writes, key_pool=key_pool, issuers=issuers,
         public_requests=PublicRequests(database, jobs, clock, signal, issuers, records),
-        validation=ValidationService(database, jobs, clock, signal, resolvers, challenges),
+        validation=ValidationService(database, jobs, clock, signal, resolvers, challenges, issuers),
         ordering=OrderingService(database, clock, sealer, issuers, issuance, records, challenges, confirm_published),
         diagnosis=ValidationDiagnosis(certificates, resolvers, records), challenges=challenges,
         validation_records=records)

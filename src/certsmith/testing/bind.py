@@ -24,6 +24,8 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
+from .server import stop_process
+
 __all__ = ["TSIG_ALGORITHM", "Bind", "free_dns_port", "start_bind"]
 
 TSIG_ALGORITHM = "hmac-sha256"
@@ -179,14 +181,7 @@ class Bind:
 
     def stop(self) -> None:
         """Stop `named` (SIGTERM, then SIGKILL after 10 s) and wait for it to exit."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
     def __enter__(self) -> Bind:
         return self

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from certsmith.testing.server import free_port
+from .server import free_port, stop_process
 
 __all__ = ["DEFAULT_ENV", "ChallTestSrv", "Pebble", "make_tls_cert", "start_challtestsrv", "start_pebble"]
 
@@ -68,14 +68,7 @@ class Pebble:
             return ""
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     def start(self) -> None:
@@ -193,14 +186,8 @@ class ChallTestSrv:
         self._call("/clear-txt", {"host": name.rstrip(".") + "."})
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            self.process = None
+        stop_process(self.process)
+        self.process = None
 
 
 def start_challtestsrv(home: Path, binary: str = "pebble-challtestsrv") -> ChallTestSrv:

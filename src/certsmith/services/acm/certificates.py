@@ -41,7 +41,7 @@ from .certificate_records import CertificateFilter, CertificateRecord, list_quer
 from .key_pool import ClaimedKey, KeyPool
 from .private_signing import PrivateMaterial, sign_private, store_material
 
-__all__ = ["ISSUE_PRIVATE_JOB", "CertificateService", "RequestedCertificate", "earlier_request"]
+__all__ = ["ISSUE_PRIVATE_JOB", "CertificateService", "RequestedCertificate", "earlier_request", "recent_request"]
 
 ISSUE_PRIVATE_JOB = "acm.issue-private"
 IDEMPOTENCY_WINDOW = timedelta(hours=1)
@@ -72,6 +72,14 @@ def earlier_request(session: Session, caller: Caller, token: str, now: datetime)
         CertificateRow.created_at > now - IDEMPOTENCY_WINDOW))
 
 
+def recent_request(database: Database, caller: Caller, token: str | None, now: datetime) -> str | None:
+    """earlier_request in a read of its own (a first look, before the request's transaction looks again)."""
+    if token is None:
+        return None
+    with database.read() as reader:
+        return earlier_request(reader, caller, token, now)
+
+
 class CertificateService:
     def __init__(self, database: Database, jobs: JobQueue, vault: KeyVault, clock: Clock, signal: WorkSignal,
                  issuance: IssuanceService, pool: KeyPool) -> None:
@@ -92,11 +100,9 @@ class CertificateService:
                                   f"imported); use one of {', '.join(REQUEST_KEY_ALGORITHMS)}", field="KeyAlgorithm")
         now = self._clock.now()
         token = request.idempotency_token
-        if token is not None:
-            with self._db.read() as reader:
-                existing = earlier_request(reader, caller, token, now)
-            if existing is not None:
-                return existing
+        existing = recent_request(self._db, caller, token, now)
+        if existing is not None:
+            return existing
         arn = CertificateArn.new(caller.region, caller.account_id)
         options = {"CertificateTransparencyLoggingPreference": "ENABLED", "Export": "DISABLED", **request.options}
         row = CertificateRow(

@@ -18,7 +18,7 @@ from ..context import Caller
 from ..pca.issuance import IssuanceService
 from ..ports import KeyVault
 
-__all__ = ["PRIVATE_VALIDITY", "PrivateMaterial", "sign_private", "store_material"]
+__all__ = ["PRIVATE_VALIDITY", "PrivateMaterial", "certificate_request", "sign_private", "store_material"]
 
 PRIVATE_VALIDITY = Validity(395, ValidityPeriodType.DAYS)  # 13 months
 # The CA's answer, as ACM reports it in FailureReason.
@@ -37,7 +37,8 @@ class PrivateMaterial:
     facts: CertificateFacts
 
 
-def _csr(key: CertificateIssuerPrivateKeyTypes, names: list[str]) -> x509.CertificateSigningRequest:
+def certificate_request(key: CertificateIssuerPrivateKeyTypes, names: list[str]) -> x509.CertificateSigningRequest:
+    """A CSR for ``names``: the first is the common name when it fits, all are SANs."""
     subject = [x509.NameAttribute(NameOID.COMMON_NAME, names[0])] if len(names[0]) <= CN_MAX else []
     builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(subject)).add_extension(
         x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False)
@@ -56,7 +57,7 @@ def sign_private(issuance: IssuanceService, vault: KeyVault, row: CertificateRow
         key = generate_private_key(KeyAlgorithm(row.key_algorithm))
     caller = Caller(row.account_id, row.region, "acm")
     try:
-        signed = issuance.sign_now(caller, row.authority_arn, _csr(key, list(row.names)), PRIVATE_VALIDITY)
+        signed = issuance.sign_now(caller, row.authority_arn, certificate_request(key, list(row.names)), PRIVATE_VALIDITY)
     except CertsmithError as error:
         reason = next((r for cls, r in _FAILURE_REASONS if isinstance(error, cls)), None)
         if reason is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -80,8 +81,7 @@ def _check_spec(spec: IssuerSpec) -> None:
                               "(CertificateAuthorityArn): give exactly one", field="AcmeDirectoryUrl")
     if spec.directory_url is not None and not re.match(r"^https?://[^\s/]+", spec.directory_url):
         raise ValidationError(f"AcmeDirectoryUrl {spec.directory_url!r} is not an http(s) URL", field="AcmeDirectoryUrl")
-    if spec.contact_email is not None and not _EMAIL.match(spec.contact_email):
-        raise ValidationError(f"ContactEmail {spec.contact_email!r} is not an email address", field="ContactEmail")
+    _check_contact(spec.contact_email)
     if spec.authority_arn is not None:
         for field, value in (("AcmeDirectoryUrl", spec.directory_url), ("ExternalAccountBinding", spec.eab_key_id),
                              ("CaBundle", spec.ca_bundle_pem)):
@@ -90,7 +90,16 @@ def _check_spec(spec: IssuerSpec) -> None:
                                       "only", field=field)
     if spec.ca_bundle_pem is not None and "-----BEGIN CERTIFICATE-----" not in spec.ca_bundle_pem:
         raise ValidationError("CaBundle must hold PEM certificates (-----BEGIN CERTIFICATE-----)", field="CaBundle")
-    for identity in spec.caa_identities or ():
+    _check_identities(spec.caa_identities or ())
+
+
+def _check_contact(email: str | None) -> None:
+    if email is not None and not _EMAIL.match(email):
+        raise ValidationError(f"ContactEmail {email!r} is not an email address", field="ContactEmail")
+
+
+def _check_identities(identities: Sequence[str]) -> None:
+    for identity in identities:
         if not re.match(r"^[A-Za-z0-9.-]+$", identity):
             raise ValidationError(f"CaaIdentities: {identity!r} is not a domain name", field="CaaIdentities")
 
@@ -203,15 +212,18 @@ class IssuerService:
                 "certificate", field="CertificateAuthorityArn")
         return row
 
-    def row(self, issuer_id: str) -> IssuerRow | None:
+    def by_name(self, account_id: str, region: str, name: str | None) -> IssuerRow | None:
+        """An issuer as the worker needs it (no caller: the certificate names its account and region)."""
+        if name is None:
+            return None
         with self._db.read() as session:
-            return session.get(IssuerRow, issuer_id)
+            return self._find(session, Caller(account_id, region, "worker"), name)
 
     # -- change ---------------------------------------------------------------------------------------------------
     def update(self, caller: Caller, name: str, default: bool | None, contact_email: str | None,
                caa_identities: list[str] | None) -> IssuerRecord:
-        _check_spec(IssuerSpec(name, directory_url="https://x", contact_email=contact_email,
-                               caa_identities=tuple(caa_identities or ())))
+        _check_contact(contact_email)
+        _check_identities(caa_identities or ())
         with self._db.transaction() as session:
             row = self._load(session, caller, name)
             if default is True and not row.is_default:

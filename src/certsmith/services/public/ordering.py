@@ -9,21 +9,18 @@ from datetime import timedelta
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
-from cryptography.x509.oid import NameOID
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from ...acme import AcmeProblem, AcmeRateLimited, AcmeSession, AcmeUnavailable, PlacedOrder
-from ...domain.acm import CN_MAX, CertificateStatus, FailureReason, certificate_facts
+from ...domain.acm import CertificateStatus, FailureReason, certificate_facts
 from ...domain.algorithms import KeyAlgorithm, generate_private_key
 from ...domain.clock import Clock
 from ...domain.public_names import validation_base
 from ...store.database import Database
 from ...store.tables import CertificateRow, IssuerRow
 from ...worker.loop import RunLater
-from ..acm.private_signing import PrivateMaterial, sign_private, store_material
+from ..acm.private_signing import PrivateMaterial, certificate_request, sign_private, store_material
 from ..pca.issuance import IssuanceService
 from ..ports import KeyVault
 from .challenges import ChallengeStore, ValidationRecords
@@ -36,13 +33,6 @@ ORDER_SECONDS = 120.0  # how long one attempt waits for the CA to validate and s
 # ACME problems about the names themselves: the CA checked and said no.
 _RECHECKED = ("unauthorized", "incorrectResponse", "dns")  # what a stale resolver cache on the CA's side looks like
 _DENIED = ("unauthorized", "dns", "incorrectResponse", "rejectedIdentifier", "connection", "unsupportedIdentifier")
-
-
-def _csr(key: CertificateIssuerPrivateKeyTypes, names: list[str]) -> bytes:
-    subject = [x509.NameAttribute(NameOID.COMMON_NAME, names[0])] if len(names[0]) <= CN_MAX else []
-    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(subject)).add_extension(
-        x509.SubjectAlternativeName([x509.DNSName(name) for name in names]), critical=False).sign(key, hashes.SHA256())
-    return csr.public_bytes(serialization.Encoding.PEM)
 
 
 def split_chain(full_chain: str) -> tuple[str, str]:
@@ -73,7 +63,7 @@ class OrderingService:
             row = session.get(CertificateRow, certificate_id)
             if row is None or row.status != CertificateStatus.PENDING_VALIDATION:
                 return
-            issuer = session.get(IssuerRow, self._issuer_id(session, row)) if row.issuer_name else None
+        issuer = self._issuers.by_name(row.account_id, row.region, row.issuer_name)
         if issuer is None:
             self._finish(certificate_id, failure=FailureReason.OTHER,
                          message=f"issuer {row.issuer_name!r} was removed before the certificate was issued")
@@ -86,12 +76,6 @@ class OrderingService:
                 self._finish(certificate_id, material=material, message="issued by the private CA")
             return
         self._order(row, issuer)
-
-    @staticmethod
-    def _issuer_id(session: Session, row: CertificateRow) -> str | None:
-        return session.scalar(select(IssuerRow.id).where(IssuerRow.account_id == row.account_id,
-                                                         IssuerRow.region == row.region,
-                                                         IssuerRow.name == row.issuer_name))
 
     # -- ACME -------------------------------------------------------------------------------------------------------
     def _order(self, row: CertificateRow, issuer: IssuerRow) -> None:
@@ -156,7 +140,8 @@ class OrderingService:
         for challenge in pending:
             session.answer(challenge)
         session.wait_authorizations(order, deadline)
-        return session.finalize(order, _csr(key, names), deadline)
+        csr = certificate_request(key, names).public_bytes(serialization.Encoding.PEM)
+        return session.finalize(order, csr, deadline)
 
     # -- outcome ----------------------------------------------------------------------------------------------------
     def _note(self, certificate_id: str, message: str, **extra: Any) -> None:
@@ -183,7 +168,8 @@ class OrderingService:
                 assert failure is not None
                 row.status, row.failure_reason = CertificateStatus.FAILED.value, failure.value
                 if failure in (FailureReason.DOMAIN_VALIDATION_DENIED, FailureReason.CAA_ERROR):
-                    failed = {validation_base(str(problem.get("identifier") or ""))} if problem else set()
-                    row.validations = [{**v, "ValidationStatus": "FAILED"} if not failed or
-                                       validation_base(v["DomainName"]) in failed else v for v in row.validations or []]
+                    named = (problem or {}).get("identifier")  # the name the CA refused; without one, every name
+                    row.validations = [{**v, "ValidationStatus": "FAILED"} if not named or
+                                       validation_base(v["DomainName"]) == validation_base(str(named)) else v
+                                       for v in row.validations or []]
         log.info("certificate %s: %s", certificate_id, message)

@@ -13,7 +13,7 @@ from ...domain.tags import check_tags
 from ...store.database import Database
 from ...store.jobs import JobQueue
 from ...store.tables import CertificateRow
-from ..acm.certificates import REQUEST_KEY_ALGORITHMS, RequestedCertificate, earlier_request
+from ..acm.certificates import REQUEST_KEY_ALGORITHMS, RequestedCertificate, earlier_request, recent_request
 from ..context import Caller
 from ..ports import WorkSignal
 from .challenges import ValidationRecords
@@ -69,11 +69,9 @@ class PublicRequests:
                                   "CertificateAuthorityArn for a private certificate", field="CertificateAuthorityArn")
         now = self._clock.now()
         token = request.idempotency_token
-        if token is not None:
-            with self._db.read() as reader:
-                existing = earlier_request(reader, caller, token, now)
-            if existing is not None:
-                return existing
+        existing = recent_request(self._db, caller, token, now)
+        if existing is not None:
+            return existing
         arn = CertificateArn.new(caller.region, caller.account_id)
         options = {"CertificateTransparencyLoggingPreference": "ENABLED", "Export": "DISABLED", **request.options}
         validations: list[dict[str, Any]] = []

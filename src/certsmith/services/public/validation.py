@@ -6,8 +6,6 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from ...dns.resolve import DnsLookupError, Resolvers
 from ...domain.acm import CertificateStatus, FailureReason
 from ...domain.clock import Clock
@@ -18,6 +16,7 @@ from ...store.tables import CertificateRow, IssuerRow
 from ...worker.loop import RunLater
 from ..ports import WorkSignal
 from .challenges import ChallengeStore
+from .issuers import IssuerService
 
 __all__ = ["ORDER_JOB", "VALIDATION_TIMEOUT", "ValidationService", "record_matches"]
 
@@ -39,9 +38,9 @@ def next_check(age: timedelta) -> timedelta:
 
 class ValidationService:
     def __init__(self, database: Database, jobs: JobQueue, clock: Clock, signal: WorkSignal, resolvers: Resolvers,
-                 challenges: ChallengeStore) -> None:
+                 challenges: ChallengeStore, issuers: IssuerService) -> None:
         self._db, self._jobs, self._clock, self._signal = database, jobs, clock, signal
-        self._resolvers, self._challenges = resolvers, challenges
+        self._resolvers, self._challenges, self._issuers = resolvers, challenges, issuers
 
     def run(self, payload: dict[str, Any]) -> None:
         certificate_id = payload["certificate_id"]
@@ -77,7 +76,7 @@ class ValidationService:
                                 + ", ".join(waiting), "checked_at": now.isoformat()}
         if not done:
             raise RunLater(next_check(now - created_at), "validation records not in place yet")
-        issuer = self._issuer(row.account_id, row.region, issuer_name)
+        issuer = self._issuers.by_name(row.account_id, row.region, issuer_name)
         refusal = self._caa_refusal(row.names, issuer)
         with self._db.transaction() as session:
             current = session.get(CertificateRow, certificate_id)
@@ -92,11 +91,6 @@ class ValidationService:
             self._jobs.enqueue(session, ORDER_JOB, {"certificate_id": certificate_id}, self._clock.now(),
                                max_attempts=20)
         self._signal.notify()
-
-    def _issuer(self, account_id: str, region: str, name: str | None) -> IssuerRow | None:
-        with self._db.read() as session:
-            return session.scalars(select(IssuerRow).where(IssuerRow.account_id == account_id,
-                                                           IssuerRow.region == region, IssuerRow.name == name)).first()
 
     def _caa_refusal(self, names: list[str], issuer: IssuerRow | None) -> str | None:
         """Why CAA forbids the issuer for one of the names, or None. A lookup that fails is retried later."""
