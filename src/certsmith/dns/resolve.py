@@ -5,6 +5,7 @@ No caching and no search domains: every lookup asks again, for the absolute name
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -98,18 +99,24 @@ class Resolvers:
 
     def __init__(self, servers: Sequence[tuple[str, int]] = (), *, timeout: float = 2.0) -> None:
         self.timeout = timeout
-        self._resolvers: list[tuple[str, dns.resolver.Resolver]] = []
-        for host, port in servers:
+        self._servers = list(servers)
+
+    @functools.cached_property
+    def _resolvers(self) -> list[tuple[str, dns.resolver.Resolver]]:
+        """Built on first use: the system's configuration is read only by an installation that validates."""
+        resolvers: list[tuple[str, dns.resolver.Resolver]] = []
+        for host, port in self._servers:
             resolver = dns.resolver.Resolver(configure=False)
             resolver.nameservers = [dns.nameserver.Do53Nameserver(host, port)]
-            self._resolvers.append((format_server(host, port), self._tune(resolver)))
-        if not servers:
+            resolvers.append((format_server(host, port), self._tune(resolver)))
+        if not self._servers:
             try:
                 system = dns.resolver.Resolver()
             except dns.resolver.NoResolverConfiguration as error:
                 raise ValueError("resolvers: the system has no DNS resolver configured (resolv.conf); "
                                  "give the resolvers to ask as HOST[:PORT],...") from error
-            self._resolvers.append(("system", self._tune(system)))
+            resolvers.append(("system", self._tune(system)))
+        return resolvers
 
     def _tune(self, resolver: dns.resolver.Resolver) -> dns.resolver.Resolver:
         resolver.lifetime = resolver.timeout = self.timeout

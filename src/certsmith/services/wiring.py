@@ -132,6 +132,8 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
     records = ValidationRecords(database, sealer, clock, zone)
     challenges = ChallengeStore(database, clock)
     resolvers = Resolvers(parse_resolvers(settings.resolvers))
+    if zone is not None:
+        resolvers.servers  # noqa: B018 - a server that validates says now, not at its first job, that it has no resolver
     issuers = IssuerService(database, sealer, clock)
     dns_host, dns_port = split_listen(settings.dns_listen)
 
