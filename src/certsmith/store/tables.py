@@ -282,6 +282,7 @@ class IssuerRow(Base):
     is_default: Mapped[bool]
     sealed_account_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     account_url: Mapped[str | None] = mapped_column(String(2048))
+    dns_provider: Mapped[str | None] = mapped_column(String(64))  # answer DNS-01 with TXT records through it
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     __table_args__ = (UniqueConstraint("account_id", "region", "name", name="uq_issuer_name"),)
@@ -296,6 +297,36 @@ class DnsChallengeRow(Base):
     value: Mapped[str] = mapped_column(String(255))
     certificate_id: Mapped[str] = mapped_column(String(36), index=True)
     created_at: Mapped[datetime]
+
+
+class HttpChallengeRow(Base):
+    """An HTTP-01 key authorization certsmith serves on its public URL while an ACME order waits for it."""
+
+    __tablename__ = "http_challenges"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    label: Mapped[str] = mapped_column(String(64))  # the name's label: the folder of its redirect target
+    token: Mapped[str] = mapped_column(String(255))
+    key_authorization: Mapped[str] = mapped_column(String(512))
+    certificate_id: Mapped[str] = mapped_column(String(36), index=True)
+    created_at: Mapped[datetime]
+    __table_args__ = (Index("ix_http_challenges_token", "label", "token"),)
+
+
+class DnsProviderRow(Base):
+    """A DNS provider of an account: where certsmith writes validation records (options public, secrets sealed)."""
+
+    __tablename__ = "dns_providers"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    arn: Mapped[str] = mapped_column(String(200), unique=True)
+    account_id: Mapped[str] = mapped_column(String(12))
+    region: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(64))
+    options: Mapped[dict[str, Any]]
+    sealed_secrets: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("account_id", "region", "name", name="uq_dns_provider_name"),)
 
 
 class InstallationSecretRow(Base):
