@@ -1,4 +1,7 @@
-"""certsmith.acme against Pebble: accounts, EAB, DNS-01 orders, refusals, outages and badNonce storms."""
+"""certsmith.acme against Pebble: accounts, EAB, DNS-01 orders, refusals, outages and badNonce storms.
+
+HTTP-01 orders are in test_acme_http01.py.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ from certsmith.acme import (
     AcmeRateLimited,
     AcmeSession,
     AcmeUnavailable,
+    Challenge,
+    DnsChallenge,
     PlacedOrder,
     directory_meta,
     generate_account_key,
@@ -182,6 +187,7 @@ def test_order_for_a_name_its_wildcard_and_another(pebble: Pebble, session: Acme
         assert dns["url"] == challenge.challenge_url
         key_authorization = f"{dns['token']}.{thumbprint(account.key_pem)}"
         assert challenge.txt_value == b64url(hashlib.sha256(key_authorization.encode()).digest())
+        assert challenge.type == "dns-01" and challenge.token == dns["token"] and challenge.value == challenge.txt_value
     for challenge in order.challenges:
         session.answer(challenge)
     deadline = time.monotonic() + 30
@@ -254,6 +260,14 @@ def test_bad_names_are_refused_before_the_ca(session: AcmeSession) -> None:
         session.new_order("example.test")
     with pytest.raises(ValueError, match="names"):
         session.new_order(["bad name.test"])
+    with pytest.raises(ValueError, match="challenge_type: 'tls-alpn-01'"):
+        session.new_order(["example.test"], challenge_type="tls-alpn-01")
+
+
+def test_dns_challenge_is_the_challenge_under_its_old_name() -> None:
+    assert DnsChallenge is Challenge
+    challenge = Challenge("a.test", "dns-01", "tok", "_acme-challenge.a.test", "txt", "u", "a", "pending")
+    assert challenge.txt_value == "txt"
 
 
 def test_wait_past_the_deadline_is_a_timeout(session: AcmeSession) -> None:
@@ -315,7 +329,7 @@ def test_outage_and_restart(tmp_path: Path, pebble_binary: str, monkeypatch: pyt
 
 def test_bad_nonce_storm(tmp_path: Path, pebble_binary: str, caplog: pytest.LogCaptureFixture) -> None:
     """Pebble rejecting half of all nonces: the client keeps retrying, so every order goes through."""
-    caplog.set_level(logging.DEBUG, logger="certsmith.acme.client")
+    caplog.set_level(logging.DEBUG, logger="certsmith.acme")
     server = start_pebble(tmp_path, None, always_valid=True, binary=pebble_binary, env={"PEBBLE_WFE_NONCEREJECT": "50"})
     try:
         endpoint = AcmeEndpoint(server.directory_url, server.tls_cert_pem)

@@ -1,8 +1,9 @@
-"""An ACME (RFC 8555) client for DNS-01 orders, on top of certbot's ``acme`` library.
+"""An ACME (RFC 8555) client for DNS-01 and HTTP-01 orders, on top of certbot's ``acme`` library.
 
 The library does the JWS signing, the messages and the nonces; this module adds the CA bundle handling,
 the error mapping (:mod:`certsmith.acme.errors`), repeated ``badNonce`` retries, and polling with a short
-backoff instead of the library's one-second sleeps. An :class:`AcmeSession` is not thread-safe: use one per thread.
+backoff instead of the library's one-second sleeps (:mod:`certsmith.acme.network`). An :class:`AcmeSession` is
+not thread-safe: use one per thread.
 """
 
 from __future__ import annotations
@@ -10,26 +11,17 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import hashlib
-import logging
-import os
-import stat
-import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import requests
 from acme import challenges, messages
 from acme import errors as acme_errors
-from acme.client import ClientNetwork, ClientV2
+from acme.client import ClientV2
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from josepy import jwa, jwk
+from cryptography.hazmat.primitives.asymmetric import ec
 from josepy.interfaces import JSONDeSerializable
 from josepy.json_util import field
 
@@ -38,22 +30,20 @@ from certsmith.acme.errors import (
     AcmeError,
     AcmeProblem,
     authorization_problem,
-    error_from_response,
     problem_from_json,
     retry_after_seconds,
     translated,
-    unreachable,
 )
+from certsmith.acme.network import Network, Poller
 
-__all__ = ["AcmeAccount", "AcmeEndpoint", "AcmeSession", "DnsChallenge", "PlacedOrder", "directory_meta",
-           "generate_account_key", "register_account"]
+__all__ = ["CHALLENGE_TYPES", "AcmeAccount", "AcmeEndpoint", "AcmeSession", "Challenge", "DnsChallenge", "PlacedOrder",
+           "directory_meta", "generate_account_key", "register_account"]
 
-logger = logging.getLogger(__name__)
-
-BAD_NONCE_ATTEMPTS = 20  # badNonce is always worth retrying (RFC 8555 6.5); a real CA rarely sends two in a row
-FIRST_DELAY, MAX_DELAY = 0.02, 1.0
-BUNDLE_KEEP = 86400.0  # seconds an unused CA bundle file stays in the cache folder
-_CURVES = {"secp256r1": jwa.ES256, "secp384r1": jwa.ES384, "secp521r1": jwa.ES512}
+CHALLENGE_TYPES = ("dns-01", "http-01")
+_CHALLENGE_CLASSES: dict[str, type[challenges.KeyAuthorizationChallenge]] = {
+    "dns-01": challenges.DNS01, "http-01": challenges.HTTP01}
+_RESPONSES: dict[str, type[challenges.KeyAuthorizationChallengeResponse]] = {
+    "dns-01": challenges.DNS01Response, "http-01": challenges.HTTP01Response}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,20 +60,32 @@ class AcmeAccount:
 
 
 @dataclass(frozen=True, slots=True)
-class DnsChallenge:
+class Challenge:
+    """One authorization's challenge of the type the order asked for."""
+
     identifier: str  # as requested: "*.example.test" for a wildcard
-    record_name: str  # "_acme-challenge.example.test"
-    txt_value: str
+    type: str  # "dns-01" or "http-01"
+    token: str  # base64url, as the CA sent it ("" for an authorization valid through another type)
+    record_name: str  # dns-01: "_acme-challenge.example.test"; http-01: ""
+    value: str  # dns-01: the TXT value; http-01: the key authorization served at /.well-known/acme-challenge/<token>
     challenge_url: str
     authorization_url: str
     status: str  # "pending" or "valid"
+
+    @property
+    def txt_value(self) -> str:
+        """The dns-01 TXT value (``value``)."""
+        return self.value
+
+
+DnsChallenge = Challenge
 
 
 @dataclass(frozen=True, slots=True)
 class PlacedOrder:
     url: str
     finalize_url: str
-    challenges: list[DnsChallenge]
+    challenges: list[Challenge]
     status: str
 
 
@@ -95,7 +97,7 @@ def generate_account_key() -> bytes:
 
 def directory_meta(endpoint: AcmeEndpoint) -> dict[str, Any]:
     """The directory's ``meta`` object (termsOfService, caaIdentities, externalAccountRequired, ...)."""
-    net = _Network(endpoint)
+    net = Network(endpoint)
     with translated(), contextlib.closing(net.session):
         document = net.get(endpoint.directory_url).json()
     meta = document.get("meta") if isinstance(document, dict) else None
@@ -112,7 +114,7 @@ def register_account(endpoint: AcmeEndpoint, key_pem: bytes, email: str | None, 
         raise ValueError("eab_kid and eab_hmac_key: give both or neither")
     if email is not None and (not email or "@" not in email or any(c in email for c in ", \t\r\n")):
         raise ValueError("email: must be one address such as admin@example.com")
-    net = _Network(endpoint, key_pem)
+    net = Network(endpoint, key_pem)
     with translated(), contextlib.closing(net.session):
         directory = ClientV2.get_directory(endpoint.directory_url, net)
         binding = None
@@ -132,7 +134,7 @@ def register_account(endpoint: AcmeEndpoint, key_pem: bytes, email: str | None, 
 
 
 class AcmeSession:
-    """Orders with DNS-01 challenges, for one account at one CA.
+    """Orders with DNS-01 or HTTP-01 challenges, for one account at one CA.
 
     When the CA no longer knows the account (:class:`AcmeProblem` with ``code == "accountDoesNotExist"``, e.g. a
     test CA that restarted), register the same key again with :func:`register_account` and use the new account.
@@ -141,7 +143,7 @@ class AcmeSession:
     def __init__(self, endpoint: AcmeEndpoint, account: AcmeAccount, *, timeout: float = 30.0) -> None:
         self.endpoint = endpoint
         self.account = account
-        self._net = _Network(endpoint, account.key_pem, account.uri, timeout)
+        self._net = Network(endpoint, account.key_pem, account.uri, timeout)
         self._directory: messages.Directory | None = None
 
     def close(self) -> None:
@@ -153,8 +155,15 @@ class AcmeSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def new_order(self, names: Sequence[str], replaces: str | None = None) -> PlacedOrder:
-        """Place an order for DNS names; ``replaces`` is the ARI certificate id of the certificate it renews."""
+    def new_order(self, names: Sequence[str], replaces: str | None = None,
+                  challenge_type: str = "dns-01") -> PlacedOrder:
+        """Place an order for DNS names, with a ``challenge_type`` challenge (dns-01 or http-01) for each name.
+
+        ``replaces`` is the ARI certificate id of the certificate it renews. :class:`AcmeError` when the CA offers
+        no challenge of that type for a name (CAs validate wildcard names with dns-01 only).
+        """
+        if challenge_type not in CHALLENGE_TYPES:
+            raise ValueError(f"challenge_type: {challenge_type!r} is not one of {', '.join(CHALLENGE_TYPES)}")
         wanted = _checked_names(names)
         body = _NewOrder(identifiers=[messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=n) for n in wanted],
                          replaces=replaces)
@@ -164,17 +173,21 @@ class AcmeSession:
             url = response.headers.get("Location")
             if not url:
                 raise AcmeError("the ACME server created the order but did not say where (no Location header)")
-            found = [self._challenge(self._authorization(authz_url)[0], authz_url) for authz_url in order.authorizations]
+            found = [self._challenge(self._authorization(authz_url)[0], authz_url, challenge_type)
+                     for authz_url in order.authorizations]
         found.sort(key=lambda c: wanted.index(c.identifier) if c.identifier in wanted else len(wanted))
         return PlacedOrder(url, order.finalize, found, order.status.name)
 
-    def answer(self, challenge: DnsChallenge) -> None:
-        """Tell the CA the TXT record is in place. An already valid challenge needs nothing."""
+    def answer(self, challenge: Challenge) -> None:
+        """Tell the CA the challenge is ready (TXT record or key authorization in place). A valid one needs nothing."""
         if challenge.status == "valid":
             return
+        response = _RESPONSES.get(challenge.type)
+        if response is None:
+            raise ValueError(f"challenge: type {challenge.type!r} is not one of {', '.join(CHALLENGE_TYPES)}")
         with translated():
             try:
-                self._post(challenge.challenge_url, challenges.DNS01Response())
+                self._post(challenge.challenge_url, response())
             except AcmeProblem:  # answered before (a retry after a restart): fine if the CA is on it already
                 authz, _ = self._authorization(challenge.authorization_url)
                 if authz.status.name not in ("valid", "processing"):
@@ -186,7 +199,7 @@ class AcmeSession:
         Raises :class:`AcmeProblem` (with ``identifier``) when one fails, :class:`TimeoutError` past the deadline.
         """
         waiting = list(dict.fromkeys(c.authorization_url for c in order.challenges if c.status != "valid"))
-        poller = _Poller(deadline, "the authorizations")
+        poller = Poller(deadline, "the authorizations")
         with translated():
             while waiting:
                 retry_after = None
@@ -213,7 +226,7 @@ class AcmeSession:
             raise ValueError("csr_pem: not a PEM certificate signing request") from None
         resource = messages.OrderResource(body=messages.Order(finalize=order.finalize_url), uri=order.url,
                                           csr_pem=csr.public_bytes(serialization.Encoding.PEM), authorizations=[])
-        poller = _Poller(deadline, "the certificate")
+        poller = Poller(deadline, "the certificate")
         with translated():
             try:
                 body, retry_after = ClientV2(self._dir(), self._net).begin_finalization(resource).body, None
@@ -258,81 +271,34 @@ class AcmeSession:
         response = self._post(url, None)
         return messages.Order.from_json(response.json()), retry_after_seconds(response.headers.get("Retry-After"))
 
-    def _challenge(self, authz: messages.Authorization, authz_url: str) -> DnsChallenge:
+    def _challenge(self, authz: messages.Authorization, authz_url: str, challenge_type: str) -> Challenge:
         name = authz.identifier.value
         requested = f"*.{name}" if authz.wildcard else name
         status = authz.status.name
-        dns = [c for c in authz.challenges if isinstance(c.chall, challenges.DNS01)]
+        kind = _CHALLENGE_CLASSES[challenge_type]
+        offered = [c for c in authz.challenges if isinstance(c.chall, kind)]
         if status not in ("pending", "valid"):
             raise authorization_problem(authz)
-        if not dns and status == "pending":
-            raise AcmeError(f"the ACME server offers no dns-01 challenge for {requested}")
-        if not dns:  # valid already, through another challenge type
-            return DnsChallenge(requested, f"_acme-challenge.{name}", "", authz.challenges[0].uri, authz_url, status)
+        record_name = f"_acme-challenge.{name}" if challenge_type == "dns-01" else ""
+        if not offered and status == "pending":
+            types = ", ".join(sorted({c.chall.typ for c in authz.challenges})) or "none"
+            hint = " (ACME CAs validate wildcard names with dns-01 only)" if authz.wildcard else ""
+            raise AcmeError(f"the ACME server offers no {challenge_type} challenge for {requested}{hint}; "
+                            f"it offers: {types}")
+        if not offered:  # valid already, through another challenge type
+            return Challenge(requested, challenge_type, "", record_name, "", authz.challenges[0].uri, authz_url, status)
         assert self._net.key is not None
-        chall: challenges.DNS01 = dns[0].chall
-        return DnsChallenge(requested, chall.validation_domain_name(name), chall.validation(self._net.key), dns[0].uri,
-                            authz_url, status)
+        chall: challenges.KeyAuthorizationChallenge = offered[0].chall
+        if isinstance(chall, challenges.DNS01):
+            record_name, value = chall.validation_domain_name(name), chall.validation(self._net.key)
+        else:
+            value = chall.key_authorization(self._net.key)
+        return Challenge(requested, challenge_type, chall.encode("token"), record_name, value, offered[0].uri,
+                         authz_url, status)
 
 
 class _NewOrder(messages.NewOrder):
     replaces: str | None = field("replaces", omitempty=True)  # draft-ietf-acme-ari
-
-
-class _Network(ClientNetwork):
-    """The library's network layer, with certsmith's CA bundle, timeouts, errors and badNonce retries."""
-
-    def __init__(self, endpoint: AcmeEndpoint, key_pem: bytes | None = None, account_uri: str | None = None,
-                 timeout: float = 30.0) -> None:
-        key, alg = _jwk(key_pem) if key_pem is not None else (None, jwa.ES256)
-        account = messages.RegistrationResource(body=messages.Registration(), uri=account_uri) if account_uri else None
-        super().__init__(key=key, account=account, alg=alg, user_agent=endpoint.user_agent)
-        self._bundle = endpoint.ca_bundle_pem
-        self._verify: str | bool = _ca_bundle_path(self._bundle) if self._bundle else True
-        self._timeout = timeout
-
-    def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
-        if self._bundle and not os.path.exists(str(self._verify)):  # removed by a temp folder cleaner
-            self._verify = _ca_bundle_path(self._bundle)
-        kwargs["verify"] = self._verify  # a path: requests then ignores REQUESTS_CA_BUNDLE and the like
-        kwargs["timeout"] = self._timeout
-        kwargs.setdefault("headers", {}).setdefault("User-Agent", self.user_agent)
-        try:
-            response = self.session.request(method, url, *args, **kwargs)
-        except requests.RequestException as exc:
-            raise unreachable(method, url, exc, self._timeout) from exc
-        response.encoding = "utf-8"
-        return response
-
-    @classmethod
-    def _check_response(cls, response: requests.Response, content_type: str | None = None) -> requests.Response:
-        if not response.ok:
-            raise error_from_response(response)
-        return super()._check_response(response, content_type=content_type)
-
-    def post(self, *args: Any, **kwargs: Any) -> requests.Response:
-        for attempt in range(1, BAD_NONCE_ATTEMPTS + 1):
-            try:
-                return self._post_once(*args, **kwargs)
-            except AcmeProblem as problem:
-                if problem.code != "badNonce" or attempt == BAD_NONCE_ATTEMPTS:
-                    raise
-                logger.debug("badNonce from %s, retrying (attempt %d)", args[0] if args else "?", attempt + 1)
-        raise AssertionError("unreachable")
-
-
-class _Poller:
-    """Sleeps between polls: 20 ms, doubling up to 1 s, or the server's Retry-After; TimeoutError past the deadline."""
-
-    def __init__(self, deadline: float, what: str) -> None:
-        self.deadline, self.what, self.delay = deadline, what, FIRST_DELAY
-
-    def sleep(self, retry_after: float | None) -> None:
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"{self.what} did not become valid before the deadline")
-        time.sleep(min(retry_after if retry_after is not None else self.delay, remaining))
-        self.delay = min(self.delay * 2, MAX_DELAY)
 
 
 def _checked_names(names: Sequence[str]) -> list[str]:
@@ -367,60 +333,3 @@ def _checked_chain(pem: str) -> str:
     except ValueError:
         raise AcmeError("the ACME server's certificate download is not a PEM certificate chain") from None
     return pem if pem.endswith("\n") else pem + "\n"
-
-
-def _jwk(key_pem: bytes) -> tuple[jwk.JWK, jwa.JWASignature]:
-    try:
-        key = serialization.load_pem_private_key(key_pem, password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise ValueError("key_pem: not an unencrypted PEM private key") from None
-    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name in _CURVES:
-        return jwk.JWKEC(key=key), _CURVES[key.curve.name]
-    if isinstance(key, rsa.RSAPrivateKey) and key.key_size >= 2048:
-        return jwk.JWKRSA(key=key), jwa.RS256
-    raise ValueError("key_pem: the account key must be EC P-256, P-384, P-521 or RSA of 2048 bits or more")
-
-
-def _ca_bundle_path(pem: str) -> str:
-    """A file holding ``pem``, named by its hash in a per-user folder under the temporary folder.
-
-    Written once per bundle and touched when used again; bundles unused for a day are removed.
-    """
-    try:
-        certs = x509.load_pem_x509_certificates(pem.encode())
-    except ValueError:
-        certs = []
-    if not certs:
-        raise ValueError("ca_bundle_pem: no PEM certificate in it")
-    data = pem.encode()
-    folder = _bundle_folder()
-    path = folder / f"{hashlib.sha256(data).hexdigest()[:32]}.pem"
-    with contextlib.suppress(OSError):
-        if path.read_bytes() == data:
-            os.utime(path)
-            return str(path)
-    for old in folder.iterdir():
-        with contextlib.suppress(OSError):
-            if time.time() - old.stat().st_mtime > BUNDLE_KEEP:
-                old.unlink()
-    fd, partial = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    os.replace(partial, path)
-    return str(path)
-
-
-def _bundle_folder() -> Path:
-    folder = Path(tempfile.gettempdir()) / f"certsmith-ca-{os.getuid()}"
-    with contextlib.suppress(FileExistsError):
-        folder.mkdir(mode=0o700)
-    info = folder.lstat()
-    if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o022:
-        return folder
-    global _PRIVATE_FOLDER  # someone else's folder in the way: use a private one (removed at exit)
-    if _PRIVATE_FOLDER is None:
-        _PRIVATE_FOLDER = tempfile.TemporaryDirectory(prefix="certsmith-ca-")
-    return Path(_PRIVATE_FOLDER.name)
-
-
-_PRIVATE_FOLDER: tempfile.TemporaryDirectory[str] | None = None
