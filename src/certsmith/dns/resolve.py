@@ -1,4 +1,6 @@
-"""What the world sees: CNAME, TXT and CAA lookups through chosen resolvers (or the system's), one answer per resolver.
+"""What the world sees: CNAME, TXT, CAA and address lookups through chosen resolvers (or the system's).
+
+CNAME and TXT give one answer per resolver; CAA and addresses ask the first resolver.
 
 No caching and no search domains: every lookup asks again, for the absolute name given.
 """
@@ -162,6 +164,24 @@ class Resolvers:
                              for rd in answer)
             return _text(node), records
         return None
+
+    def addresses(self, name: str) -> list[str]:
+        """The IPv4 then IPv6 addresses of `name` (A, then AAAA, after the CNAMEs the resolver follows), each once;
+        [] when it has none. Asks the first resolver; DnsLookupError when it cannot answer."""
+        label, resolver = self._resolvers[0]
+        node = _absolute(name)
+        found: list[str] = []
+        for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+            try:
+                rrset = self._ask(resolver, node, rdtype)
+            except _Failed as failure:
+                if failure.reason == "NXDOMAIN":
+                    return []
+                if failure.reason == "no answer":
+                    continue
+                raise DnsLookupError(_text(node), label, failure.reason) from None
+            found += [str(rd.address) for rd in rrset if str(rd.address) not in found]
+        return found
 
     # -- helpers
 
