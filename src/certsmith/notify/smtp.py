@@ -175,6 +175,8 @@ class Mailer:
             return f"the server answered {self._reply(error.smtp_code, error.smtp_error)}"
         if isinstance(error, smtplib.SMTPNotSupportedError) and self.target.user:
             return f"the server does not offer login (AUTH) on this connection ({error}); add ?starttls=true or use smtps://"
+        if isinstance(error, smtplib.SMTPServerDisconnected) and isinstance(error.__context__, TimeoutError):
+            return f"no answer within {self.timeout:g} s"
         if isinstance(error, smtplib.SMTPServerDisconnected):
             return f"the server closed the connection ({error or 'no reason given'})"
         if isinstance(error, smtplib.SMTPException):
