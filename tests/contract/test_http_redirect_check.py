@@ -14,6 +14,7 @@ from certsmith.services.public.http_validation import (
     CHALLENGE_PATH,
     HttpRedirectCheck,
     RedirectFinding,
+    public_ca_caveat,
     redirect_for,
 )
 from certsmith.testing.bind import Bind, start_bind
@@ -71,6 +72,15 @@ def test_redirect_for() -> None:
         redirect_for(PUBLIC_URL, "abc", "*.example.test")
     with pytest.raises(ValueError, match="label"):
         redirect_for(PUBLIC_URL, "a/b", WWW)
+
+
+def test_what_a_public_ca_would_not_follow() -> None:
+    assert public_ca_caveat("https://certsmith.example.net/.well-known/acme-challenge/abc/") is None
+    assert public_ca_caveat("http://certsmith.example.net:80/.well-known/acme-challenge/abc/") is None
+    assert "ports 80 and 443 only, not 8000" in (public_ca_caveat("http://certsmith.example.net:8000/x/") or "")
+    assert "IP address (127.0.0.1)" in (public_ca_caveat("http://127.0.0.1/x/") or "")
+    assert "IP address (::1)" in (public_ca_caveat("https://[::1]/x/") or "")
+    assert "not an http or https URL" in (public_ca_caveat("ftp://certsmith.example.net/x/") or "")
 
 
 def test_addresses_through_bind(resolvers: Resolvers, bind: Bind) -> None:

@@ -7,6 +7,7 @@ certsmith answers with the key authorization while the order is open.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ from ...store.database import Database
 from ...store.tables import CertificateRow, HttpChallengeRow
 
 __all__ = ["CHALLENGE_PATH", "REDIRECT_CODES", "HttpChallengeStore", "HttpRedirectCheck", "HttpResponder",
-           "RedirectFinding", "redirect_for"]
+           "RedirectFinding", "public_ca_caveat", "redirect_for"]
 
 CHALLENGE_PATH = "/.well-known/acme-challenge/"
 REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -42,6 +43,29 @@ def redirect_for(public_url: str, label: str, name: str) -> dict[str, str]:
         raise ValueError(f"label: {label!r} must be 1 to 64 letters, digits, '-' or '_'")
     return {"RedirectFrom": f"http://{host}{CHALLENGE_PATH}",
             "RedirectTo": f"{public_url.rstrip('/')}{CHALLENGE_PATH}{label}/"}
+
+
+def public_ca_caveat(redirect_to: str) -> str | None:
+    """Why a public CA would not follow a redirect to this URL, or None.
+
+    Let's Encrypt follows redirects only to http and https URLs, on ports 80 and 443, and never to an IP address
+    (test CAs such as Pebble follow any).
+    """
+    parts = urlsplit(redirect_to)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return f"{redirect_to} is not an http or https URL"
+    try:
+        port = parts.port
+    except ValueError:
+        return f"{redirect_to} has an invalid port"
+    if port not in (None, 80, 443):
+        return f"public CAs such as Let's Encrypt follow redirects to ports 80 and 443 only, not {port} ({redirect_to})"
+    try:
+        ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        return None
+    return (f"public CAs such as Let's Encrypt do not follow redirects to an IP address ({parts.hostname}); "
+            "give certsmith a public URL with a DNS name")
 
 
 class HttpChallengeStore:
@@ -74,12 +98,17 @@ class HttpChallengeStore:
 
 
 class HttpResponder:
-    """Publishes an order's pending http-01 challenges under each name's label; ``label_of(account_id, name)``."""
+    """Publishes an order's pending http-01 challenges under each name's label; ``label_of(account_id, name)``.
+
+    What is published is served at once by every process (the route reads the database): ``deadline`` is not needed.
+    """
+
+    challenge_type = "http-01"
 
     def __init__(self, store: HttpChallengeStore, label_of: Callable[[str, str], str]) -> None:
         self._store, self._label_of = store, label_of
 
-    def publish(self, row: CertificateRow, challenges: Sequence[Challenge]) -> None:
+    def publish(self, row: CertificateRow, challenges: Sequence[Challenge], deadline: float | None = None) -> None:
         self._store.publish(row.id, [(self._label_of(row.account_id, c.identifier), c.token, c.value)
                                      for c in challenges if c.type == "http-01" and c.status == "pending"])
 
