@@ -34,6 +34,9 @@ class Settings:
     dns_listen: str = "127.0.0.1:5300"  # HOST:PORT of that DNS server (UDP and TCP); port 53 in production
     resolvers: str = ""  # HOST[:PORT],... asked whether validation records are in place; empty: the system's
     validation_nameservers: str = ""  # host names of the zone's NS records (comma-separated); default ns.<zone>
+    http_validation_port: int = 80  # the port certsmith checks a name's HTTP validation redirect on
+    smtp_url: str | None = None  # smtp[s]://[USER:PASSWORD@]HOST[:PORT][?starttls=true]: where approval mails go out
+    mail_from: str = "certsmith@localhost"  # the From of approval mails
 
     @property
     def effective_database_url(self) -> str:

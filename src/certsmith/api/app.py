@@ -15,7 +15,9 @@ from starlette.routing import Route
 
 from ..domain.errors import CertsmithError
 from ..services.wiring import Container
+from .approval_pages import approval_routes
 from .aws.endpoint import AwsEndpoint, Receive, Scope, Send, is_aws_request, read_body
+from .http_challenge import http_challenge_routes
 
 __all__ = ["CertsmithApp", "create_app"]
 
@@ -77,6 +79,8 @@ def create_app(container: Container, lifespan: Lifespan | None = None) -> Certsm
         Route("/healthz", healthz, methods=["GET"]),
         Route("/ocsp/{authority_id}", ocsp, methods=["POST", "GET"]),
         Route("/ocsp/{authority_id}/{encoded:path}", ocsp, methods=["GET"]),
+        *http_challenge_routes(container),
+        *approval_routes(container),
         Route("/{path:path}", files, methods=["GET"]),
     ]
     return CertsmithApp(endpoint, Starlette(routes=routes, lifespan=lifespan))

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..domain.import_check import Bundle, assemble_bundle, inspect_bundle, repair_bundle
-from .cert_public import request_public
+from .cert_public import PROVIDER_TAG, create_records, request_public, resend_email
 from .client import ApiError, Client
 from .common import (
     DEFAULT_CREDENTIALS,
@@ -51,6 +51,10 @@ REQUEST_HELP = ("Request a certificate whose key certsmith generates and keeps: 
                 "(_acme-challenge.NAME. 300 IN CNAME ...): each is added once and validates every later request and "
                 "renewal of the name. With -q stdout holds the ARN alone (the records go to stderr). A failed or "
                 "timed-out request exits 1; `certsmith doctor validation ARN` says why.")
+
+
+cert_app.command("create-records")(create_records)
+cert_app.command("resend-email")(resend_email)
 
 
 def _client(endpoint: str, credentials: Path, region: str, ca_bundle: Path | None) -> Client:
@@ -92,6 +96,13 @@ def request(
                                   "ACME issuer: EC_prime256v1)",
         show_default="EC_prime256v1 from an EC CA, RSA_2048 from an RSA CA")] = None,
     tag: Tags = None,
+    method: Annotated[str, typer.Option(
+        "--method", metavar="METHOD", help="with --public: how the names are validated: dns (a CNAME per name, once), "
+                                           "http (a redirect on the name's web server) or email (approval mails)")]
+    = "dns",
+    direct: Annotated[str | None, typer.Option(
+        "--direct", metavar="PROVIDER", help="with --public: answer DNS-01 with TXT records at _acme-challenge written "
+                                             "through this DNS provider (no CNAME to add)")] = None,
     wait: Annotated[bool, typer.Option(help="wait until it is issued")] = True,
     timeout: Annotated[int, typer.Option("--timeout", metavar="SECONDS",
                                          help="with --public: how long --wait waits for the records and the CA")]
@@ -109,6 +120,12 @@ def request(
                    "issuer, validated by DNS)", code=2)
     if issuer is not None and not public:
         raise fail("--issuer is for --public requests; --ca ARN names the private CA", code=2)
+    if (direct is not None or method != "dns") and not public:
+        raise fail("--method and --direct are for --public requests", code=2)
+    if method.lower() not in ("dns", "http", "email"):
+        raise fail(f"--method {method}: give dns, http or email", code=2)
+    if direct is not None and method.lower() != "dns":
+        raise fail("--direct answers DNS-01 challenges; it goes with --method dns", code=2)
     if timeout < 1:
         raise fail(f"--timeout {timeout}: give 1 second or more", code=2)
     san = [*(more or []), *(san or [])]
@@ -118,6 +135,10 @@ def request(
             public_kwargs["SubjectAlternativeNames"] = san
         if tag:
             public_kwargs["Tags"] = _tags(tag)
+        if method.lower() != "dns":
+            public_kwargs["ValidationMethod"] = method.upper()
+        if direct is not None:
+            public_kwargs.setdefault("Tags", []).append({"Key": PROVIDER_TAG, "Value": direct})
         request_public(lambda service: connect(service, endpoint, credentials, region, ca_bundle), public_kwargs,
                        issuer, key_algorithm, wait, timeout, quiet, as_json)
         return

@@ -1,8 +1,9 @@
-"""``certsmith cert request --public``: request a public certificate and print its validation records.
+"""``certsmith cert request --public``, ``cert create-records`` and ``cert resend-email``: public certificates.
 
 A public certificate is validated through one CNAME per name, ``_acme-challenge.<name>`` → a label in the
-validation zone delegated to certsmith. The records are printed as zone-file lines; then the command may
-wait for the certificate (``certsmith doctor validation`` says what the resolvers see when it does not come).
+validation zone delegated to certsmith (printed as zone-file lines, or written through a DNS provider by
+``create-records``), directly through a DNS provider, by an HTTP redirect, or by approval mails. The request
+command may then wait for the certificate (``certsmith doctor validation`` says what it sees when it does not come).
 """
 
 from __future__ import annotations
@@ -10,17 +11,32 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from .client import ApiError, Client
-from .common import fail, print_json, stdout_console
+from .common import (
+    DEFAULT_CREDENTIALS,
+    DEFAULT_ENDPOINT,
+    DEFAULT_REGION,
+    AsJson,
+    CaBundle,
+    Credentials,
+    Endpoint,
+    Region,
+    connect,
+    fail,
+    print_json,
+    stdout_console,
+)
 
-__all__ = ["ISSUER_TAG", "RECORD_TTL", "request_public", "zone_lines"]
+__all__ = ["ISSUER_TAG", "PROVIDER_TAG", "RECORD_TTL", "create_records", "request_public", "resend_email", "zone_lines"]
 
 console = stdout_console()
 ISSUER_TAG = "certsmith:issuer"  # the tag that names the issuer of a public request (ACM's API has no parameter)
+PROVIDER_TAG = "certsmith:dns-provider"  # the tag that asks for DNS-01 answered directly through a DNS provider
 RECORD_TTL = 300
 RECORDS_WITHIN = 30.0  # seconds DescribeCertificate may take to show the validation records (ACM: a few)
 POLL_SECONDS = 1.0
@@ -57,13 +73,42 @@ def _say(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def _records_of(acm: Client, arn: str) -> dict[str, Any]:
-    """DescribeCertificate once every name shows its record (or the request has failed)."""
+def redirect_lines(detail: dict[str, Any]) -> list[str]:
+    """One line per name validated over HTTP: where its web server redirects from, and to."""
+    return [f"{r['RedirectFrom']} -> {r['RedirectTo']}" for option in detail.get("DomainValidationOptions") or []
+            if (r := option.get("HttpRedirect"))]
+
+
+def email_lines(detail: dict[str, Any]) -> list[str]:
+    return [f"{option['DomainName']}: approval mail to {', '.join(option['ValidationEmails'])}"
+            for option in detail.get("DomainValidationOptions") or [] if option.get("ValidationEmails")]
+
+
+def _instructions(detail: dict[str, Any], direct: str | None) -> list[str]:
+    """What the user does next, as lines for stdout: records, redirects, mailboxes to watch, or nothing."""
+    if direct is not None:
+        return [f"; nothing to add: DNS provider {direct} answers each name's DNS-01 challenge directly"]
+    if (redirects := redirect_lines(detail)):
+        return [*redirects, "; make the web server of each name redirect every path under the first URL to the same "
+                            "path under the second, once (nginx: location ~ ^/\\.well-known/acme-challenge/(.*)$ "
+                            "{ return 302 <second URL>$1; })"]
+    if (mails := email_lines(detail)):
+        return [*mails, "; approve each name with the link in one of its mails (links last 72 hours)"]
+    records = zone_lines(detail)
+    return [*records, _note(len(records))]
+
+
+def _shown(option: dict[str, Any]) -> bool:
+    return bool(option.get("ResourceRecord") or option.get("HttpRedirect") or option.get("ValidationEmails"))
+
+
+def _records_of(acm: Client, arn: str, direct: bool) -> dict[str, Any]:
+    """DescribeCertificate once every name shows its record, redirect or mailboxes (or the request has failed)."""
     deadline = time.monotonic() + RECORDS_WITHIN
     while True:
         detail: dict[str, Any] = acm.call("describe_certificate", CertificateArn=arn)["Certificate"]
         options = detail.get("DomainValidationOptions") or []
-        if detail["Status"] != PENDING or (options and all(o.get("ResourceRecord") for o in options)):
+        if detail["Status"] != PENDING or direct or (options and all(_shown(o) for o in options)):
             return detail
         if time.monotonic() >= deadline:
             raise ApiError(f"{arn} shows no validation records after {RECORDS_WITHIN:.0f} s; "
@@ -117,6 +162,7 @@ def request_public(connect_to: Callable[[str], Client], request: dict[str, Any],
     with --json the certificate's description instead. Everything else goes to stderr.
     """
     tags: list[dict[str, str]] = list(request.pop("Tags", []))
+    direct = next((t.get("Value") for t in tags if t.get("Key") == PROVIDER_TAG), None)
     if issuer is not None:
         if any(tag.get("Key") == ISSUER_TAG for tag in tags):
             raise fail(f"--issuer {issuer} and --tag {ISSUER_TAG}=... both name the issuer: give one", code=2)
@@ -128,13 +174,12 @@ def request_public(connect_to: Callable[[str], Client], request: dict[str, Any],
         if key_algorithm is None:
             key_algorithm = _default_key_algorithm(connect_to, issuer)
         arn = acm.call("request_certificate", KeyAlgorithm=key_algorithm, **request)["CertificateArn"]
-        detail = _records_of(acm, arn)
+        detail = _records_of(acm, arn, direct is not None)
     except ApiError as exc:
         raise fail(str(exc)) from None
     if detail["Status"] != PENDING:
         raise _failure(detail)
-    records = zone_lines(detail)
-    lines = [*records, _note(len(records))]
+    lines = _instructions(detail, direct)
     if quiet:  # stdout holds the ARN alone (or, with --json, the JSON at the end): the records go to stderr
         sys.stdout.write(f"{arn}\n")
         _say("\n".join(lines))
@@ -162,3 +207,50 @@ def request_public(connect_to: Callable[[str], Client], request: dict[str, Any],
         print_json(detail)
 
 
+
+
+def create_records(
+    arn: Annotated[str, typer.Argument(metavar="ARN", help="a public certificate waiting for validation")],
+    provider: Annotated[str, typer.Option("--provider", metavar="NAME", help="the DNS provider to write through "
+                                                                             "(certsmith dns-provider list)")],
+    endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
+    region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False,
+) -> None:
+    """Write the validation CNAME of every pending name through a DNS provider; a record already right is left alone,
+    so running it again changes nothing."""
+    try:
+        records = connect("certsmith", endpoint, credentials, region, ca_bundle).call(
+            "create_validation_records", CertificateArn=arn, ProviderName=provider)["Records"]
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print_json(records)
+        return
+    for record in records:
+        what = "wrote" if record["State"] == "WRITTEN" else "already right"
+        console.print(f"{what}: {escape(record['Name'])} {RECORD_TTL} IN {record['Type']} {escape(record['Value'])}",
+                      soft_wrap=True, highlight=False)
+    written = sum(1 for r in records if r["State"] == "WRITTEN")
+    _say(f"{written} record(s) written, {len(records) - written} already right; certsmith checks them now")
+
+
+def resend_email(
+    arn: Annotated[str, typer.Argument(metavar="ARN", help="a certificate validated by email, still pending")],
+    domain: Annotated[str, typer.Option("--domain", metavar="NAME", help="the certificate's name to approve")],
+    validation_domain: Annotated[str | None, typer.Option(
+        "--validation-domain", metavar="DOMAIN", show_default="the name's validation domain",
+        help="the domain whose admin@, administrator@, hostmaster@, postmaster@ and webmaster@ get the mail")] = None,
+    endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
+    region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None,
+) -> None:
+    """Send the approval mails of one name again (new links, valid 72 hours)."""
+    try:
+        acm = connect("acm", endpoint, credentials, region, ca_bundle)
+        if validation_domain is None:
+            detail = acm.call("describe_certificate", CertificateArn=arn)["Certificate"]
+            validation_domain = next((o.get("ValidationDomain") for o in detail.get("DomainValidationOptions") or []
+                                      if o.get("DomainName") == domain), None) or domain
+        acm.call("resend_validation_email", CertificateArn=arn, Domain=domain, ValidationDomain=validation_domain)
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    _say(f"approval mails for {domain} sent again to the mailboxes of {validation_domain}")

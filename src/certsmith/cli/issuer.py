@@ -99,6 +99,8 @@ def _print_issuer(issuer: dict[str, Any]) -> None:
             ("CA bundle", "yes" if issuer.get("HasCaBundle") else None),
             ("Private CA", issuer.get("CertificateAuthorityArn")),
             ("CAA identities", ", ".join(issuer.get("CaaIdentities") or []) or None),
+            ("DNS-01", f"directly, through DNS provider {issuer['DnsProvider']}" if issuer.get("DnsProvider") else
+             ("through the validation zone" if issuer.get("Type") == "ACME" else None)),
             ("Default", "yes" if issuer.get("IsDefault") else "no"),
             ("Created", issuer.get("CreatedAt")), ("Updated", issuer.get("UpdatedAt"))]
     for label, value in rows:
@@ -133,6 +135,10 @@ def add(
         help="an issuer domain CAA records must allow (repeat)")] = None,
     default: Annotated[bool, typer.Option("--default", help="make it the default issuer (the first one always is)")]
     = False,
+    direct: Annotated[str | None, typer.Option(
+        "--direct", metavar="PROVIDER", show_default="the validation zone's CNAME delegation",
+        help="answer the ACME CA's DNS-01 challenges with TXT records at _acme-challenge written through this DNS "
+             "provider (certsmith dns-provider), with no delegation")] = None,
     endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
     region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False,
 ) -> None:
@@ -140,6 +146,8 @@ def add(
     kwargs = _spec(name, acme_directory, email, eab_kid, eab_hmac_key, acme_ca_bundle, private_ca)
     if caa_identity:
         kwargs["CaaIdentities"] = caa_identity
+    if direct is not None:
+        kwargs["DnsProvider"] = direct
     if default:
         kwargs["Default"] = True
     try:
@@ -218,3 +226,23 @@ def set_default(name: Name, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: 
     except ApiError as exc:
         raise fail(str(exc)) from None
     console.print(f"{escape(name)} is now the default issuer", soft_wrap=True, highlight=False)
+
+
+@issuer_app.command("set-direct")
+def set_direct(
+    name: Name,
+    provider: Annotated[str | None, typer.Argument(metavar="[PROVIDER]", show_default=False,
+                                                   help="the DNS provider; leave out to go back to the delegation")]
+    = None,
+    endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
+    region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None,
+) -> None:
+    """Answer an ACME issuer's DNS-01 challenges directly through a DNS provider (TXT at _acme-challenge), or,
+    without PROVIDER, through the validation zone's CNAME delegation again."""
+    try:
+        _client(endpoint, credentials, region, ca_bundle).call("update_issuer", Name=name, DnsProvider=provider or "")
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"{escape(name)} answers DNS-01 directly through DNS provider {escape(provider)}" if provider else
+                  f"{escape(name)} answers DNS-01 through the validation zone's delegation", soft_wrap=True,
+                  highlight=False)

@@ -31,6 +31,14 @@ ResolversOption = Annotated[str | None, typer.Option(
     help="HOST[:PORT],... resolvers asked whether validation records are in place \\[default: the system's]",
     envvar="CERTSMITH_RESOLVERS")]
 
+SmtpUrlOption = Annotated[str | None, typer.Option(
+    help="where approval mails of email validation go out: smtp[s]://[USER:PASSWORD@]HOST[:PORT][?starttls=true]",
+    envvar="CERTSMITH_SMTP_URL")]
+MailFromOption = Annotated[str | None, typer.Option(help="the From address of approval mails \\[default: "
+                                                         "certsmith@localhost]", envvar="CERTSMITH_MAIL_FROM")]
+HttpPortOption = Annotated[int | None, typer.Option(
+    help="the port certsmith checks HTTP validation redirects on \\[default: 80]", envvar="CERTSMITH_HTTP_VALIDATION_PORT")]
+
 
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on \\[default: 127.0.0.1]",
@@ -59,6 +67,9 @@ def serve(
         help="HOST:PORT of the validation zone's DNS server, UDP and TCP (port 53 in production) "
              "\\[default: 127.0.0.1:5300]", envvar="CERTSMITH_DNS_LISTEN")] = None,
     resolvers: ResolversOption = None,
+    smtp_url: SmtpUrlOption = None,
+    mail_from: MailFromOption = None,
+    http_validation_port: HttpPortOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Run the API server and a job worker (in one process, or in each of --processes)."""
@@ -69,7 +80,8 @@ def serve(
     settings = local_settings(config, host=host, port=port, data_dir=data_dir, database_url=database_url, region=region,
                               public_url=public_url, worker=False if no_worker else None, tls_cert=tls_cert,
                               tls_key=tls_key, tls=tls, access_log=True if access_log else None,
-                              validation_zone=validation_zone, dns_listen=dns_listen, resolvers=resolvers)
+                              validation_zone=validation_zone, dns_listen=dns_listen, resolvers=resolvers,
+                              smtp_url=smtp_url, mail_from=mail_from, http_validation_port=http_validation_port)
     _check_addresses(settings)
     _check_port_free(settings.host, settings.port)
     configure_logging(settings)
@@ -103,13 +115,17 @@ def worker(
     threads: Annotated[int, typer.Option(min=1, help="worker threads")] = 1,
     validation_zone: ValidationZoneOption = None,
     resolvers: ResolversOption = None,
+    smtp_url: SmtpUrlOption = None,
+    mail_from: MailFromOption = None,
+    http_validation_port: HttpPortOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Run workers only (no API); several may share one PostgreSQL database."""
     from ..api.factory import configure_logging
 
     settings = local_settings(config, data_dir=data_dir, database_url=database_url, validation_zone=validation_zone,
-                              resolvers=resolvers)
+                              resolvers=resolvers, smtp_url=smtp_url, mail_from=mail_from,
+                              http_validation_port=http_validation_port)
     configure_logging(settings)
     container = open_container(settings)
     stop = threading.Event()

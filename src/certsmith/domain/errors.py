@@ -23,6 +23,7 @@
     │   ├── ResourceNotFoundError
     │   ├── ResourceInUseError
     │   ├── ConcurrentModificationError
+    │   ├── DnsProviderError           a DNS provider refused or could not be reached (names provider and record)
     │   ├── UnknownOperationError
     │   ├── PayloadTooLargeError
     │   └── AuthenticationError        bad or missing credentials or signature
@@ -42,6 +43,7 @@ __all__ = [
     "CertsmithError",
     "ConcurrentModificationError",
     "ConflictError",
+    "DnsProviderError",
     "InternalError",
     "InvalidArgsError",
     "InvalidArnError",
@@ -174,6 +176,12 @@ class ResourceInUseError(UserError):
 
 class ConcurrentModificationError(UserError):
     code = "concurrent_modification"
+
+
+class DnsProviderError(UserError):
+    """A DNS provider refused a change or could not be reached; the message names the provider and the record."""
+
+    code = "dns_provider"
 
 
 class ConflictError(UserError):

@@ -20,8 +20,20 @@ from .acm import CN_MAX, check_domain_name, request_names
 from .errors import ValidationError
 
 __all__ = [
-    "AMAZON_DOMAINS", "CaaDecision", "CaaRecord", "PublicNameProblem", "caa_decision", "challenge_owner",
-    "check_public_names", "check_zone_name", "public_name_problem", "validation_base", "validation_label",
+    "AMAZON_DOMAINS",
+    "APPROVAL_MAILBOXES",
+    "CaaDecision",
+    "CaaRecord",
+    "PublicNameProblem",
+    "approval_addresses",
+    "caa_decision",
+    "challenge_owner",
+    "check_public_names",
+    "check_zone_name",
+    "email_validation_domain",
+    "public_name_problem",
+    "validation_base",
+    "validation_label",
     "validation_target",
 ]
 
@@ -98,6 +110,21 @@ def validation_label(secret: bytes, account_id: str, name: str) -> str:
 def validation_target(label: str, zone: str) -> str:
     """Where the ``_acme-challenge`` CNAME of a name points: ``<label>.<zone>``, lower-case, no trailing dot."""
     return f"{label}.{zone.removesuffix('.')}".lower()
+
+
+# -- email validation ------------------------------------------------------------------------------------------------
+
+APPROVAL_MAILBOXES = ("admin", "administrator", "hostmaster", "postmaster", "webmaster")
+
+
+def email_validation_domain(name: str) -> str:
+    """ACM's default validation domain for email: the name without a leading ``*.`` or ``www.``."""
+    return validation_base(name).removeprefix("www.")
+
+
+def approval_addresses(validation_domain: str) -> list[str]:
+    """The addresses approval mails go to: the five administrative mailboxes of the validation domain."""
+    return [f"{box}@{validation_domain.lower()}" for box in APPROVAL_MAILBOXES]
 
 
 def check_zone_name(zone: str, field: str = "validation_zone") -> str:

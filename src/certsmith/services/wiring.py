@@ -11,6 +11,7 @@ from ..domain.clock import Clock, SystemClock
 from ..domain.public_names import check_zone_name
 from ..keys.master_key import MasterKeySource
 from ..keys.sealing import KeySealer
+from ..notify.smtp import Mailer, SmtpTarget
 from ..settings import Settings
 from ..store.database import Database, migrate
 from ..store.group_commit import GroupCommit
@@ -34,12 +35,20 @@ from .pca.issuance import ISSUE_JOB, IssuanceService
 from .pca.revocation import REFRESH_CRL_JOB, RevocationService
 from .public.challenges import ChallengeStore, ValidationRecords
 from .public.diagnosis import PROBE_LABEL, PROBE_TEXT, ValidationDiagnosis
+from .public.dns_providers import DnsProviderService
+from .public.email_validation import EmailValidation
+from .public.http_validation import HttpChallengeStore, HttpRedirectCheck, HttpResponder
+from .public.installation_secrets import InstallationSecrets
 from .public.issuers import IssuerService
 from .public.ordering import OrderingService
-from .public.requests import VALIDATE_JOB, PublicRequests
+from .public.record_writer import ValidationRecordWriter
+from .public.requests import EMAIL_JOB, VALIDATE_JOB, PublicRequests
+from .public.responders import ZoneResponder
 from .public.validation import ORDER_JOB, ValidationService
 
-__all__ = ["Container", "build"]
+__all__ = ["APPROVAL_SECRET", "Container", "build"]
+
+APPROVAL_SECRET = "approval-links"  # the installation secret approval links are signed with
 
 
 @dataclass(slots=True)
@@ -70,6 +79,11 @@ class Container:
     diagnosis: ValidationDiagnosis
     challenges: ChallengeStore
     validation_records: ValidationRecords
+    dns_providers: DnsProviderService
+    record_writer: ValidationRecordWriter
+    http_challenges: HttpChallengeStore
+    http_check: HttpRedirectCheck
+    email_validation: EmailValidation
 
     def zone_content(self) -> dict[str, list[str]]:
         """What the validation zone's DNS server serves: the open challenges, and the probe of its delegation."""
@@ -99,6 +113,7 @@ class Container:
                                      parallel=16),
             ORDER_JOB: JobHandler(self.ordering.run, lambda payload, _error: self.certificates.mark_failed(payload),
                                   parallel=16),
+            EMAIL_JOB: JobHandler(self.email_validation.run, parallel=4),
         }
 
     def worker(self) -> Worker:
@@ -129,9 +144,15 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
     certificates = CertificateService(database, jobs, sealer, clock, signal, issuance, key_pool)
     blobs = FileBlobStore(settings.data_dir / "objects")
     zone = check_zone_name(settings.validation_zone) if settings.validation_zone else None
-    records = ValidationRecords(database, sealer, clock, zone)
+    secrets = InstallationSecrets(database, sealer, clock)
+    records = ValidationRecords(secrets, zone)
+    public_url = settings.effective_public_url
+    providers = DnsProviderService(database, sealer, clock)
+    http_challenges = HttpChallengeStore(database, clock)
+    mailer = Mailer(SmtpTarget.parse(settings.smtp_url), settings.mail_from) if settings.smtp_url else None
     challenges = ChallengeStore(database, clock)
     resolvers = Resolvers(parse_resolvers(settings.resolvers))
+    http_check = HttpRedirectCheck(resolvers, settings.http_validation_port)
     if zone is not None:
         resolvers.servers  # noqa: B018 - a server that validates says now, not at its first job, that it has no resolver
     issuers = IssuerService(database, sealer, clock)
@@ -152,8 +173,15 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         revocation=RevocationService(database, jobs, sealer, clock),
         audit_reports=AuditReportService(database, jobs, blobs, clock, signal),
         audit_log=AuditLog(writes, clock), writes=writes, key_pool=key_pool, issuers=issuers,
-        public_requests=PublicRequests(database, jobs, clock, signal, issuers, records),
-        validation=ValidationService(database, jobs, clock, signal, resolvers, challenges, issuers),
-        ordering=OrderingService(database, clock, sealer, issuers, issuance, records, challenges, confirm_published),
-        diagnosis=ValidationDiagnosis(certificates, resolvers, records), challenges=challenges,
-        validation_records=records)
+        public_requests=PublicRequests(database, jobs, clock, signal, issuers, records, providers, public_url, mail=mailer
+                                       is not None),
+        validation=ValidationService(database, jobs, clock, signal, resolvers, challenges, issuers, http_check),
+        ordering=OrderingService(database, clock, sealer, issuers, issuance,
+                                 ZoneResponder(records, challenges, confirm_published),
+                                 HttpResponder(http_challenges, records.label), providers),
+        diagnosis=ValidationDiagnosis(certificates, resolvers, records, http_check), challenges=challenges,
+        validation_records=records, dns_providers=providers,
+        record_writer=ValidationRecordWriter(database, jobs, clock, signal, certificates, providers),
+        http_challenges=http_challenges, http_check=http_check,
+        email_validation=EmailValidation(database, jobs, clock, signal, lambda: secrets.get(APPROVAL_SECRET), mailer,
+                                         public_url))

@@ -94,6 +94,12 @@ class JobQueue:
             state=READY, run_after=now + delay, lease_until=None, leased_by=None, attempts=_JOBS.c.attempts - 1,
             last_error=reason[:4000], updated_at=now))
 
+    def hurry(self, session: Session, job_id: int, now: datetime) -> bool:
+        """Run a waiting job now (something it waits for has just changed). False when it is not waiting."""
+        moved = session.execute(update(_JOBS).where(_JOBS.c.id == job_id, _JOBS.c.state == READY, _JOBS.c.run_after > now)
+                                .values(run_after=now, updated_at=now).returning(_JOBS.c.id))
+        return moved.first() is not None
+
     def fail(self, session: Session, job_id: int, error: str, now: datetime) -> str:
         """Record a failure; retry later with backoff, or move the job to DEAD. Returns the new state."""
         row = session.get(JobRow, job_id)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
 from ...domain.acm import CertificateStatus, CertificateType
-from ...domain.errors import InvalidStateError, ResourceNotFoundError, ValidationError
+from ...domain.errors import ResourceNotFoundError, ValidationError
 from ...domain.import_check import Bundle
 from ...domain.tags import check_tag_keys
 from ...services.acm.certificate_records import (
@@ -31,12 +32,16 @@ def _renewal_summary(renewal: dict[str, Any]) -> dict[str, Any]:
     return {**renewal, "UpdatedAt": datetime.fromisoformat(renewal["UpdatedAt"])}
 
 
+_DOMAIN_VALIDATION = ("DomainName", "ValidationEmails", "ValidationDomain", "ValidationStatus", "ResourceRecord",
+                      "HttpRedirect", "ValidationMethod")
+
+
 def _validation_options(record: CertificateRecord) -> list[dict[str, Any]]:
     """Public certificates: each name's validation and its CNAME record. No validation happens for a private
     certificate, but the boto3 waiter certificate_validated reads these statuses: each name reports
     PENDING_VALIDATION until the CA signed, then SUCCESS."""
-    if record.validations is not None:
-        return [dict(v) for v in record.validations]
+    if record.validations is not None:  # what ACM's DomainValidation has; certsmith's own bookkeeping stays inside
+        return [{k: v for k, v in validation.items() if k in _DOMAIN_VALIDATION} for validation in record.validations]
     if record.type != CertificateType.PRIVATE:
         return []
     state = {CertificateStatus.PENDING_VALIDATION: "PENDING_VALIDATION", CertificateStatus.FAILED: "FAILED"}.get(
@@ -148,10 +153,10 @@ def list_tags_for_certificate(c: Container, caller: Caller, req: dict[str, Any])
     return {"Tags": c.certificates.tags(caller, req["CertificateArn"])}
 
 
-def resend_validation_email(c: Container, caller: Caller, req: dict[str, Any]) -> None:
-    record = c.certificates.describe(caller, req["CertificateArn"])
-    raise InvalidStateError(f"certificate {record.arn} is {record.type} and not validated by email; there is no "
-                            "validation email to send", field="CertificateArn")
+async def resend_validation_email(c: Container, caller: Caller, req: dict[str, Any]) -> None:
+    # Sending mail is a round trip to the SMTP server: off the event loop.
+    await asyncio.to_thread(c.email_validation.resend, caller, req["CertificateArn"], req["Domain"],
+                            req["ValidationDomain"])
 
 
 def import_certificate(c: Container, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:

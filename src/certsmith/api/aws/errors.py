@@ -35,6 +35,7 @@ _TABLE: tuple[tuple[type[e.CertsmithError], str, int], ...] = (
     (e.ResourceInUseError, "ResourceInUseException", 400),
     (e.ConcurrentModificationError, "ConcurrentModificationException", 400),
     (e.ConflictError, "ConflictException", 400),
+    (e.DnsProviderError, "DnsProviderException", 400),
     (e.UnknownOperationError, "UnknownOperationException", 400),
     (e.PayloadTooLargeError, "ValidationException", 413),
 )

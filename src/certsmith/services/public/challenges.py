@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 
 from ...domain.clock import Clock
 from ...domain.public_names import challenge_owner, validation_label, validation_target
 from ...store.database import Database
-from ...store.tables import DnsChallengeRow, InstallationSecretRow
-from ..ports import SecretSealer
+from ...store.tables import DnsChallengeRow
+from .installation_secrets import InstallationSecrets
 
 __all__ = ["ChallengeStore", "ValidationRecords"]
 
@@ -23,42 +20,23 @@ LABEL_SECRET = "validation-labels"
 class ValidationRecords:
     """The CNAME each name's owner adds once: ``_acme-challenge.<base>`` → ``<label>.<validation zone>``.
 
-    The label is an HMAC of (account, base name) under a random secret of the installation, sealed in
-    the database (not derived from the master key: rotating the key must not move every record).
+    The label is an HMAC of (account, base name) under a random secret of the installation; HTTP validation
+    uses the same label as the folder of a name's redirect target.
     """
 
-    def __init__(self, database: Database, sealer: SecretSealer, clock: Clock, zone: str | None) -> None:
-        self._db, self._sealer, self._clock, self.zone = database, sealer, clock, zone
-        self._secret: bytes | None = None
-        self._lock = threading.Lock()
+    def __init__(self, secrets: InstallationSecrets, zone: str | None) -> None:
+        self._secrets, self.zone = secrets, zone
 
     def secret(self) -> bytes:
-        with self._lock:
-            if self._secret is None:
-                self._secret = self._load_or_create()
-            return self._secret
+        return self._secrets.get(LABEL_SECRET)
 
-    def _load_or_create(self) -> bytes:
-        with self._db.read() as session:
-            sealed = session.scalar(select(InstallationSecretRow.sealed_value)
-                                    .where(InstallationSecretRow.name == LABEL_SECRET))
-        if sealed is None:
-            try:
-                with self._db.transaction() as session:
-                    session.add(InstallationSecretRow(name=LABEL_SECRET, created_at=self._clock.now(),
-                                                      sealed_value=self._sealer.seal(os.urandom(32), LABEL_SECRET)))
-            except IntegrityError:  # another process made it first
-                pass
-            with self._db.read() as session:
-                sealed = session.scalar(select(InstallationSecretRow.sealed_value)
-                                        .where(InstallationSecretRow.name == LABEL_SECRET))
-        assert sealed is not None
-        return self._sealer.open(sealed, LABEL_SECRET)
+    def label(self, account_id: str, name: str) -> str:
+        return validation_label(self.secret(), account_id, name)
 
     def record(self, account_id: str, name: str) -> tuple[str, str]:
         """(record name, CNAME target) for a requested name, both without the trailing dot."""
         assert self.zone is not None
-        return challenge_owner(name), validation_target(validation_label(self.secret(), account_id, name), self.zone)
+        return challenge_owner(name), validation_target(self.label(account_id, name), self.zone)
 
 
 class ChallengeStore:

@@ -27,7 +27,7 @@ from ...domain.authority import AuthorityStatus
 from ...domain.clock import Clock
 from ...domain.errors import ConflictError, ResourceInUseError, ResourceNotFoundError, ValidationError
 from ...store.database import Database
-from ...store.tables import CertificateRow, IssuerRow
+from ...store.tables import CertificateRow, DnsProviderRow, IssuerRow
 from ..context import Caller
 from ..pca.lookup import decode_token, encode_token, load_authority
 from ..ports import SecretSealer
@@ -50,6 +50,7 @@ class IssuerSpec:
     authority_arn: str | None = None
     caa_identities: tuple[str, ...] | None = None
     default: bool = False
+    dns_provider: str | None = None  # answer DNS-01 with TXT records through this provider (no delegation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ class IssuerRecord:
     caa_identities: list[str]
     is_default: bool
     account_url: str | None
+    dns_provider: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -72,7 +74,7 @@ class IssuerRecord:
     def of(cls, row: IssuerRow) -> IssuerRecord:
         return cls(row.name, row.arn, row.type, row.directory_url, row.contact_email, row.eab_key_id,
                    row.ca_bundle_pem is not None, row.authority_arn, list(row.caa_identities), row.is_default,
-                   row.account_url, row.created_at, row.updated_at)
+                   row.account_url, row.dns_provider, row.created_at, row.updated_at)
 
 
 def _check_spec(spec: IssuerSpec) -> None:
@@ -118,10 +120,12 @@ class IssuerService:
                         type=ACME if spec.directory_url else PRIVATE_CA, directory_url=spec.directory_url,
                         contact_email=spec.contact_email, eab_key_id=spec.eab_key_id, ca_bundle_pem=spec.ca_bundle_pem,
                         authority_arn=spec.authority_arn, caa_identities=list(spec.caa_identities or ()),
-                        is_default=spec.default, created_at=now, updated_at=now)
+                        is_default=spec.default, dns_provider=spec.dns_provider, created_at=now, updated_at=now)
         with self._db.read() as session:
             if self._find(session, caller, spec.name) is not None:
                 raise ConflictError(f"an issuer named {spec.name!r} already exists", field="Name")
+            if spec.dns_provider is not None:
+                self._check_direct(session, caller, row.type, spec.dns_provider)
             if spec.authority_arn is not None:
                 authority = load_authority(session, caller, spec.authority_arn, now)
                 if authority.status != AuthorityStatus.ACTIVE:
@@ -220,12 +224,30 @@ class IssuerService:
             return self._find(session, Caller(account_id, region, "worker"), name)
 
     # -- change ---------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _check_direct(session: Session, caller: Caller, kind: str, provider: str) -> None:
+        if kind != ACME:
+            raise ValidationError("DnsProvider: direct DNS validation answers an ACME CA's DNS-01 challenge; a "
+                                  "private-CA issuer checks the delegation CNAME, HTTP or email instead",
+                                  field="DnsProvider")
+        found = session.scalar(select(DnsProviderRow.id).where(
+            DnsProviderRow.account_id == caller.account_id, DnsProviderRow.region == caller.region,
+            DnsProviderRow.name == provider))
+        if found is None:
+            raise ValidationError(f"DnsProvider {provider!r} was not found (certsmith dns-provider list shows them)",
+                                  field="DnsProvider")
+
     def update(self, caller: Caller, name: str, default: bool | None, contact_email: str | None,
-               caa_identities: list[str] | None) -> IssuerRecord:
+               caa_identities: list[str] | None, dns_provider: str | None = None) -> IssuerRecord:
+        """Change what is given; ``dns_provider`` "" goes back to the validation zone's delegation."""
         _check_contact(contact_email)
         _check_identities(caa_identities or ())
         with self._db.transaction() as session:
             row = self._load(session, caller, name)
+            if dns_provider:
+                self._check_direct(session, caller, row.type, dns_provider)
+            if dns_provider is not None:
+                row.dns_provider = dns_provider or None
             if default is True and not row.is_default:
                 self._clear_default(session, caller)
                 row.is_default = True

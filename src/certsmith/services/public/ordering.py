@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
-from ...acme import AcmeProblem, AcmeRateLimited, AcmeSession, AcmeUnavailable, PlacedOrder
+from ...acme import AcmeProblem, AcmeRateLimited, AcmeUnavailable, PlacedOrder
+from ...dns.providers import ProviderError
 from ...domain.acm import CertificateStatus, FailureReason, certificate_facts
 from ...domain.algorithms import KeyAlgorithm, generate_private_key
 from ...domain.clock import Clock
@@ -23,8 +23,9 @@ from ...worker.loop import RunLater
 from ..acm.private_signing import PrivateMaterial, certificate_request, sign_private, store_material
 from ..pca.issuance import IssuanceService
 from ..ports import KeyVault
-from .challenges import ChallengeStore, ValidationRecords
+from .dns_providers import DnsProviderService
 from .issuers import ACME, IssuerService
+from .responders import DirectResponder, Responder, ZoneResponder
 
 __all__ = ["OrderingService"]
 
@@ -51,11 +52,9 @@ def failure_of(problem: AcmeProblem) -> FailureReason:
 
 class OrderingService:
     def __init__(self, database: Database, clock: Clock, vault: KeyVault, issuers: IssuerService,
-                 issuance: IssuanceService, records: ValidationRecords, challenges: ChallengeStore,
-                 confirm_published: Callable[[str, str, float], bool]) -> None:
+                 issuance: IssuanceService, zone: ZoneResponder, http: Responder, providers: DnsProviderService) -> None:
         self._db, self._clock, self._vault, self._issuers = database, clock, vault, issuers
-        self._issuance, self._records, self._challenges = issuance, records, challenges
-        self._confirm = confirm_published
+        self._issuance, self._zone, self._http, self._providers = issuance, zone, http, providers
 
     def run(self, payload: dict[str, Any]) -> None:
         certificate_id = payload["certificate_id"]
@@ -82,20 +81,20 @@ class OrderingService:
         key = generate_private_key(KeyAlgorithm(row.key_algorithm))
         names = list(row.names)
         started = time.monotonic()
+        responder = self._responder(row)
         try:
             try:
-                chain = self._attempt(row, issuer, key, names)
+                chain = self._attempt(row, issuer, key, names, responder)
             except AcmeProblem as problem:
                 if problem.type.endswith(":accountDoesNotExist"):  # the CA forgot the account: register again
                     issuer = self._issuers.reregister(issuer)
-                    chain = self._attempt(row, issuer, key, names)
+                    chain = self._attempt(row, issuer, key, names, responder)
                 else:
                     raise
         except AcmeProblem as problem:
-            self._challenges.clear(row.id)
             retried = int((row.acme or {}).get("denials", 0))
             if problem.code in _RECHECKED and retried < 1:
-                # Every CNAME was in place when the order began; a resolver on the CA's side may still have held
+                # Every record was in place when the order began; a resolver on the CA's side may still have held
                 # the previous order's values. One more order, a little later, tells that from a real denial.
                 self._note(row.id, f"the ACME CA did not see the challenge ({problem.detail}); ordering once more",
                            denials=retried + 1, problem=problem.as_dict())
@@ -104,44 +103,44 @@ class OrderingService:
                          message=f"the ACME CA refused: {problem.detail}")
             return
         except AcmeRateLimited as limited:
-            self._challenges.clear(row.id)
             wait = limited.retry_after or 60.0
             self._note(row.id, f"the ACME CA's rate limit: trying again in {wait:.0f} s")
             raise RunLater(timedelta(seconds=wait), str(limited)) from None
-        except (AcmeUnavailable, TimeoutError) as error:
-            self._challenges.clear(row.id)
+        except (AcmeUnavailable, TimeoutError, ProviderError) as error:
             retries = int((row.acme or {}).get("retries", 0)) + 1
             wait = getattr(error, "retry_after", None) or min(300.0, 2.0 ** min(retries, 9) / 2)
-            self._note(row.id, f"the ACME CA is unavailable ({error}); trying again in {wait:.0f} s", retries=retries)
-            raise RunLater(timedelta(seconds=wait), f"ACME CA unavailable: {error}") from None
-        self._challenges.clear(row.id)
+            what = "the DNS provider failed" if isinstance(error, ProviderError) else "the ACME CA is unavailable"
+            self._note(row.id, f"{what} ({error}); trying again in {wait:.0f} s", retries=retries)
+            raise RunLater(timedelta(seconds=wait), f"{what}: {error}") from None
+        finally:
+            responder.clear(row)
         leaf, rest = split_chain(chain)
         certificate = x509.load_pem_x509_certificate(leaf.encode())
         material = PrivateMaterial(leaf, rest, self._vault.seal_private_key(key, row.arn), certificate_facts(certificate))
         self._finish(row.id, material=material,
                      message=f"issued by {issuer.name} in {time.monotonic() - started:.2f} s")
 
-    def _attempt(self, row: CertificateRow, issuer: IssuerRow, key: CertificateIssuerPrivateKeyTypes,
-                 names: list[str]) -> str:
-        with self._issuers.session(issuer) as session:
-            return self._attempt_in(session, row, key, names)
+    def _responder(self, row: CertificateRow) -> Responder:
+        direct = (row.acme or {}).get("direct")
+        if direct:
+            return DirectResponder(self._providers, str(direct))
+        if any(v.get("ValidationMethod") == "HTTP" for v in row.validations or []):
+            return self._http
+        return self._zone
 
-    def _attempt_in(self, session: AcmeSession, row: CertificateRow, key: CertificateIssuerPrivateKeyTypes,
-                    names: list[str]) -> str:
-        deadline = time.monotonic() + ORDER_SECONDS
-        order: PlacedOrder = session.new_order(names)
-        self._note(row.id, "order placed", order_url=order.url)
-        pending = [c for c in order.challenges if c.status != "valid"]
-        values = [(self._records.record(row.account_id, c.identifier)[1], c.txt_value) for c in pending]
-        self._challenges.publish(row.id, values)
-        for owner, value in values:
-            if not self._confirm(owner, value, min(10.0, max(0.1, deadline - time.monotonic()))):
-                raise AcmeUnavailable(f"the validation zone does not serve the challenge for {owner} yet")
-        for challenge in pending:
-            session.answer(challenge)
-        session.wait_authorizations(order, deadline)
-        csr = certificate_request(key, names).public_bytes(serialization.Encoding.PEM)
-        return session.finalize(order, csr, deadline)
+    def _attempt(self, row: CertificateRow, issuer: IssuerRow, key: CertificateIssuerPrivateKeyTypes,
+                 names: list[str], responder: Responder) -> str:
+        with self._issuers.session(issuer) as session:
+            deadline = time.monotonic() + ORDER_SECONDS
+            order: PlacedOrder = session.new_order(names, challenge_type=responder.challenge_type)
+            self._note(row.id, "order placed", order_url=order.url)
+            pending = [c for c in order.challenges if c.status != "valid"]
+            responder.publish(row, pending, deadline)
+            for challenge in pending:
+                session.answer(challenge)
+            session.wait_authorizations(order, deadline)
+            csr = certificate_request(key, names).public_bytes(serialization.Encoding.PEM)
+            return session.finalize(order, csr, deadline)
 
     # -- outcome ----------------------------------------------------------------------------------------------------
     def _note(self, certificate_id: str, message: str, **extra: Any) -> None:

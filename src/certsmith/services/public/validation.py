@@ -1,4 +1,4 @@
-"""The validation job: is each name's CNAME in place? Then CAA, then the order. Never run in a request."""
+"""The validation job: is each name's CNAME or HTTP redirect in place? Then CAA, then the order. Never in a request."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ...store.tables import CertificateRow, IssuerRow
 from ...worker.loop import RunLater
 from ..ports import WorkSignal
 from .challenges import ChallengeStore
+from .http_validation import HttpRedirectCheck
 from .issuers import IssuerService
 
 __all__ = ["ORDER_JOB", "VALIDATION_TIMEOUT", "ValidationService", "record_matches"]
@@ -38,9 +39,9 @@ def next_check(age: timedelta) -> timedelta:
 
 class ValidationService:
     def __init__(self, database: Database, jobs: JobQueue, clock: Clock, signal: WorkSignal, resolvers: Resolvers,
-                 challenges: ChallengeStore, issuers: IssuerService) -> None:
+                 challenges: ChallengeStore, issuers: IssuerService, http: HttpRedirectCheck) -> None:
         self._db, self._jobs, self._clock, self._signal = database, jobs, clock, signal
-        self._resolvers, self._challenges, self._issuers = resolvers, challenges, issuers
+        self._resolvers, self._challenges, self._issuers, self._http = resolvers, challenges, issuers, http
 
     def run(self, payload: dict[str, Any]) -> None:
         certificate_id = payload["certificate_id"]
@@ -54,26 +55,19 @@ class ValidationService:
         if now - created_at >= VALIDATION_TIMEOUT:
             self._time_out(certificate_id)
             return
-        seen: dict[str, bool] = {}
-        for validation in validations:
-            if validation["ValidationStatus"] == "SUCCESS":
-                continue
-            record = validation["ResourceRecord"]
-            if record["Name"] not in seen:
-                answers = self._resolvers.cname(record["Name"].rstrip("."), until=record["Value"])
-                seen[record["Name"]] = bool(answers) and all(record_matches(a.values, record["Value"]) for a in answers)
-            if seen[record["Name"]]:
-                validation["ValidationStatus"] = "SUCCESS"
-        done = all(v["ValidationStatus"] == "SUCCESS" for v in validations)
+        if any(v.get("ValidationMethod") == "EMAIL" for v in validations):
+            return  # approved through the mailed links, not checked here
+        direct = (row.acme or {}).get("direct")
+        waiting = [] if direct else self._check_names(validations)
+        done = not waiting
         with self._db.transaction() as session:
             current = session.get(CertificateRow, certificate_id)
             if current is None or current.status != CertificateStatus.PENDING_VALIDATION:
                 return
             current.validations = validations
             if not done:
-                waiting = [v["DomainName"] for v in validations if v["ValidationStatus"] != "SUCCESS"]
-                current.acme = {**(current.acme or {}), "message": "waiting for the validation CNAME of "
-                                + ", ".join(waiting), "checked_at": now.isoformat()}
+                current.acme = {**(current.acme or {}), "message": "waiting for " + "; ".join(waiting),
+                                "checked_at": now.isoformat()}
         if not done:
             raise RunLater(next_check(now - created_at), "validation records not in place yet")
         issuer = self._issuers.by_name(row.account_id, row.region, issuer_name)
@@ -91,6 +85,26 @@ class ValidationService:
             self._jobs.enqueue(session, ORDER_JOB, {"certificate_id": certificate_id}, self._clock.now(),
                                max_attempts=20)
         self._signal.notify()
+
+    def _check_names(self, validations: list[dict[str, Any]]) -> list[str]:
+        """Check each pending name's CNAME or HTTP redirect, marking those in place SUCCESS; what is still missing."""
+        seen: dict[str, str | None] = {}  # record name or host → what is missing (None: in place)
+        for validation in validations:
+            if validation["ValidationStatus"] == "SUCCESS":
+                continue
+            name = validation["DomainName"]
+            record, redirect = validation.get("ResourceRecord"), validation.get("HttpRedirect")
+            if record is not None and record["Name"] not in seen:
+                answers = self._resolvers.cname(record["Name"].rstrip("."), until=record["Value"])
+                found = bool(answers) and all(record_matches(a.values, record["Value"]) for a in answers)
+                seen[record["Name"]] = None if found else f"the validation CNAME of {name}"
+            elif redirect is not None and name not in seen:
+                finding = self._http.check(name, redirect)
+                seen[name] = None if finding.ok else f"the HTTP redirect of {name} ({finding.detail})"
+            missing = seen[record["Name"] if record is not None else name]
+            if missing is None:
+                validation["ValidationStatus"] = "SUCCESS"
+        return [m for m in dict.fromkeys(seen.values()) if m is not None]
 
     def _caa_refusal(self, names: list[str], issuer: IssuerRow | None) -> str | None:
         """Why CAA forbids the issuer for one of the names, or None. A lookup that fails is retried later."""
