@@ -26,6 +26,7 @@ from ..store.tables import (
     AccessKeyRow,
     AuthorityRow,
     CertificateRow,
+    DnsProviderRow,
     InstallationSecretRow,
     IssuerRow,
     KeyPoolRow,
@@ -60,6 +61,7 @@ SEALED_COLUMNS: list[SealedColumn] = [
     SealedColumn(IssuerRow, "sealed_account_key", "arn"),
     SealedColumn(IssuerRow, "sealed_eab_key", "arn"),
     SealedColumn(InstallationSecretRow, "sealed_value", "name"),
+    SealedColumn(DnsProviderRow, "sealed_secrets", "arn"),
 ]
 
 
