@@ -88,10 +88,34 @@ class Bind:
     zones: tuple[str, ...]
     forwards: dict[str, tuple[str, int]]
     nsupdate: str = "nsupdate"
+    binary: str = "named"
+    ready_within: float = 15.0
 
     @property
     def address(self) -> str:
         return f"{_HOST}:{self.port}"
+
+    @property
+    def tsig_algorithm(self) -> str:
+        """The TSIG key's algorithm name, as dnspython and `nsupdate -y` spell it."""
+        return TSIG_ALGORITHM
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        """Start `named` again after :meth:`stop`, with the same configuration, port and zones (journals kept)."""
+        if self.running:
+            return
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen([self.binary, "-4", "-g", "-c", str(self.home / "named.conf")], stdout=log,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            _wait_ready(self, self.process, self.ready_within)
+        except BaseException:
+            self.stop()
+            raise
 
     @property
     def log_path(self) -> Path:
@@ -222,8 +246,8 @@ def _config(home: Path, port: int, zones: Sequence[str], forwards: Mapping[str, 
         "controls { };",
         'zone "." { type primary; file "root.zone"; };',
     ]
-    lines += [f'zone "{zone}" {{ type primary; file "{zone}.zone"; allow-update {{ key "{_KEY_NAME}"; }}; }};'
-              for zone in zones]
+    lines += [f'zone "{zone}" {{ type primary; file "{zone}.zone"; allow-update {{ key "{_KEY_NAME}"; }}; '
+              f'allow-transfer {{ key "{_KEY_NAME}"; }}; }};' for zone in zones]
     lines += [f'zone "{zone}" {{ type forward; forward only; forwarders {{ {host} port {fport}; }}; }};'
               for zone, (host, fport) in forwards.items()]
     return "\n".join(lines) + "\n"
@@ -297,7 +321,7 @@ def start_bind(home: Path, *, zones: Sequence[str] = ("example.test",),
     with open(log_path, "wb") as log:
         process = subprocess.Popen([binary, "-4", "-g", "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL)
-    bind = Bind(home, port, _KEY_NAME, secret, process, primaries, forwarded, nsupdate)
+    bind = Bind(home, port, _KEY_NAME, secret, process, primaries, forwarded, nsupdate, binary, ready_within)
     try:
         _wait_ready(bind, process, ready_within)
     except BaseException:

@@ -1,0 +1,196 @@
+"""What every DNS provider offers: record sets, the provider protocol, its errors, and its plugin description."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from certsmith.domain.errors import ValidationError
+
+__all__ = ["ACME_LABEL", "REASONS", "DnsProvider", "ProviderError", "ProviderPlugin", "RecordSet", "all_or_nothing",
+           "in_zone", "is_acme_owner", "normal_name", "txt_chunks"]
+
+ACME_LABEL = "_acme-challenge"
+REASONS = frozenset({"credentials", "zone", "unreachable", "refused", "timeout"})
+
+
+def normal_name(name: str) -> str:
+    """A DNS name as record sets carry it: lower-case, no trailing dot."""
+    return name.strip().lower().rstrip(".")
+
+
+def in_zone(name: str, zone: str) -> bool:
+    """Whether ``name`` is ``zone`` or below it (both normal names)."""
+    return name == zone or name.endswith("." + zone) or zone == ""
+
+
+def is_acme_owner(name: str) -> bool:
+    """Whether the leftmost label of ``name`` is ``_acme-challenge``."""
+    return normal_name(name).split(".", 1)[0] == ACME_LABEL
+
+
+def txt_chunks(value: str) -> list[bytes]:
+    """One TXT value as the character-strings of one record (255 bytes at most each)."""
+    data = value.encode()
+    return [data[start:start + 255] for start in range(0, len(data), 255)] or [b""]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSet:
+    """The records of one name and type: CNAME targets without a trailing dot, TXT values unquoted."""
+
+    name: str
+    type: str
+    values: tuple[str, ...]
+    ttl: int = 60
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", normal_name(self.name))
+        object.__setattr__(self, "type", self.type.strip().upper())
+        values = (self.values,) if isinstance(self.values, str) else tuple(self.values)
+        if self.type == "CNAME":
+            values = tuple(normal_name(value) for value in values)
+            if len(values) > 1:
+                raise ValueError(f"{self.name}: a CNAME record set has one value, not {len(values)}")
+        object.__setattr__(self, "values", values)
+        if not self.name:
+            raise ValueError("a record set needs a name")
+        if not 0 <= self.ttl <= 2_147_483_647:
+            raise ValueError(f"{self.name}: TTL {self.ttl} is out of range")
+
+    def same(self, other: RecordSet | None) -> bool:
+        """Whether ``other`` holds the same values (in any order) and TTL."""
+        return other is not None and sorted(other.values) == sorted(self.values) and other.ttl == self.ttl
+
+
+class ProviderError(Exception):
+    """A DNS provider could not do what was asked; the message names the provider and the record name."""
+
+    def __init__(self, provider: str, name: str | None, problem: str, *, reason: str) -> None:
+        if reason not in REASONS:
+            raise ValueError(f"unknown ProviderError reason {reason!r}")
+        where = f"{name}: " if name else ""
+        super().__init__(f"DNS provider {provider!r}: {where}{problem}")
+        self.provider = provider
+        self.name = name
+        self.problem = problem
+        self.reason = reason
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+def all_or_nothing(steps: Sequence[Callable[[], Callable[[], None] | None]]) -> None:
+    """Run each step (which returns how to undo it, or None); when one fails, undo the earlier ones, newest first."""
+    undos: list[Callable[[], None]] = []
+    try:
+        for step in steps:
+            undo = step()
+            if undo is not None:
+                undos.append(undo)
+    except ProviderError as exc:
+        failed: list[str] = []
+        for undo in reversed(undos):
+            try:
+                undo()
+            except ProviderError as again:
+                failed.append(str(again))
+        if failed:
+            problem = f"{exc.problem}; undoing the earlier changes also failed: {'; '.join(failed)}"
+            raise ProviderError(exc.provider, exc.name, problem, reason=exc.reason) from exc
+        raise
+
+
+@runtime_checkable
+class DnsProvider(Protocol):
+    """A place certsmith writes validation records to."""
+
+    name: str
+
+    def present(self, records: Sequence[RecordSet]) -> None:
+        """Create or replace each record set; all or nothing."""
+
+    def remove(self, records: Sequence[RecordSet]) -> None:
+        """Delete each record set (for TXT, only the given values); one already gone is fine."""
+
+    def lookup(self, name: str, type: str) -> RecordSet | None:
+        """What the zone holds now for ``name`` and ``type``, from the authoritative source."""
+
+    def records(self, zone: str | None = None) -> list[RecordSet]:
+        """The record sets at ``_acme-challenge`` owners in ``zone`` (or every zone the provider has)."""
+
+    def check(self) -> None:
+        """Prove the settings work; ProviderError otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderPlugin:
+    """A kind of DNS provider: its typed options and how to build one."""
+
+    kind: str
+    description: str
+    options_type: type
+    secret_fields: tuple[str, ...]
+    factory: Callable[[str, Any], DnsProvider]
+
+    def parse(self, raw: Mapping[str, Any]) -> Any:
+        """Typed options from a plain mapping; ValidationError naming the field for anything wrong."""
+        if not isinstance(raw, Mapping):
+            raise ValidationError(f"{self.kind} options must be a mapping of option names to values", field="Options")
+        fields = {item.name: item for item in dataclasses.fields(self.options_type)}
+        hints = typing.get_type_hints(self.options_type)
+        for key in raw:
+            if key not in fields:
+                known = ", ".join(sorted(fields))
+                raise ValidationError(f"{self.kind} has no option {key!r} (its options are: {known})", field=str(key))
+        values: dict[str, Any] = {}
+        for name, item in fields.items():
+            required = item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING
+            if name not in raw or raw[name] is None:
+                if required:
+                    raise ValidationError(f"{self.kind} option {name!r} is required", field=name)
+                continue
+            values[name] = _typed(self.kind, name, hints[name], raw[name], name in self.secret_fields)
+        try:
+            return self.options_type(**values)
+        except (TypeError, ValueError) as exc:  # an options type's own check that is not a ValidationError
+            raise ValidationError(f"{self.kind} options: {exc}", field="Options") from exc
+
+    def secret_options(self, options: Any) -> dict[str, Any]:
+        """The secret options that are set, by name (what the caller seals at rest)."""
+        return {name: getattr(options, name) for name in self.secret_fields if getattr(options, name, None) is not None}
+
+    def public_options(self, options: Any) -> dict[str, Any]:
+        """The other options that are set, as plain values; ``parse({**public, **secret})`` gives ``options`` back."""
+        return {item.name: getattr(options, item.name) for item in dataclasses.fields(options)
+                if item.name not in self.secret_fields and getattr(options, item.name) is not None}
+
+
+def _typed(kind: str, name: str, hint: Any, value: Any, secret: bool) -> Any:
+    """``value`` checked against the field's type (str, int, float, bool, optionally ``| None``)."""
+    optional = False
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        members = [member for member in typing.get_args(hint) if member is not type(None)]
+        optional = len(members) < len(typing.get_args(hint))
+        hint = members[0] if len(members) == 1 else str
+    shown = "the value given" if secret else repr(value)
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is str and isinstance(value, str):
+        text = value.strip()
+        if not text:
+            if optional:
+                return None
+            raise ValidationError(f"{kind} option {name!r} must not be empty", field=name)
+        return text
+    wanted = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(hint, str(hint))
+    raise ValidationError(f"{kind} option {name!r} must be {wanted}, not {shown}", field=name)
