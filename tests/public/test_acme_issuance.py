@@ -99,7 +99,7 @@ def test_requests_without_an_issuer_or_with_bad_names_are_refused_with_the_field
          "SubjectAlternativeNames"),
         (dict(DomainName="example.test", Tags=[{"Key": "certsmith:issuer", "Value": "nobody"}]), "nobody"),
         (dict(DomainName="example.test", ValidationMethod="EMAIL"), "ValidationMethod"),
-        (dict(DomainName="example.test", ValidationMethod="HTTP"), "ValidationMethod"),
+        (dict(DomainName="*.example.test", ValidationMethod="HTTP"), "ValidationMethod"),
         (dict(DomainName="bad_name.example.test"), "DomainName"),
     ]
     for arguments, named in cases:
