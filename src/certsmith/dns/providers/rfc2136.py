@@ -134,10 +134,10 @@ def _value(rdata: dns.rdata.Rdata) -> str:
     return normal_name(target.to_text()) if isinstance(target, dns.name.Name) else rdata.to_text()
 
 
-def _rdataset(record: RecordSet, values: Sequence[str] | None = None) -> dns.rdataset.Rdataset:
+def _rdataset(record: RecordSet) -> dns.rdataset.Rdataset:
     rdtype = dns.rdatatype.from_text(record.type)
     rdatas: list[dns.rdata.Rdata] = []
-    for value in record.values if values is None else values:
+    for value in record.values:
         if rdtype == dns.rdatatype.TXT:
             rdatas.append(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, rdtype, txt_chunks(value)))
         else:
