@@ -91,7 +91,7 @@ def test_missing_required_option(missing: str) -> None:
 
 
 @pytest.mark.parametrize(("field", "value", "words"), [
-    ("timeout", "5", ("a number",)), ("timeout", True, ("a number",)), ("timeout", 0, ("more than 0",)),
+    ("timeout", "five", ("a number",)), ("timeout", True, ("a number",)), ("timeout", 0, ("more than 0",)),
     ("timeout", 301, ("at most 300",)), ("server", 53, ("a string",)), ("zone", ".", ("root",)),
     ("zone", "a..b", ("not a valid DNS name",)), ("tsig_name", ["k"], ("a string",)),
 ])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -179,6 +180,8 @@ def _typed(kind: str, name: str, hint: Any, value: Any, secret: bool) -> Any:
         optional = len(members) < len(typing.get_args(hint))
         hint = members[0] if len(members) == 1 else str
     shown = "the value given" if secret else repr(value)
+    if isinstance(value, str) and hint in (int, float, bool):  # options from the API are strings: "5", "true"
+        value = _from_text(value, hint)
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
@@ -194,3 +197,15 @@ def _typed(kind: str, name: str, hint: Any, value: Any, secret: bool) -> Any:
         return text
     wanted = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(hint, str(hint))
     raise ValidationError(f"{kind} option {name!r} must be {wanted}, not {shown}", field=name)
+
+
+def _from_text(text: str, hint: Any) -> Any:
+    """A number or a truth value spelled as text; the text itself when it is neither (the caller says what is wrong)."""
+    word = text.strip().lower()
+    if hint is bool:
+        return {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(word, text)
+    try:
+        number = float(word) if hint is float else int(word)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
