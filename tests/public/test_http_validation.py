@@ -20,6 +20,7 @@ from certsmith.testing.nginx import Nginx, start_nginx
 from certsmith.testing.pebble import Pebble, start_pebble
 
 from ..conftest import Server, backend_url, free_port, need_binary, start_server
+from ..contract.test_cli import cli
 from .conftest import wait_status
 
 CHALLENGE_PATH = "/.well-known/acme-challenge/"
@@ -126,3 +127,18 @@ def test_wildcards_cannot_be_validated_over_http(http_world: HttpWorld) -> None:
                                 ValidationMethod="HTTP")
     error = refused.value.response["Error"]
     assert error["Code"] == "ValidationException" and "wildcard" in error["Message"], error
+
+
+def test_the_cli_prints_the_redirects_and_the_doctor_says_what_the_web_server_does(http_world: HttpWorld) -> None:
+    server = http_world.server
+    requested = cli(server, "cert", "request", "shop.example.test", "--public", "--method", "http", "--no-wait")
+    arn, *lines = requested.stdout.splitlines()
+    assert lines[0].startswith(f"http://shop.example.test{CHALLENGE_PATH} -> {server.endpoint}{CHALLENGE_PATH}"), lines
+    assert "return 302" in lines[-1]
+    report = server.client("certsmith").diagnose_validation(CertificateArn=arn)
+    name = report["Names"][0]
+    assert (name["RecordType"], name["RecordName"]) == ("HTTP_REDIRECT", f"http://shop.example.test{CHALLENGE_PATH}")
+    assert "404" in name["Verdict"] and name["ExpectedValue"] in name["Verdict"], name
+    doctor = cli(server, "doctor", "validation", arn, ok=False)
+    assert doctor.returncode == 1 and "404" in doctor.stdout, doctor.stdout + doctor.stderr
+    server.client("acm").delete_certificate(CertificateArn=arn)
