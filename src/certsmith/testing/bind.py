@@ -24,6 +24,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
+from .processes import is_running, launch, wait_dns_ready
 from .server import stop_process
 
 __all__ = ["TSIG_ALGORITHM", "Bind", "free_dns_port", "start_bind"]
@@ -61,13 +62,6 @@ def _fqdn(name: str) -> str:
     return name if name.endswith(".") else name + "."
 
 
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 _NAME_TYPES = frozenset({"CNAME", "DNAME", "NS", "PTR"})
 
 
@@ -102,20 +96,12 @@ class Bind:
 
     @property
     def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return is_running(self.process)
 
     def start(self) -> None:
         """Start `named` again after :meth:`stop`, with the same configuration, port and zones (journals kept)."""
-        if self.running:
-            return
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([self.binary, "-4", "-g", "-c", str(self.home / "named.conf")], stdout=log,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            _wait_ready(self, self.process, self.ready_within)
-        except BaseException:
-            self.stop()
-            raise
+        launch(self, [self.binary, "-4", "-g", "-c", str(self.home / "named.conf")],
+               lambda: wait_dns_ready("named", self.process, self.port, self.zones[0], self.log_path, self.ready_within))
 
     @property
     def log_path(self) -> Path:
@@ -315,33 +301,9 @@ def start_bind(home: Path, *, zones: Sequence[str] = ("example.test",),
         (home / f"{zone}.zone").write_text(_zone_file(zone, held[zone]))
         (home / f"{zone}.zone.jnl").unlink(missing_ok=True)  # a journal from an earlier run would not apply
     port = port or free_dns_port()
-    conf = home / "named.conf"
-    conf.write_text(_config(home, port, primaries, forwarded))
-    log_path = home / "named.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([binary, "-4", "-g", "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
-    bind = Bind(home, port, _KEY_NAME, secret, process, primaries, forwarded, nsupdate, binary, ready_within)
-    try:
-        _wait_ready(bind, process, ready_within)
-    except BaseException:
-        bind.stop()
-        raise
+    (home / "named.conf").write_text(_config(home, port, primaries, forwarded))
+    bind = Bind(home, port, _KEY_NAME, secret, None, primaries, forwarded, nsupdate, binary, ready_within)
+    bind.log_path.write_bytes(b"")  # a fresh log; a restart appends to it
+    bind.start()
     return bind
 
-
-def _wait_ready(bind: Bind, process: subprocess.Popen[bytes], ready_within: float) -> None:
-    """Poll the first zone's SOA until it answers; raise if `named` exits or the deadline passes."""
-    deadline = time.monotonic() + ready_within
-    request = dns.message.make_query(_fqdn(bind.zones[0]), "SOA")
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"named exited with status {process.returncode}:\n{_tail(bind.log_path)}")
-        try:
-            if dns.query.udp(request, _HOST, port=bind.port, timeout=0.2).answer:
-                return
-        except (dns.exception.DNSException, OSError):
-            pass
-        if time.monotonic() >= deadline:
-            raise RuntimeError(f"named did not answer within {ready_within:.0f} s:\n{_tail(bind.log_path)}")
-        time.sleep(0.02)

@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-import dns.exception
-import dns.message
-import dns.query
-
 from .bind import free_dns_port
+from .processes import is_running, launch, wait_dns_ready
 from .server import stop_process
 
 __all__ = ["TSIG_ALGORITHM", "Knot", "start_knot"]
@@ -59,20 +55,12 @@ class Knot:
 
     @property
     def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return is_running(self.process)
 
     def start(self) -> None:
         """(Re)start `knotd` with the same configuration and port; returns once the first zone's SOA answers."""
-        if self.running:
-            return
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([self.binary, "-c", str(self.config_path)], stdout=log,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            _wait_ready(self)
-        except BaseException:
-            self.stop()
-            raise
+        launch(self, [self.binary, "-c", str(self.config_path)],
+               lambda: wait_dns_ready("knotd", self.process, self.port, self.zones[0], self.log_path, self.ready_within))
 
     def stop(self) -> None:
         """Stop `knotd` (SIGTERM, then SIGKILL after 10 s) and wait for it to exit."""
@@ -84,13 +72,6 @@ class Knot:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def _tsig_key(home: Path, keymgr: str) -> str:
@@ -166,21 +147,3 @@ def start_knot(home: Path, *, zones: Sequence[str] = ("example.test",), locked: 
     knot.start()
     return knot
 
-
-def _wait_ready(knot: Knot) -> None:
-    """Poll the first zone's SOA until it answers; raise if `knotd` exits or the deadline passes."""
-    deadline = time.monotonic() + knot.ready_within
-    request = dns.message.make_query(knot.zones[0] + ".", "SOA")
-    while True:
-        process = knot.process
-        if process is None or process.poll() is not None:
-            status = None if process is None else process.returncode
-            raise RuntimeError(f"knotd exited with status {status}:\n{_tail(knot.log_path)}")
-        try:
-            if dns.query.udp(request, _HOST, port=knot.port, timeout=0.2).answer:
-                return
-        except (dns.exception.DNSException, OSError):
-            pass
-        if time.monotonic() >= deadline:
-            raise RuntimeError(f"knotd did not answer within {knot.ready_within:.0f} s:\n{_tail(knot.log_path)}")
-        time.sleep(0.02)

@@ -17,6 +17,7 @@ from types import TracebackType
 
 import httpx
 
+from .processes import is_running, launch, log_tail
 from .server import free_port, stop_process
 
 __all__ = ["DUMMY_KEYS", "Moto", "moto_binary", "start_moto"]
@@ -51,20 +52,11 @@ class Moto:
 
     @property
     def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return is_running(self.process)
 
     def start(self) -> None:
         """(Re)start on the same port (moto keeps nothing across restarts); returns once it answers."""
-        if self.running:
-            return
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([self.binary, "-H", _HOST, "-p", str(self.port)], stdout=log,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
+        launch(self, [self.binary, "-H", _HOST, "-p", str(self.port)], self._wait_ready, env=self.env)
 
     def stop(self) -> None:
         stop_process(self.process)
@@ -83,10 +75,7 @@ class Moto:
         httpx.post(f"{self.endpoint}/moto-api/reset-auth", content=b"inf", timeout=10).raise_for_status()
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, lines)
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_within

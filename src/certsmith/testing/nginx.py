@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from .processes import launch, log_tail
 from .server import stop_process
 
 __all__ = ["Nginx", "start_nginx"]
@@ -40,13 +41,6 @@ def _checked(redirects: Mapping[str, str]) -> dict[str, str]:
     return checked
 
 
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 @dataclass
 class Nginx:
     """A running nginx master process: its folder, port and the redirects it carries."""
@@ -66,7 +60,7 @@ class Nginx:
         return self.home / "logs" / "error.log"
 
     def log_tail(self, lines: int = 40) -> str:
-        return _tail(self.log_path, lines) + "\n" + _tail(self.home / "logs" / "stderr.log", lines)
+        return log_tail(self.log_path, lines) + "\n" + log_tail(self.home / "logs" / "stderr.log", lines)
 
     def set_redirects(self, redirects: Mapping[str, str]) -> None:
         """Carry these redirects instead (server name -> target); returns once nginx answers with them."""
@@ -170,12 +164,6 @@ def start_nginx(home: Path, port: int, redirects: Mapping[str, str], *, binary: 
         (home / folder).mkdir(parents=True, exist_ok=True)
     nginx = Nginx(home, port, None, checked, binary)
     nginx._write(checked)
-    with open(home / "logs" / "stderr.log", "ab") as log:
-        nginx.process = subprocess.Popen(nginx._command("-g", "daemon off;"), stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
-    try:
-        nginx._wait_until_serving(checked)
-    except BaseException:
-        nginx.stop()
-        raise
+    launch(nginx, nginx._command("-g", "daemon off;"), lambda: nginx._wait_until_serving(checked),
+           log_path=home / "logs" / "stderr.log")
     return nginx

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from .processes import is_running, log_tail, spawn
 from .server import free_port, stop_process
 
 __all__ = ["DEFAULT_ENV", "ChallTestSrv", "Pebble", "make_tls_cert", "start_challtestsrv", "start_pebble"]
@@ -62,10 +63,7 @@ class Pebble:
         return self._management("/intermediates/0")
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return ""
+        return log_tail(self.log_path, lines)
 
     def stop(self) -> None:
         stop_process(self.process)
@@ -73,11 +71,9 @@ class Pebble:
 
     def start(self) -> None:
         """(Re)start with the same configuration, ports and environment; returns once /dir answers."""
-        if self.process is not None and self.process.poll() is None:
+        if is_running(self.process):
             return
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                                            cwd=self.home)
+        self.process = spawn(self.args, self.log_path, self.env, cwd=self.home)
         self._wait_ready()
 
     def _wait_ready(self) -> None:
@@ -197,8 +193,7 @@ def start_challtestsrv(home: Path, binary: str = "pebble-challtestsrv") -> Chall
     log_path = home / "challtestsrv.log"
     args = [binary, "-dns01", f"127.0.0.1:{dns_port}", "-management", f"127.0.0.1:{management_port}",
             "-http01", "", "-https01", "", "-tlsalpn01", "", "-defaultIPv6", ""]
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=home)
+    process = spawn(args, log_path, cwd=home)
     server = ChallTestSrv(f"127.0.0.1:{dns_port}", management_port, process, log_path)
     deadline = time.monotonic() + READY_WITHIN
     with httpx.Client(timeout=1.0, trust_env=False) as client:
