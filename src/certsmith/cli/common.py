@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .client import DEFAULT_CREDENTIALS, DEFAULT_ENDPOINT, DEFAULT_REGION, Client, ClientOptions, make_client
 
@@ -60,6 +61,15 @@ def one_output(quiet: bool, as_json: bool) -> None:
 def print_arns(arns: Iterable[str]) -> None:
     for arn in arns:
         sys.stdout.write(f"{arn}\n")
+
+
+def print_fields(console: Console, rows: Iterable[tuple[str, Any]], width: int = 16) -> None:
+    """``Label:   value`` lines, one a row, skipping values that are None (times in UTC, markup escaped)."""
+    for label, value in rows:
+        if isinstance(value, datetime):
+            value = f"{value:%Y-%m-%d %H:%M:%S %Z}"
+        if value is not None:
+            console.print(f"{label + ':':<{width}}{escape(str(value))}", soft_wrap=True, highlight=False)
 
 
 def print_json(value: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +21,7 @@ from .common import (
     Region,
     connect,
     fail,
+    print_fields,
     print_json,
     stdout_console,
 )
@@ -86,11 +86,7 @@ def _print(provider: dict[str, Any]) -> None:
     rows += [(key, value) for key, value in sorted((provider.get("Options") or {}).items())]
     rows += [(key, "(set, sealed)") for key in provider.get("SecretOptions") or []]
     rows += [("Created", provider.get("CreatedAt"))]
-    for label, value in rows:
-        if isinstance(value, datetime):
-            value = f"{value:%Y-%m-%d %H:%M:%S %Z}"
-        if value is not None:
-            console.print(f"{label + ':':<20}{escape(str(value))}", soft_wrap=True, highlight=False)
+    print_fields(console, rows, 20)
 
 
 @dns_provider_app.command("add")

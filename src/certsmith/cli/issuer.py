@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +21,7 @@ from .common import (
     Region,
     connect,
     fail,
+    print_fields,
     print_json,
     stdout_console,
 )
@@ -103,11 +103,7 @@ def _print_issuer(issuer: dict[str, Any]) -> None:
              ("through the validation zone" if issuer.get("Type") == "ACME" else None)),
             ("Default", "yes" if issuer.get("IsDefault") else "no"),
             ("Created", issuer.get("CreatedAt")), ("Updated", issuer.get("UpdatedAt"))]
-    for label, value in rows:
-        if isinstance(value, datetime):
-            value = f"{value:%Y-%m-%d %H:%M:%S %Z}"
-        if value is not None:
-            console.print(f"{label + ':':<16}{escape(str(value))}", soft_wrap=True, highlight=False)
+    print_fields(console, rows)
 
 
 @issuer_app.command("add")
