@@ -100,6 +100,7 @@ class EmailValidation:
 
     def _claim(self, certificate_id: str) -> _Mailing | None:
         """Open a new link for the next name whose mails are due (committed before any mail leaves)."""
+        secret = self._secret()  # before the transaction: the first call writes the secret in one of its own
         now = self._clock.now()
         with self._db.transaction() as session:
             row = session.get(CertificateRow, certificate_id, with_for_update=True)
@@ -118,7 +119,7 @@ class EmailValidation:
             entry["Links"] = [*open_links, {"Id": link_id, "ExpiresAt": expires.isoformat(), "SentTo": list(emails)}]
             entry["MailDue"] = False
             row.validations = validations
-            token = sign_approval(self._secret(), ApprovalClaims(row.id, entry["DomainName"], entry["ValidationDomain"],
+            token = sign_approval(secret, ApprovalClaims(row.id, entry["DomainName"], entry["ValidationDomain"],
                                                                  link_id, expires))
             return _Mailing(row.id, row.arn, row.account_id, entry["DomainName"], entry["ValidationDomain"],
                             tuple(row.names), emails, link_id, token, expires)
@@ -192,8 +193,8 @@ class EmailValidation:
                     f"Domain {domain!r} is not one of the certificate's names ({', '.join(row.names)})", field="Domain")
             check_validation_domain(name, chosen, "ValidationDomain")
             if entry["ValidationStatus"] != PENDING:
-                raise InvalidStateError(f"{name} is already {entry['ValidationStatus']}; there is nothing to approve",
-                                        field="Domain")
+                state = "approved" if entry["ValidationStatus"] == "SUCCESS" else entry["ValidationStatus"]
+                raise InvalidStateError(f"{name} is already {state}; there is nothing left to approve", field="Domain")
             if entry.get("ResentAt"):
                 again = datetime.fromisoformat(entry["ResentAt"]) + RESEND_INTERVAL
                 if now < again:
