@@ -119,8 +119,8 @@ class EmailValidation:
             entry["Links"] = [*open_links, {"Id": link_id, "ExpiresAt": expires.isoformat(), "SentTo": list(emails)}]
             entry["MailDue"] = False
             row.validations = validations
-            token = sign_approval(secret, ApprovalClaims(row.id, entry["DomainName"], entry["ValidationDomain"],
-                                                                 link_id, expires))
+            claims = ApprovalClaims(row.id, entry["DomainName"], entry["ValidationDomain"], link_id, expires)
+            token = sign_approval(secret, claims)
             return _Mailing(row.id, row.arn, row.account_id, entry["DomainName"], entry["ValidationDomain"],
                             tuple(row.names), emails, link_id, token, expires)
 
