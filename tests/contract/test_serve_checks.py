@@ -52,11 +52,13 @@ def test_access_log_and_a_quiet_start(tmp_path: Path) -> None:
     try:
         server.client("acm").list_certificates()
         httpx.get(f"{server.endpoint}/healthz")
+        httpx.get(f"{server.endpoint}/approve/secret-link-token")
     finally:
         server.stop()
     log = server.log_path.read_text()
     assert re.search(r'certsmith\.access: 127\.0\.0\.1 "POST /" CertificateManager\.ListCertificates 200 [\d.]+ms', log), log
     assert re.search(r'"GET /healthz" - 200', log), log
+    assert re.search(r'"GET /approve/…" - 400', log) and "secret-link-token" not in log, log  # a link is a credential
     assert "alembic" not in log.lower(), log
 
 
