@@ -135,7 +135,7 @@ def test_rfc2136_server_down_then_back(kind: str, request: pytest.FixtureRequest
         for action in (provider.check, lambda: provider.present([RecordSet(name, "TXT", ("v",))]),
                        lambda: provider.lookup(name, "TXT"), lambda: provider.records(ZONE)):
             started = time.monotonic()
-            _fails(action, "unreachable", peer.address, "--server")
+            _fails(action, "unreachable", peer.address, "--rfc2136")
             assert time.monotonic() - started < QUICKLY
     finally:
         peer.start()
@@ -204,7 +204,7 @@ def test_route53_wrong_credentials(moto: Moto, iam_key: tuple[dict[str, str], st
             _upsert(moto, wrong, zone_id, _name("plain"))
         assert code in str(refused.value.response)
         provider = build_provider("route53", "corp-r53", moto_options(moto, **wrong))
-        error = _fails(provider.check, "credentials", "DNS provider 'corp-r53'", code, "--secret-access-key")
+        error = _fails(provider.check, "credentials", "DNS provider 'corp-r53'", code, "--aws-secret-access-key")
         assert wrong["secret_access_key"] not in str(error)
         name = _name("creds")
         _fails(lambda: provider.present([RecordSet(name, "TXT", ("v",))]), "credentials", name)  # noqa: B023
@@ -235,7 +235,7 @@ def test_route53_endpoint_down_then_back(moto: Moto) -> None:
         for action in (provider.check, lambda: provider.present([RecordSet(name, "TXT", ("v",))]),
                        lambda: provider.lookup(name, "TXT"), provider.records):
             started = time.monotonic()
-            _fails(action, "unreachable", moto.endpoint, "--endpoint-url")
+            _fails(action, "unreachable", moto.endpoint, "--route53-endpoint")
             assert time.monotonic() - started < QUICKLY
     finally:
         moto.start()

@@ -367,11 +367,11 @@ class Rfc2136Provider:
                                  reason="credentials")
         if isinstance(exc, dns.exception.Timeout | TimeoutError):
             return ProviderError(self.name, about, f"the DNS server {server} did not answer within "
-                                 f"{self.options.timeout:g} s: check --server and that the server is running",
+                                 f"{self.options.timeout:g} s: check --rfc2136 and that the server is running",
                                  reason="unreachable")
         if isinstance(exc, OSError):
             return ProviderError(self.name, about, f"cannot reach the DNS server {server} "
-                                 f"({exc.strerror or type(exc).__name__}): check --server and that the server is running",
+                                 f"({exc.strerror or type(exc).__name__}): check --rfc2136 and that the server is running",
                                  reason="unreachable")
         return ProviderError(self.name, about, f"the DNS server {server} sent an answer certsmith cannot use "
                              f"({type(exc).__name__}: {exc})", reason="refused")

@@ -305,19 +305,20 @@ class Route53Provider:
             code, text = _error(exc.response)
             if code in _CREDENTIAL_CODES:
                 raise ProviderError(self.name, about, f"Route 53 refused the credentials ({code}: {text}): check "
-                                    "--access-key-id and --secret-access-key (or the default AWS credentials) and that "
-                                    "they may list and change record sets", reason="credentials") from None
+                                    "--aws-access-key-id and --aws-secret-access-key (or the default AWS credentials) "
+                                    "and that they may list and change record sets", reason="credentials") from None
             if code in ("NoSuchHostedZone", "HostedZoneNotFound"):
                 raise ProviderError(self.name, about, f"no such hosted zone ({text}): check --hosted-zone-id",
                                     reason="zone") from None
             raise ProviderError(self.name, about, f"Route 53 refused the request ({code}: {text})",
                                 reason="refused") from None
         except (NoCredentialsError, PartialCredentialsError):
-            raise ProviderError(self.name, about, "no AWS credentials: give --access-key-id and --secret-access-key, or "
-                                "configure the default AWS credentials", reason="credentials") from None
+            raise ProviderError(self.name, about, "no AWS credentials: give --aws-access-key-id and "
+                                "--aws-secret-access-key, or configure the default AWS credentials",
+                                reason="credentials") from None
         except (ConnectionError, HTTPClientError) as exc:
             where = self.options.endpoint_url or "Route 53"
-            raise ProviderError(self.name, about, f"cannot reach {where} ({type(exc).__name__}): check --endpoint-url and "
+            raise ProviderError(self.name, about, f"cannot reach {where} ({type(exc).__name__}): check --route53-endpoint and "
                                 "the network", reason="unreachable") from None
         except BotoCoreError as exc:
             raise ProviderError(self.name, about, f"the Route 53 request failed ({type(exc).__name__}: {exc})",
@@ -353,7 +354,7 @@ def _build(name: str, options: Route53Options) -> DnsProvider:
 
 PLUGIN = ProviderPlugin(
     kind="route53",
-    description="Amazon Route 53 hosted zones (or a service with the same API, given --endpoint-url)",
+    description="Amazon Route 53 hosted zones (or a service with the same API, given --route53-endpoint)",
     options_type=Route53Options,
     secret_fields=("secret_access_key", "session_token"),
     factory=_build,
