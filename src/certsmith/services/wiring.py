@@ -155,7 +155,7 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
     http_check = HttpRedirectCheck(resolvers, settings.http_validation_port)
     if zone is not None:
         resolvers.servers  # noqa: B018 - a server that validates says now, not at its first job, that it has no resolver
-    issuers = IssuerService(database, sealer, clock)
+    issuers = IssuerService(database, sealer, clock, providers)
     dns_host, dns_port = split_listen(settings.dns_listen)
 
     def confirm_published(owner: str, value: str, timeout: float) -> bool:
@@ -173,8 +173,8 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         revocation=RevocationService(database, jobs, sealer, clock),
         audit_reports=AuditReportService(database, jobs, blobs, clock, signal),
         audit_log=AuditLog(writes, clock), writes=writes, key_pool=key_pool, issuers=issuers,
-        public_requests=PublicRequests(database, jobs, clock, signal, issuers, records, providers, public_url, mail=mailer
-                                       is not None),
+        public_requests=PublicRequests(database, jobs, clock, signal, issuers, records, providers, public_url,
+                                       mail=mailer is not None),
         validation=ValidationService(database, jobs, clock, signal, resolvers, challenges, issuers, http_check),
         ordering=OrderingService(database, clock, sealer, issuers, issuance,
                                  ZoneResponder(records, challenges, confirm_published),

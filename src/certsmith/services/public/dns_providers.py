@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,9 +25,6 @@ from ..ports import SecretSealer
 
 __all__ = ["DnsProviderRecord", "DnsProviderService", "provider_failure"]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
 @dataclass(frozen=True, slots=True)
 class DnsProviderRecord:
     name: str
@@ -45,13 +41,6 @@ def provider_failure(error: ProviderError) -> DnsProviderError:
     return DnsProviderError(str(error))
 
 
-def check_provider_name(name: str, field: str = "Name") -> str:
-    if not _NAME.match(name or ""):
-        raise ValidationError(f"{field} {name!r}: a DNS provider's name is 1-64 letters, digits, '.', '_' or '-', "
-                              "starting with a letter or digit", field=field)
-    return name
-
-
 class DnsProviderService:
     def __init__(self, database: Database, sealer: SecretSealer, clock: Clock) -> None:
         self._db, self._sealer, self._clock = database, sealer, clock
@@ -59,7 +48,6 @@ class DnsProviderService:
     # -- create (talks to the provider: run it off the event loop) ---------------------------------------------------
     def create(self, caller: Caller, name: str, kind: str, raw_options: Mapping[str, Any], *,
                check: bool = True) -> DnsProviderRecord:
-        check_provider_name(name)
         found = plugin(kind)
         options = found.parse(raw_options)
         with self._db.read() as session:

@@ -27,10 +27,11 @@ from ...domain.authority import AuthorityStatus
 from ...domain.clock import Clock
 from ...domain.errors import ConflictError, ResourceInUseError, ResourceNotFoundError, ValidationError
 from ...store.database import Database
-from ...store.tables import CertificateRow, DnsProviderRow, IssuerRow
+from ...store.tables import CertificateRow, IssuerRow
 from ..context import Caller
 from ..pca.lookup import decode_token, encode_token, load_authority
 from ..ports import SecretSealer
+from .dns_providers import DnsProviderService
 
 __all__ = ["ACME", "PRIVATE_CA", "IssuerRecord", "IssuerService", "IssuerSpec"]
 
@@ -107,8 +108,8 @@ def _check_identities(identities: Sequence[str]) -> None:
 
 
 class IssuerService:
-    def __init__(self, database: Database, sealer: SecretSealer, clock: Clock) -> None:
-        self._db, self._sealer, self._clock = database, sealer, clock
+    def __init__(self, database: Database, sealer: SecretSealer, clock: Clock, providers: DnsProviderService) -> None:
+        self._db, self._sealer, self._clock, self._providers = database, sealer, clock, providers
 
     # -- create (talks to the ACME CA: run it off the event loop) ----------------------------------------------------
     def create(self, caller: Caller, spec: IssuerSpec) -> IssuerRecord:
@@ -125,7 +126,7 @@ class IssuerService:
             if self._find(session, caller, spec.name) is not None:
                 raise ConflictError(f"an issuer named {spec.name!r} already exists", field="Name")
             if spec.dns_provider is not None:
-                self._check_direct(session, caller, row.type, spec.dns_provider)
+                self._check_direct(caller, row.type, spec.dns_provider)
             if spec.authority_arn is not None:
                 authority = load_authority(session, caller, spec.authority_arn, now)
                 if authority.status != AuthorityStatus.ACTIVE:
@@ -224,18 +225,12 @@ class IssuerService:
             return self._find(session, Caller(account_id, region, "worker"), name)
 
     # -- change ---------------------------------------------------------------------------------------------------
-    @staticmethod
-    def _check_direct(session: Session, caller: Caller, kind: str, provider: str) -> None:
+    def _check_direct(self, caller: Caller, kind: str, provider: str) -> None:
         if kind != ACME:
             raise ValidationError("DnsProvider: direct DNS validation answers an ACME CA's DNS-01 challenge; a "
                                   "private-CA issuer checks the delegation CNAME, HTTP or email instead",
                                   field="DnsProvider")
-        found = session.scalar(select(DnsProviderRow.id).where(
-            DnsProviderRow.account_id == caller.account_id, DnsProviderRow.region == caller.region,
-            DnsProviderRow.name == provider))
-        if found is None:
-            raise ValidationError(f"DnsProvider {provider!r} was not found (certsmith dns-provider list shows them)",
-                                  field="DnsProvider")
+        self._providers.exists(caller, provider, "DnsProvider")
 
     def update(self, caller: Caller, name: str, default: bool | None, contact_email: str | None,
                caa_identities: list[str] | None, dns_provider: str | None = None) -> IssuerRecord:
@@ -245,7 +240,7 @@ class IssuerService:
         with self._db.transaction() as session:
             row = self._load(session, caller, name)
             if dns_provider:
-                self._check_direct(session, caller, row.type, dns_provider)
+                self._check_direct(caller, row.type, dns_provider)
             if dns_provider is not None:
                 row.dns_provider = dns_provider or None
             if default is True and not row.is_default:

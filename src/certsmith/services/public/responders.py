@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from ...acme import AcmeUnavailable, Challenge
-from ...dns.providers import ProviderError, RecordSet
+from ...dns.providers import DnsProvider, ProviderError, RecordSet
 from ...store.tables import CertificateRow
 from .challenges import ChallengeStore, ValidationRecords
 from .dns_providers import DnsProviderService
@@ -57,6 +57,7 @@ class DirectResponder:
 
     def __init__(self, providers: DnsProviderService, provider_name: str) -> None:
         self._providers, self._name = providers, provider_name
+        self._provider: DnsProvider | None = None  # opened once per order, for writing and taking away
         self._written: list[RecordSet] = []
 
     def publish(self, row: CertificateRow, challenges: Sequence[Challenge], deadline: float) -> None:
@@ -64,15 +65,15 @@ class DirectResponder:
         for challenge in challenges:
             values.setdefault(challenge.record_name.rstrip(".").lower(), []).append(challenge.value)
         records = [RecordSet(name, "TXT", tuple(found), DIRECT_TTL) for name, found in values.items()]
-        provider = self._providers.open(row.account_id, row.region, self._name)
-        provider.present(records)  # returns once the provider's authoritative server answers them
+        self._provider = self._providers.open(row.account_id, row.region, self._name)
+        self._provider.present(records)  # returns once the provider's authoritative server answers them
         self._written = records
 
     def clear(self, row: CertificateRow) -> None:
-        if not self._written:
+        if self._provider is None or not self._written:
             return
         try:
-            self._providers.open(row.account_id, row.region, self._name).remove(self._written)
+            self._provider.remove(self._written)
         except ProviderError as error:  # a stale TXT value at _acme-challenge is harmless; the next order replaces it
             log.warning("certificate %s: could not remove the challenge records: %s", row.id, error)
         self._written = []
