@@ -171,7 +171,17 @@ class CertificateRow(Base):
     issuer_name: Mapped[str | None] = mapped_column(String(64))
     validations: Mapped[list[Any] | None] = mapped_column(JSON)
     acme: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Managed renewal: when the next renewal starts (NULL: not planned, or under way) and why; when the next expiry
+    # notice is due and what was told; the number of the current version (certificate_versions).
+    next_renewal_at: Mapped[datetime | None]
+    renewal_plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    next_notice_at: Mapped[datetime | None]
+    notices: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=0)
     __table_args__ = (
+        # The renewal scheduler and the notice sweep read only due rows.
+        Index("ix_certificates_next_renewal", "next_renewal_at"),
+        Index("ix_certificates_next_notice", "next_notice_at"),
         # ListCertificates reads pages in (created_at, id) order, one key type at a time.
         Index("ix_certificates_scope_created", "account_id", "region", "created_at", "id"),
         Index("ix_certificates_scope_key_created", "account_id", "region", "key_algorithm", "created_at", "id"),
@@ -336,3 +346,15 @@ class InstallationSecretRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     sealed_value: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
+
+
+# Managed renewal's tables live in a module of their own; importing them here registers them with Base.
+from .renewal_tables import (  # noqa: E402
+    CaReissueItemRow,
+    CaReissueRow,
+    CertificateVersionRow,
+    EventOutboxRow,
+    RenewalPolicyRow,
+)
+
+__all__ += ["CaReissueItemRow", "CaReissueRow", "CertificateVersionRow", "EventOutboxRow", "RenewalPolicyRow"]
