@@ -17,8 +17,8 @@ from certsmith.domain.maintenance import (
 )
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 # Saturdays 02:00 in Berlin for 4 hours; Berlin moves to summer time on Sunday 2026-03-29 and back on 2026-10-25.

@@ -25,8 +25,8 @@ KEY = "arn:aws:acm:eu-central-1:123456789012:certificate/0b9e4c1e-1111-4b0c-9a4e
 DEFAULT = RenewalPolicy()
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def days(n: float) -> timedelta:
