@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from josepy.interfaces import JSONDeSerializable
 from josepy.json_util import field
 
+from certsmith.acme.ari import RenewalInfo, certificate_id, check_certificate_id, first_certificate, parse_renewal_info
 from certsmith.acme.errors import (
     PROBLEM_PREFIX,
     AcmeError,
@@ -159,11 +160,14 @@ class AcmeSession:
                   challenge_type: str = "dns-01") -> PlacedOrder:
         """Place an order for DNS names, with a ``challenge_type`` challenge (dns-01 or http-01) for each name.
 
-        ``replaces`` is the ARI certificate id of the certificate it renews. :class:`AcmeError` when the CA offers
-        no challenge of that type for a name (CAs validate wildcard names with dns-01 only).
+        ``replaces`` is the ARI certificate id of the certificate it renews (RFC 9773 §5; see
+        :func:`certsmith.acme.ari.certificate_id`). :class:`AcmeError` when the CA offers no challenge of that type
+        for a name (CAs validate wildcard names with dns-01 only).
         """
         if challenge_type not in CHALLENGE_TYPES:
             raise ValueError(f"challenge_type: {challenge_type!r} is not one of {', '.join(CHALLENGE_TYPES)}")
+        if replaces is not None:
+            check_certificate_id(replaces)
         wanted = _checked_names(names)
         body = _NewOrder(identifiers=[messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=n) for n in wanted],
                          replaces=replaces)
@@ -253,6 +257,41 @@ class AcmeSession:
         """The order's status: pending, ready, processing, valid or invalid."""
         with translated():
             return str(self._order(url)[0].status.name)
+
+    def supports_renewal_info(self) -> bool:
+        """Whether the CA's directory offers renewalInfo (ACME Renewal Information, RFC 9773)."""
+        with translated():
+            return self._renewal_info_url() is not None
+
+    def renewal_info(self, certificate_pem: str) -> RenewalInfo | None:
+        """The CA's suggested renewal window for a certificate it issued (the first one of ``certificate_pem``).
+
+        None when the directory has no renewalInfo. An unauthenticated GET with the session's TLS trust: errors as
+        the rest of the client (:class:`AcmeUnavailable`, :class:`AcmeProblem`; :class:`AcmeError` for a malformed
+        answer). RFC 9773 asks clients not to ask about a certificate that has expired: that is the caller's check.
+        """
+        cert_id = certificate_id(first_certificate(certificate_pem))
+        with translated():
+            base = self._renewal_info_url()
+            if base is None:
+                return None
+            url = f"{base.rstrip('/')}/{cert_id}"
+            response = self._net.get(url, content_type="")  # JSON or not, read below
+            try:
+                document = response.json()
+            except ValueError:
+                raise AcmeError(f"the ACME server's renewalInfo for {cert_id} is not JSON") from None
+            return parse_renewal_info(document, retry_after_seconds(response.headers.get("Retry-After")),
+                                      f"the ACME server's renewalInfo for {cert_id}")
+
+    def _renewal_info_url(self) -> str | None:
+        try:
+            url = self._dir()["renewalInfo"]
+        except KeyError:
+            return None
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise AcmeError(f"the ACME server's directory has a renewalInfo that is not a URL: {url!r}")
+        return url
 
     def _dir(self) -> messages.Directory:
         if self._directory is None:

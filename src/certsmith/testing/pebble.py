@@ -28,10 +28,21 @@ from cryptography.x509.oid import NameOID
 from .processes import is_running, log_tail, spawn
 from .server import free_port, stop_process
 
-__all__ = ["DEFAULT_ENV", "ChallTestSrv", "Pebble", "make_tls_cert", "start_challtestsrv", "start_pebble"]
+__all__ = ["ARI_ENV", "DEFAULT_ENV", "ChallTestSrv", "Pebble", "ari_pebble_binary", "make_tls_cert", "start_challtestsrv",
+           "start_pebble"]
 
 DEFAULT_ENV = {"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
 READY_WITHIN = 15.0
+ARI_ENV = "CERTSMITH_PEBBLE_ARI"  # a Pebble with ACME Renewal Information (2.6 or later), when not in .peers/
+_FETCHED_ARI = Path(__file__).resolve().parents[3] / ".peers" / "pebble-ari" / "usr" / "bin" / "pebble"
+
+
+def ari_pebble_binary() -> str | None:
+    """A Pebble that serves renewalInfo: ``$CERTSMITH_PEBBLE_ARI``, else the one scripts/fetch_pebble_ari.sh unpacked."""
+    configured = os.environ.get(ARI_ENV)
+    if configured:
+        return configured
+    return str(_FETCHED_ARI) if _FETCHED_ARI.is_file() else None
 
 
 @dataclass
@@ -97,12 +108,16 @@ class Pebble:
 
 
 def start_pebble(home: Path, dns_server: str | None, *, env: Mapping[str, str] | None = None,
-                 always_valid: bool = False, binary: str = "pebble", config: Mapping[str, Any] | None = None) -> Pebble:
+                 always_valid: bool = False, binary: str = "pebble", config: Mapping[str, Any] | None = None,
+                 validity_seconds: int | None = None) -> Pebble:
     """Start Pebble on free loopback ports, with its files in ``home``.
 
     ``config`` adds keys to Pebble's configuration (``externalAccountBindingRequired``,
     ``externalAccountMACKeys``, ``domainBlocklist``, ...). ``env`` overrides or extends :data:`DEFAULT_ENV`.
+    ``validity_seconds`` sets the certificates' validity (``certificateValidityPeriod``; Pebble 2.5 and later).
     """
+    if validity_seconds is not None and validity_seconds <= 0:
+        raise ValueError(f"validity_seconds: must be positive, got {validity_seconds}")
     home.mkdir(parents=True, exist_ok=True)
     cert_pem, key_pem = make_tls_cert()
     (home / "cert.pem").write_text(cert_pem)
@@ -122,6 +137,8 @@ def start_pebble(home: Path, dns_server: str | None, *, env: Mapping[str, str] |
         "ocspResponderURL": "",
         "externalAccountBindingRequired": False,
     }
+    if validity_seconds is not None:
+        settings["certificateValidityPeriod"] = validity_seconds
     settings.update(config or {})
     (home / "pebble-config.json").write_text(json.dumps({"pebble": settings}, indent=2))
     args = [binary, "-config", str(home / "pebble-config.json")]

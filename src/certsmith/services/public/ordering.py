@@ -11,12 +11,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
-from ...acme import AcmeProblem, AcmeRateLimited, AcmeUnavailable, PlacedOrder
+from ...acme import AcmeError, AcmeProblem, AcmeRateLimited, AcmeSession, AcmeUnavailable, PlacedOrder
+from ...acme.ari import certificate_id as ari_certificate_id
+from ...acme.ari import first_certificate
 from ...dns.providers import ProviderError
 from ...domain.acm import CertificateStatus, FailureReason, certificate_facts
 from ...domain.algorithms import KeyAlgorithm, generate_private_key
 from ...domain.clock import Clock
 from ...domain.public_names import validation_base
+from ...domain.renewal import AriWindow
 from ...store.database import Database
 from ...store.tables import CertificateRow, IssuerRow
 from ...worker.loop import RunLater
@@ -27,12 +30,13 @@ from .dns_providers import DnsProviderService
 from .issuers import ACME, IssuerService
 from .responders import DirectResponder, Responder, ZoneResponder
 
-__all__ = ["OrderingService"]
+__all__ = ["OrderRefused", "OrderingService"]
 
 log = logging.getLogger("certsmith.ordering")
 ORDER_SECONDS = 120.0  # how long one attempt waits for the CA to validate and sign
 # ACME problems about the names themselves: the CA checked and said no.
 _RECHECKED = ("unauthorized", "incorrectResponse", "dns")  # what a stale resolver cache on the CA's side looks like
+_COUNTERS = ("denials", "retries")  # the row's acme state that counts one series of attempts
 _DENIED = ("unauthorized", "dns", "incorrectResponse", "rejectedIdentifier", "connection", "unsupportedIdentifier")
 
 
@@ -50,6 +54,14 @@ def failure_of(problem: AcmeProblem) -> FailureReason:
     return FailureReason.DOMAIN_VALIDATION_DENIED if short in _DENIED else FailureReason.OTHER
 
 
+class OrderRefused(Exception):
+    """The issuer said no about the names (or is gone): not worth trying again as it is."""
+
+    def __init__(self, failure: FailureReason, message: str, problem: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.failure, self.message, self.problem = failure, message, problem
+
+
 class OrderingService:
     def __init__(self, database: Database, clock: Clock, vault: KeyVault, issuers: IssuerService,
                  issuance: IssuanceService, zone: ZoneResponder, http: Responder, providers: DnsProviderService) -> None:
@@ -57,38 +69,94 @@ class OrderingService:
         self._issuance, self._zone, self._http, self._providers = issuance, zone, http, providers
 
     def run(self, payload: dict[str, Any]) -> None:
+        """The order job of a first issuance: the certificate, or the refusal, is written to the row."""
         certificate_id = payload["certificate_id"]
         with self._db.read() as session:
             row = session.get(CertificateRow, certificate_id)
             if row is None or row.status != CertificateStatus.PENDING_VALIDATION:
                 return
+        try:
+            material, message = self._obtain(row, None, None)
+        except OrderRefused as refused:
+            self._finish(certificate_id, failure=refused.failure, problem=refused.problem, message=refused.message)
+            return
+        self._finish(certificate_id, material=material, message=message)
+
+    def obtain(self, row: CertificateRow, *, replaces: str | None = None,
+               key: CertificateIssuerPrivateKeyTypes | None = None) -> PrivateMaterial:
+        """One attempt to get a certificate for ``row``'s names from its issuer, whatever the row's status.
+
+        A new key of the row's algorithm unless ``key`` is given. ``replaces`` (an ACME CA only) is the ARI id of
+        the certificate this one renews (:meth:`replaces_id`); when the CA will not take it, the order is placed
+        without it. Raises :class:`OrderRefused` (a refusal; the issuer was removed) or :class:`RunLater` (rate
+        limit, CA unavailable, DNS provider failure, the one more order after a denial). The row's ``acme`` state
+        keeps the progress and the counters of those retries, which a successful attempt clears.
+        """
+        return self._obtain(row, replaces, key)[0]
+
+    def renewal_window(self, row: CertificateRow) -> AriWindow | None:
+        """The ACME CA's suggested renewal window (RFC 9773) for the row's certificate, or None.
+
+        None for a private-CA issuer, a CA without renewalInfo, a row without a certificate or one that has expired
+        (RFC 9773 asks clients not to ask then), and when the CA cannot be asked now (logged).
+        """
+        if not row.certificate_pem:
+            return None
+        now = self._clock.now()
+        if row.not_after is not None and row.not_after <= now:
+            return None
+        issuer = self._issuers.by_name(row.account_id, row.region, row.issuer_name)
+        if issuer is None or issuer.type != ACME:
+            return None
+        try:
+            with self._issuers.session(issuer) as session:
+                info = session.renewal_info(row.certificate_pem)
+        except (AcmeError, ValueError) as error:
+            log.warning("certificate %s: no renewal information from issuer %s: %s", row.id, issuer.name, error)
+            return None
+        if info is None:
+            return None
+        retry = now + timedelta(seconds=info.retry_after) if info.retry_after is not None else None
+        return AriWindow(info.start, info.end, retry, info.explanation_url)
+
+    def replaces_id(self, row: CertificateRow) -> str | None:
+        """The ARI certificate id of the row's current certificate (for ``replaces``), or None."""
+        if not row.certificate_pem:
+            return None
+        try:
+            return ari_certificate_id(first_certificate(row.certificate_pem))
+        except ValueError:
+            return None
+
+    def _obtain(self, row: CertificateRow, replaces: str | None,
+                key: CertificateIssuerPrivateKeyTypes | None) -> tuple[PrivateMaterial, str]:
         issuer = self._issuers.by_name(row.account_id, row.region, row.issuer_name)
         if issuer is None:
-            self._finish(certificate_id, failure=FailureReason.OTHER,
-                         message=f"issuer {row.issuer_name!r} was removed before the certificate was issued")
-            return
+            first = row.status == CertificateStatus.PENDING_VALIDATION
+            when = " before the certificate was issued" if first else "; the certificate cannot be renewed from it"
+            raise OrderRefused(FailureReason.OTHER, f"issuer {row.issuer_name!r} was removed{when}")
         if issuer.type != ACME:
-            material = sign_private(self._issuance, self._vault, row)
+            material = sign_private(self._issuance, self._vault, row, key)
             if isinstance(material, FailureReason):
-                self._finish(certificate_id, failure=material, message=f"the private CA refused: {material.value}")
-            else:
-                self._finish(certificate_id, material=material, message="issued by the private CA")
-            return
-        self._order(row, issuer)
+                raise OrderRefused(material, f"the private CA refused: {material.value}")
+            return material, "issued by the private CA"
+        return self._order(row, issuer, replaces, key)
 
     # -- ACME -------------------------------------------------------------------------------------------------------
-    def _order(self, row: CertificateRow, issuer: IssuerRow) -> None:
-        key = generate_private_key(KeyAlgorithm(row.key_algorithm))
+    def _order(self, row: CertificateRow, issuer: IssuerRow, replaces: str | None,
+               key: CertificateIssuerPrivateKeyTypes | None) -> tuple[PrivateMaterial, str]:
+        if key is None:
+            key = generate_private_key(KeyAlgorithm(row.key_algorithm))
         names = list(row.names)
         started = time.monotonic()
         responder = self._responder(row)
         try:
             try:
-                chain = self._attempt(row, issuer, key, names, responder)
+                chain = self._attempt(row, issuer, key, names, responder, replaces)
             except AcmeProblem as problem:
                 if problem.type.endswith(":accountDoesNotExist"):  # the CA forgot the account: register again
                     issuer = self._issuers.reregister(issuer)
-                    chain = self._attempt(row, issuer, key, names, responder)
+                    chain = self._attempt(row, issuer, key, names, responder, replaces)
                 else:
                     raise
         except AcmeProblem as problem:
@@ -99,9 +167,7 @@ class OrderingService:
                 self._note(row.id, f"the ACME CA did not see the challenge ({problem.detail}); ordering once more",
                            denials=retried + 1, problem=problem.as_dict())
                 raise RunLater(timedelta(seconds=5), f"ACME challenge not seen: {problem.detail}") from None
-            self._finish(row.id, failure=failure_of(problem), problem=problem.as_dict(),
-                         message=f"the ACME CA refused: {problem.detail}")
-            return
+            raise OrderRefused(failure_of(problem), f"the ACME CA refused: {problem.detail}", problem.as_dict()) from None
         except AcmeRateLimited as limited:
             wait = limited.retry_after or 60.0
             self._note(row.id, f"the ACME CA's rate limit: trying again in {wait:.0f} s")
@@ -117,8 +183,9 @@ class OrderingService:
         leaf, rest = split_chain(chain)
         certificate = x509.load_pem_x509_certificate(leaf.encode())
         material = PrivateMaterial(leaf, rest, self._vault.seal_private_key(key, row.arn), certificate_facts(certificate))
-        self._finish(row.id, material=material,
-                     message=f"issued by {issuer.name} in {time.monotonic() - started:.2f} s")
+        if any(k in (row.acme or {}) for k in _COUNTERS):
+            self._forget_counters(row.id)
+        return material, f"issued by {issuer.name} in {time.monotonic() - started:.2f} s"
 
     def _responder(self, row: CertificateRow) -> Responder:
         direct = (row.acme or {}).get("direct")
@@ -129,10 +196,10 @@ class OrderingService:
         return self._zone
 
     def _attempt(self, row: CertificateRow, issuer: IssuerRow, key: CertificateIssuerPrivateKeyTypes,
-                 names: list[str], responder: Responder) -> str:
+                 names: list[str], responder: Responder, replaces: str | None) -> str:
         with self._issuers.session(issuer) as session:
             deadline = time.monotonic() + ORDER_SECONDS
-            order: PlacedOrder = session.new_order(names, challenge_type=responder.challenge_type)
+            order = self._place(session, row, names, responder.challenge_type, replaces)
             self._note(row.id, "order placed", order_url=order.url)
             pending = [c for c in order.challenges if c.status != "valid"]
             responder.publish(row, pending, deadline)
@@ -142,7 +209,36 @@ class OrderingService:
             csr = certificate_request(key, names).public_bytes(serialization.Encoding.PEM)
             return session.finalize(order, csr, deadline)
 
+    @staticmethod
+    def _place(session: AcmeSession, row: CertificateRow, names: list[str], challenge_type: str,
+               replaces: str | None) -> PlacedOrder:
+        """newOrder, with ``replaces`` when given; again without it when the CA refuses the order with it."""
+        if replaces is None:
+            return session.new_order(names, challenge_type=challenge_type)
+        try:
+            return session.new_order(names, replaces=replaces, challenge_type=challenge_type)
+        except (AcmeProblem, AcmeUnavailable) as refused:
+            # Only the CA's answer to newOrder itself (it no longer knows the old certificate, it was replaced
+            # already; Pebble answers 500 when the names differ); not an outage (502-504, no answer), a rate limit
+            # or a forgotten account, which the caller handles.
+            if isinstance(refused, AcmeProblem):
+                taken = refused.status is not None and refused.code != "accountDoesNotExist"
+            else:
+                taken = not isinstance(refused, AcmeRateLimited) and (refused.problem or {}).get("status") == 500
+            if not taken:
+                raise
+            log.info("certificate %s: the ACME CA did not take the order as the replacement of %s (%s); "
+                     "ordering without it", row.id, replaces, refused)
+            return session.new_order(names, challenge_type=challenge_type)
+
     # -- outcome ----------------------------------------------------------------------------------------------------
+    def _forget_counters(self, certificate_id: str) -> None:
+        """A certificate was received: the next series of attempts (a renewal) starts with no retries or denials."""
+        with self._db.transaction() as session:
+            row = session.get(CertificateRow, certificate_id)
+            if row is not None and row.acme:
+                row.acme = {k: v for k, v in row.acme.items() if k not in _COUNTERS}
+
     def _note(self, certificate_id: str, message: str, **extra: Any) -> None:
         with self._db.transaction() as session:
             row = session.get(CertificateRow, certificate_id)
