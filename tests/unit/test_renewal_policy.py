@@ -67,6 +67,11 @@ def test_default_plan(lifetime: timedelta, margin: timedelta, words: str) -> Non
     assert plan.at.tzinfo is UTC
 
 
+def test_times_must_carry_a_zone() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        plan_renewal(datetime(2026, 1, 1), datetime(2026, 4, 1), DEFAULT, KEY)
+
+
 def test_the_plan_is_the_same_every_time() -> None:
     first = plan_renewal(ISSUED, ISSUED + days(90), DEFAULT, KEY)
     assert plan_renewal(ISSUED, ISSUED + days(90), DEFAULT, KEY) == first

@@ -145,11 +145,17 @@ def spread(key: str, margin: timedelta) -> timedelta:
 
 def _ari_point(key: str, ari: AriWindow) -> datetime:
     """A point in [start, end) chosen from the key (RFC 9773 §4.2 picks one at random; this one is stable)."""
-    start, end = ari.start.astimezone(UTC), ari.end.astimezone(UTC)
+    start, end = _aware(ari.start), _aware(ari.end)
     width = int((end - start).total_seconds())
     if width <= 0:
         return start
     return start + timedelta(seconds=(_fraction(key, b"ari:") * width) >> 64)
+
+
+def _aware(at: datetime) -> datetime:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("datetimes must be timezone-aware")
+    return at.astimezone(UTC)
 
 
 def _when(at: datetime) -> str:
@@ -183,7 +189,7 @@ def _bounded(at: datetime, not_before: datetime, not_after: datetime) -> datetim
 def plan_renewal(not_before: datetime, not_after: datetime, policy: RenewalPolicy, key: str,
                  ari: AriWindow | None = None) -> RenewalPlan:
     """When to renew a certificate valid from ``not_before`` to ``not_after``; ``key`` (its ARN) spreads a fleet."""
-    not_before, not_after = not_before.astimezone(UTC), not_after.astimezone(UTC)
+    not_before, not_after = _aware(not_before), _aware(not_after)
     lifetime = max(not_after - not_before, timedelta(0))
     if policy.renew_before is not None:
         margin = policy.renew_before.margin(not_before, not_after)
