@@ -111,7 +111,10 @@ def due_notices(facts: NoticeFacts, state: NoticeState, now: datetime) -> DueNot
 
 
 def first_notice_at(facts: NoticeFacts, state: NoticeState, now: datetime) -> datetime | None:
-    """The first moment, not before ``now``, at which :func:`due_notices` has something to send; None if never."""
+    """The first moment, not before ``now``, at which :func:`due_notices` has something to send; None if never.
+
+    It depends on ``needs_action``: when that changes, the caller sets next_at again from this.
+    """
     _check_now(now)
     candidates: list[datetime] = []
     approaching_from = _approaching_from(facts, state)
@@ -144,8 +147,6 @@ def _approaching_from(facts: NoticeFacts, state: NoticeState) -> datetime | None
     day = state.approaching_day
     if day is not None:
         slot = state.approaching_slot if state.approaching_slot is not None else day + 1
-        if slot <= 1 or day <= 0:
-            return None
         # a later countdown day, and a smaller DaysToExpiry than the one already sent
         start = max(start, not_after - (slot - 1) * _DAY, not_after - day * _DAY + _TICK)
     return start if start < not_after else None
