@@ -37,6 +37,7 @@ class Settings:
     http_validation_port: int = 80  # the port certsmith checks a name's HTTP validation redirect on
     smtp_url: str | None = None  # smtp[s]://[USER:PASSWORD@]HOST[:PORT][?starttls=true]: where approval mails go out
     mail_from: str = "certsmith@localhost"  # the From of approval mails
+    renewal_sweep_seconds: float = 30.0  # how often each worker looks for due renewals and expiry notices
 
     @property
     def effective_database_url(self) -> str:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -33,6 +34,21 @@ def ca(pca: Any) -> str:
     return root_ca(pca, "ACM Lifecycle Root", revocation=CRL_AND_OCSP)
 
 
+@pytest.fixture
+def strict(server: Server) -> Iterator[None]:
+    """ACM's eligibility rule on the account: only exported or in-use certificates are renewed."""
+    certsmith = server.client("certsmith")
+    certsmith.put_renewal_policy(Scope="account", StrictEligibility=True)
+    yield
+    certsmith.delete_renewal_policy(Scope="account")
+
+
+def test_every_issued_certificate_is_eligible_by_default(acm: Any, ca: str) -> None:
+    _, detail = issued(acm, ca, "eligible.internal.test", KeyAlgorithm="EC_prime256v1")
+    assert detail["RenewalEligibility"] == "ELIGIBLE" and not detail.get("InUseBy")
+
+
+@pytest.mark.usefixtures("strict")
 def test_export_gives_an_encrypted_pkcs8_key_that_openssl_reads(acm: Any, ca: str, tmp_path: Path) -> None:
     openssl = need_binary("openssl")
     arn, detail = issued(acm, ca, "export.internal.test", KeyAlgorithm="EC_prime256v1")
@@ -67,6 +83,7 @@ def test_bad_passphrases_are_refused(acm: Any, ca: str, passphrase: bytes) -> No
     assert code == "ValidationException" and "passphrase" in message.lower()
 
 
+@pytest.mark.usefixtures("strict")
 def test_renewal_keeps_the_arn_and_changes_key_and_serial(acm: Any, ca: str) -> None:
     arn, before = issued(acm, ca, "renew.internal.test", KeyAlgorithm="EC_prime256v1")
     code, message = error_code(acm.renew_certificate, CertificateArn=arn)

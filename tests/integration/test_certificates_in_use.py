@@ -1,4 +1,5 @@
-"""A certificate in use by something certsmith deploys to cannot be deleted or revoked, and is renewable."""
+"""A certificate in use by something certsmith deploys to cannot be deleted or revoked, and is renewable
+(also under ACM's strict eligibility rule)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ __all__ = ["world"]
 def test_in_use_certificates_are_protected(world: Any) -> None:
     container, caller, _ = world
     ca = make_root(container, caller, years=5)  # ACM private certificates last 13 months
+    # ACM's rule (certsmith's default renews every certificate it issued): only exported or in-use ones.
+    container.renewal_policies.put(caller, "account", renew_before=None, windows=None, reuse_key=None,
+                                   strict_eligibility=True)
     arn = container.certificates.request(caller, RequestedCertificate(
         "inuse.internal.test", [], ca, "EC_prime256v1", None, {}, []))
     drain(container)

@@ -15,6 +15,7 @@ from .doctor import doctor_app
 from .help import CertsmithTyper
 from .issuer import issuer_app
 from .master_key import master_key_app
+from .renewal import renewal_app
 from .serve import serve, worker
 
 __all__ = ["app", "main"]
@@ -30,6 +31,7 @@ app.add_typer(dns_provider_app, name="dns-provider")
 app.add_typer(doctor_app, name="doctor")
 app.add_typer(issuer_app, name="issuer")
 app.add_typer(master_key_app, name="master-key")
+app.add_typer(renewal_app, name="renewal")
 
 
 def _version(value: bool) -> None:

@@ -16,7 +16,7 @@ from ..settings import Settings
 from ..store.database import Database, migrate
 from ..store.group_commit import GroupCommit
 from ..store.jobs import JobQueue
-from ..worker.loop import JobHandler, LocalSignal, Worker
+from ..worker.loop import JobHandler, LocalSignal, Periodic, Worker
 from .accounts import AccountService, write_credentials_file
 from .acm.acm_account import AccountConfigurationService
 from .acm.certificate_import import CertificateImporter
@@ -26,6 +26,7 @@ from .acm.certificates import ISSUE_PRIVATE_JOB, CertificateService
 from .acm.key_pool import FILL_KEY_POOL_JOB, KeyPool
 from .audit_log import AuditLog
 from .blobs import FileBlobStore
+from .events.outbox import EventOutbox
 from .master_key import open_master_key
 from .pca.audit_reports import AUDIT_REPORT_JOB, AuditReportService
 from .pca.authorities import CREATE_AUTHORITY_JOB, PURGE_AUTHORITY_JOB, AuthorityService
@@ -45,6 +46,12 @@ from .public.record_writer import ValidationRecordWriter
 from .public.requests import EMAIL_JOB, VALIDATE_JOB, PublicRequests
 from .public.responders import ZoneResponder
 from .public.validation import ORDER_JOB, ValidationService
+from .renewal.notices import NoticeSweep
+from .renewal.policies import RenewalPolicies
+from .renewal.recorder import RenewalRecorder
+from .renewal.renewer import RenewalService
+from .renewal.scheduler import RENEWAL_CHECK_JOB, RenewalScheduler
+from .renewal.status import RenewalStatus
 
 __all__ = ["APPROVAL_SECRET", "Container", "build"]
 
@@ -84,6 +91,13 @@ class Container:
     http_challenges: HttpChallengeStore
     http_check: HttpRedirectCheck
     email_validation: EmailValidation
+    outbox: EventOutbox
+    recorder: RenewalRecorder
+    renewal_policies: RenewalPolicies
+    scheduler: RenewalScheduler
+    renewal: RenewalService
+    notices: NoticeSweep
+    renewal_status: RenewalStatus
 
     def zone_content(self) -> dict[str, list[str]]:
         """What the validation zone's DNS server serves: the open challenges, and the probe of its delegation."""
@@ -105,8 +119,8 @@ class Container:
             ISSUE_PRIVATE_JOB: JobHandler(self.certificates.run_issue_job,
                                           lambda payload, _error: self.certificates.mark_failed(payload)),
             FILL_KEY_POOL_JOB: JobHandler(self.key_pool.run_fill_job),
-            RENEW_JOB: JobHandler(self.lifecycle.run_renew_job,
-                                  lambda payload, _error: self.lifecycle.mark_renewal_failed(payload)),
+            RENEW_JOB: JobHandler(self.renewal.run, self.renewal.give_up, parallel=8),
+            RENEWAL_CHECK_JOB: JobHandler(self.renewal.run, self.renewal.give_up, parallel=8),
             AUDIT_REPORT_JOB: JobHandler(self.audit_reports.run_job,
                                          lambda payload, _error: self.audit_reports.mark_failed(payload)),
             VALIDATE_JOB: JobHandler(self.validation.run, lambda payload, _error: self.certificates.mark_failed(payload),
@@ -116,9 +130,15 @@ class Container:
             EMAIL_JOB: JobHandler(self.email_validation.run, parallel=4),
         }
 
+    def periodic(self) -> list[Periodic]:
+        """What every worker runs now and then: the renewal scheduler and the expiry-notice sweep."""
+        seconds = self.settings.renewal_sweep_seconds
+        return [Periodic("renewal sweep", seconds, self.scheduler.sweep),
+                Periodic("notice sweep", seconds, self.notices.sweep)]
+
     def worker(self) -> Worker:
         self.key_pool.start_filling()
-        return Worker(self.database, self.jobs, self.handlers(), self.clock, self.signal)
+        return Worker(self.database, self.jobs, self.handlers(), self.clock, self.signal, periodic=self.periodic())
 
 
 def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = True) -> Container:
@@ -141,7 +161,9 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
     active = ActiveAuthorities()
     issuance = IssuanceService(database, writes, jobs, sealer, clock, signal, active, settings.effective_public_url)
     key_pool = KeyPool(database, jobs, sealer, clock, signal, settings.key_pool_size)
-    certificates = CertificateService(database, jobs, sealer, clock, signal, issuance, key_pool)
+    outbox = EventOutbox()
+    recorder = RenewalRecorder(outbox)
+    certificates = CertificateService(database, jobs, sealer, clock, signal, issuance, key_pool, recorder)
     blobs = FileBlobStore(settings.data_dir / "objects")
     zone = check_zone_name(settings.validation_zone) if settings.validation_zone else None
     secrets = InstallationSecrets(database, sealer, clock)
@@ -161,13 +183,17 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
     def confirm_published(owner: str, value: str, timeout: float) -> bool:
         return serves_txt(dns_host, dns_port, owner, value, timeout)
 
+    validation = ValidationService(database, jobs, clock, signal, resolvers, challenges, issuers, http_check)
+    ordering = OrderingService(database, clock, sealer, issuers, issuance,
+                               ZoneResponder(records, challenges, confirm_published),
+                               HttpResponder(http_challenges, records.label), providers)
     return Container(
         settings=settings, database=database, clock=clock, signal=signal, jobs=jobs, accounts=accounts,
         authorities=AuthorityService(database, jobs, sealer, clock, signal, active),
         admin=AuthorityAdminService(database, clock),
         issuance=issuance,
         certificates=certificates,
-        imports=CertificateImporter(database, sealer, clock, certificates), search=CertificateSearch(database),
+        imports=CertificateImporter(database, sealer, clock, certificates, recorder), search=CertificateSearch(database),
         lifecycle=CertificateLifecycleService(database, jobs, sealer, clock, signal, certificates, issuance),
         acm_account=AccountConfigurationService(database, clock),
         revocation=RevocationService(database, jobs, sealer, clock),
@@ -175,13 +201,14 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         audit_log=AuditLog(writes, clock), writes=writes, key_pool=key_pool, issuers=issuers,
         public_requests=PublicRequests(database, jobs, clock, signal, issuers, records, providers, public_url,
                                        mail=mailer is not None),
-        validation=ValidationService(database, jobs, clock, signal, resolvers, challenges, issuers, http_check),
-        ordering=OrderingService(database, clock, sealer, issuers, issuance,
-                                 ZoneResponder(records, challenges, confirm_published),
-                                 HttpResponder(http_challenges, records.label), providers),
+        validation=validation, ordering=ordering,
         diagnosis=ValidationDiagnosis(certificates, resolvers, records, http_check), challenges=challenges,
         validation_records=records, dns_providers=providers,
         record_writer=ValidationRecordWriter(database, jobs, clock, signal, certificates, providers),
         http_challenges=http_challenges, http_check=http_check,
         email_validation=EmailValidation(database, jobs, clock, signal, lambda: secrets.get(APPROVAL_SECRET), mailer,
-                                         public_url))
+                                         public_url),
+        outbox=outbox, recorder=recorder, renewal_policies=RenewalPolicies(database, clock),
+        scheduler=RenewalScheduler(database, jobs, clock, signal),
+        renewal=RenewalService(database, clock, sealer, issuance, ordering, validation, recorder),
+        notices=NoticeSweep(database, clock, outbox), renewal_status=RenewalStatus(database, clock))

@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,7 +18,7 @@ from ..domain.clock import Clock
 from ..store.database import Database
 from ..store.jobs import DEAD, JobQueue, LeasedJob
 
-__all__ = ["JobHandler", "LocalSignal", "RunLater", "Worker"]
+__all__ = ["JobHandler", "LocalSignal", "Periodic", "RunLater", "Worker"]
 
 log = logging.getLogger("certsmith.worker")
 
@@ -30,6 +30,15 @@ class RunLater(Exception):
     def __init__(self, delay: timedelta, reason: str) -> None:
         super().__init__(reason)
         self.delay, self.reason = delay, reason
+
+
+@dataclass(frozen=True, slots=True)
+class Periodic:
+    """A task a worker runs every ``seconds`` (each worker does; the task must be safe to run concurrently)."""
+
+    name: str
+    seconds: float
+    run: Callable[[], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +101,25 @@ class LocalSignal:
 class Worker:
     def __init__(self, database: Database, queue: JobQueue, handlers: Mapping[str, JobHandler], clock: Clock,
                  signal: LocalSignal | None = None, batch: int = 64, poll_seconds: float = 1.0,
-                 linger_seconds: float = 0.02) -> None:
+                 linger_seconds: float = 0.02, periodic: Sequence[Periodic] = ()) -> None:
         self._db, self._queue, self._handlers, self._clock = database, queue, dict(handlers), clock
         self._signal = signal or LocalSignal()
         self._batch, self._poll, self._linger = batch, poll_seconds, linger_seconds
         self.worker_id = f"worker-{uuid.uuid4().hex[:12]}"
         self._next_table_lease = 0.0
+        self._periodic = list(periodic)
+        self._next_periodic = [0.0] * len(self._periodic)
+
+    def run_periodic(self) -> None:
+        """Run the periodic tasks whose interval has passed (the renewal scheduler, the notice sweep)."""
+        for index, task in enumerate(self._periodic):
+            if time.monotonic() < self._next_periodic[index]:
+                continue
+            self._next_periodic[index] = time.monotonic() + task.seconds
+            try:
+                task.run()
+            except Exception:  # the database may be briefly unavailable; the next round tries again
+                log.exception("%s: %s failed", self.worker_id, task.name)
 
     def run_once(self, *, table: bool = True) -> int:
         """Run one batch: jobs handed over in memory, then due jobs from the table; returns how many."""
@@ -178,6 +200,7 @@ class Worker:
 
     def _loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
+            self.run_periodic()
             try:
                 leased = self.run_once()
             except Exception:  # the database may be briefly unavailable; keep going

@@ -18,6 +18,7 @@ from ...store.database import Database
 from ...store.tables import CertificateRow
 from ..context import Caller
 from ..ports import KeyVault
+from ..renewal.recorder import RenewalRecorder
 from .certificates import CertificateService
 
 __all__ = ["CertificateImporter", "report_error"]
@@ -35,8 +36,10 @@ def report_error(report: Report) -> ValidationError:
 
 
 class CertificateImporter:
-    def __init__(self, database: Database, vault: KeyVault, clock: Clock, certificates: CertificateService) -> None:
+    def __init__(self, database: Database, vault: KeyVault, clock: Clock, certificates: CertificateService,
+                 recorder: RenewalRecorder) -> None:
         self._db, self._vault, self._clock, self._certificates = database, vault, clock, certificates
+        self._recorder = recorder
 
     def import_certificate(self, caller: Caller, bundle: Bundle, arn: str | None,
                            tags: list[dict[str, Any]] | None) -> str:
@@ -76,6 +79,7 @@ class CertificateImporter:
             row.not_before, row.not_after, row.signature_algorithm = facts.not_before, facts.not_after, \
                 facts.signature_algorithm
             row.key_usages, row.extended_key_usages = facts.key_usages, facts.extended_key_usages
+            self._recorder.record(session, row, "IMPORT" if arn is None else "REIMPORT", now)
         return str(target)
 
     def _check_quota(self, caller: Caller) -> None:

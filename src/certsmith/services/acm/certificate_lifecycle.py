@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
 
 from cryptography.hazmat.primitives import serialization
 
-from ...domain.acm import CertificateStatus, CertificateType, FailureReason
+from ...domain.acm import CertificateStatus, CertificateType
 from ...domain.clock import Clock
 from ...domain.errors import (
     ConflictError,
@@ -21,13 +21,13 @@ from ...store.tables import CertificateRow
 from ..context import Caller
 from ..pca.issuance import IssuanceService
 from ..ports import KeyVault, WorkSignal
+from ..renewal.scheduler import RENEWAL_ATTEMPTS
 from .certificate_records import CertificateRecord, renewal_eligibility
 from .certificates import CertificateService
-from .private_signing import PrivateMaterial, sign_private, store_material
 
 __all__ = ["RENEW_JOB", "CertificateLifecycleService", "check_passphrase"]
 
-RENEW_JOB = "acm.renew"
+RENEW_JOB = "acm.renew"  # RenewCertificate's renewal; run by the renewal service (services/renewal/renewer.py)
 # ACM's reasons → the CA's (CERTIFICATE_HOLD and REMOVE_FROM_CRL are not permanent revocations).
 _CA_REASONS = {
     "UNSPECIFIED": RevocationReason.UNSPECIFIED, "KEY_COMPROMISE": RevocationReason.KEY_COMPROMISE,
@@ -47,11 +47,11 @@ def check_passphrase(passphrase: bytes) -> None:
 
 
 def _why_not_renewable(row: CertificateRow) -> str:
-    if row.type != CertificateType.PRIVATE:
-        return "it is not a private certificate issued by certsmith"
+    if row.type != CertificateType.PRIVATE and (row.options or {}).get("Export") != "ENABLED":
+        return "only private certificates, and public ones requested with Options.Export=ENABLED, are renewed on demand"
     if row.status != CertificateStatus.ISSUED:
         return f"it is {row.status}"
-    return "it has not been exported and is not in use"
+    return (row.renewal_plan or {}).get("reason") or "it has not been exported and is not in use"
 
 
 class CertificateLifecycleService:
@@ -80,48 +80,30 @@ class CertificateLifecycleService:
             current = session.get(CertificateRow, row.id)
             if current is not None:
                 current.exported = True
+                if current.next_renewal_at is None and not (current.renewal_plan or {}).get("renewing"):
+                    current.next_renewal_at = self._clock.now()  # an account with StrictEligibility renews it now on
         return row.certificate_pem, row.chain_pem or None, private_key.decode("ascii")
 
     def renew(self, caller: Caller, arn: str) -> None:
+        """RenewCertificate: renew an eligible certificate now (a renewal job, owned from this moment)."""
         now = self._clock.now()
         with self._db.transaction() as session:
             row = self._certificates.load(caller, arn, session)
             if (row.renewal or {}).get("RenewalStatus") == "PENDING_AUTO_RENEWAL":
                 raise RequestInProgressError(f"certificate {arn} is being renewed already", arn=arn)
-            if renewal_eligibility(CertificateRecord.of(row)) != "ELIGIBLE":
+            renewable = row.type == CertificateType.PRIVATE or (row.options or {}).get("Export") == "ENABLED"
+            if not renewable or renewal_eligibility(CertificateRecord.of(row)) != "ELIGIBLE":
                 raise ValidationError(f"certificate {arn} is not eligible for renewal: {_why_not_renewable(row)}",
                                       field="CertificateArn")
+            token = uuid.uuid4().hex
             row.renewal = {"RenewalStatus": "PENDING_AUTO_RENEWAL", "DomainValidationOptions": [],
                            "UpdatedAt": now.isoformat()}
-            self._jobs.enqueue(session, RENEW_JOB, {"certificate_id": row.id}, now)
+            row.renewal_plan = {**(row.renewal_plan or {}), "renewing": token, "attempts": 0,
+                                "last_attempt_at": now.isoformat()}
+            row.next_renewal_at = None
+            self._jobs.enqueue(session, RENEW_JOB, {"certificate_id": row.id, "token": token, "force": True}, now,
+                               max_attempts=RENEWAL_ATTEMPTS)
         self._signal.notify()
-
-    def run_renew_job(self, payload: dict[str, Any]) -> None:
-        """Same ARN; a new key, serial and validity from the CA; RenewalSummary says how it went."""
-        with self._db.read() as session:
-            row = session.get(CertificateRow, payload["certificate_id"])
-        if row is None or (row.renewal or {}).get("RenewalStatus") != "PENDING_AUTO_RENEWAL":
-            return
-        material = sign_private(self._issuance, self._vault, row)
-        self._finish_renewal(payload["certificate_id"], material)
-
-    def mark_renewal_failed(self, payload: dict[str, Any]) -> None:
-        self._finish_renewal(payload["certificate_id"], FailureReason.OTHER)
-
-    def _finish_renewal(self, certificate_id: str, outcome: PrivateMaterial | FailureReason) -> None:
-        now = self._clock.now()
-        with self._db.transaction() as session:
-            row = session.get(CertificateRow, certificate_id)
-            if row is None or (row.renewal or {}).get("RenewalStatus") != "PENDING_AUTO_RENEWAL":
-                return
-            summary: dict[str, Any] = {"DomainValidationOptions": [], "UpdatedAt": now.isoformat()}
-            if isinstance(outcome, FailureReason):
-                summary.update(RenewalStatus="FAILED", RenewalStatusReason=outcome.value)
-            else:
-                store_material(row, outcome)
-                row.issued_at = now
-                summary["RenewalStatus"] = "SUCCESS"
-            row.renewal = summary
 
     def revoke(self, caller: Caller, arn: str, reason: str) -> str:
         """Revoke at the CA too, so the serial shows on its CRL and OCSP; the certificate becomes REVOKED."""

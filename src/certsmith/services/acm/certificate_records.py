@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Select, false, literal, select, tuple_
 
 from ...domain.errors import InvalidNextTokenError
+from ...domain.renewal import renewal_eligibility as domain_eligibility
 from ...store.tables import CertificateRow
 
 __all__ = ["CertificateFilter", "CertificateRecord", "list_query", "page_token", "renewal_eligibility",
@@ -51,6 +52,7 @@ class CertificateRecord:
     imported_at: datetime | None
     issuer_name: str | None = None
     validations: list[dict[str, Any]] | None = None
+    renewal_plan: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, row: CertificateRow) -> CertificateRecord:
@@ -59,13 +61,16 @@ class CertificateRecord:
                    row.not_after, list(row.key_usages), list(row.extended_key_usages), dict(row.options),
                    row.exported, list(row.in_use_by), row.key_pair_origin, row.failure_reason, row.renewal,
                    row.revoked_at, row.revocation_reason, row.created_at, row.issued_at, row.imported_at,
-                   row.issuer_name, [dict(v) for v in row.validations] if row.validations is not None else None)
+                   row.issuer_name, [dict(v) for v in row.validations] if row.validations is not None else None,
+                   dict(row.renewal_plan) if row.renewal_plan is not None else None)
 
 
 def renewal_eligibility(record: CertificateRecord) -> str:
-    """ELIGIBLE: issued privately by certsmith, and exported or in use (§10.6)."""
-    return "ELIGIBLE" if record.type == "PRIVATE" and record.status == "ISSUED" and \
-        (record.exported or bool(record.in_use_by)) else "INELIGIBLE"
+    """ELIGIBLE or INELIGIBLE by the account's rule as last planned (every certificate certsmith issued, or with
+    StrictEligibility only those exported or in use), from the certificate as it is now."""
+    strict = bool((record.renewal_plan or {}).get("strict"))
+    return domain_eligibility(certificate_type=record.type, status=record.status, names=record.names,
+                              exported=record.exported, in_use=bool(record.in_use_by), strict=strict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from ...store.tables import CertificateRow
 from ..context import Caller
 from ..pca.issuance import IssuanceService
 from ..ports import KeyVault, WorkSignal
+from ..renewal.recorder import RenewalRecorder
 from .certificate_records import CertificateFilter, CertificateRecord, list_query, page_token, token_position
 from .key_pool import ClaimedKey, KeyPool
 from .private_signing import PrivateMaterial, sign_private, store_material
@@ -82,9 +83,9 @@ def recent_request(database: Database, caller: Caller, token: str | None, now: d
 
 class CertificateService:
     def __init__(self, database: Database, jobs: JobQueue, vault: KeyVault, clock: Clock, signal: WorkSignal,
-                 issuance: IssuanceService, pool: KeyPool) -> None:
+                 issuance: IssuanceService, pool: KeyPool, recorder: RenewalRecorder) -> None:
         self._db, self._jobs, self._vault, self._clock, self._signal = database, jobs, vault, clock, signal
-        self._issuance, self._pool = issuance, pool
+        self._issuance, self._pool, self._recorder = issuance, pool, recorder
 
     # -- request --------------------------------------------------------------------------------------------------
     def request(self, caller: Caller, request: RequestedCertificate) -> str:
@@ -120,14 +121,15 @@ class CertificateService:
                 if unused is not None:
                     self._pool.give_back(session, unused)
                 return existing
+            session.add(row)
             if material is not None:
                 store_material(row, material)
                 row.status, row.issued_at = CertificateStatus.ISSUED.value, self._clock.now()
+                self._recorder.record(session, row, "ISSUANCE", row.issued_at)
             else:
                 self._jobs.enqueue(session, ISSUE_PRIVATE_JOB, {"certificate_id": arn.certificate_id}, now)
                 if unused is not None:
                     self._pool.give_back(session, unused)
-            session.add(row)
         if material is None:
             self._signal.notify()
         return str(arn)
@@ -180,6 +182,7 @@ class CertificateService:
                 return
             store_material(current, material)
             current.status, current.issued_at = CertificateStatus.ISSUED.value, self._clock.now()
+            self._recorder.record(session, current, "ISSUANCE", current.issued_at)
 
     def _fail(self, certificate_id: str, reason: FailureReason) -> None:
         with self._db.transaction() as session:

@@ -58,7 +58,7 @@ class ValidationService:
         if any(v.get("ValidationMethod") == "EMAIL" for v in validations):
             return  # approved through the mailed links, not checked here
         direct = (row.acme or {}).get("direct")
-        waiting = [] if direct else self._check_names(validations)
+        waiting = [] if direct else self.check_names(validations)
         done = not waiting
         with self._db.transaction() as session:
             current = session.get(CertificateRow, certificate_id)
@@ -86,8 +86,10 @@ class ValidationService:
                                max_attempts=20)
         self._signal.notify()
 
-    def _check_names(self, validations: list[dict[str, Any]]) -> list[str]:
-        """Check each pending name's CNAME or HTTP redirect, marking those in place SUCCESS; what is still missing."""
+    def check_names(self, validations: list[dict[str, Any]]) -> list[str]:
+        """Check each pending name's CNAME or HTTP redirect, marking those in place SUCCESS; what is still missing.
+
+        Used before a first order and before each renewal (the persistent records must still be there)."""
         seen: dict[str, str | None] = {}  # record name or host → what is missing (None: in place)
         for validation in validations:
             if validation["ValidationStatus"] == "SUCCESS":

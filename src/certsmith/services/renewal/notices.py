@@ -1,0 +1,79 @@
+"""The notice sweep: expiry events (Approaching Expiration, Renewal Action Required, Expired) when they are due.
+
+Like the scheduler it reads only due rows (the index on ``next_notice_at``); each row's next time is the moment
+its next notice becomes due, so nothing is missed and nothing is read early.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import load_only
+
+from ...domain.acm import CertificateStatus
+from ...domain.clock import Clock
+from ...domain.events import action_required, approaching, expired
+from ...domain.notices import NoticeFacts, NoticeState, due_notices
+from ...store.database import Database
+from ...store.tables import CertificateRow
+from ..events.outbox import EventOutbox
+from .recorder import certificate_facts, days_before_expiry
+
+__all__ = ["NoticeSweep"]
+
+_COLUMNS = (CertificateRow.id, CertificateRow.arn, CertificateRow.account_id, CertificateRow.region, CertificateRow.type,
+            CertificateRow.status, CertificateRow.domain_name, CertificateRow.names, CertificateRow.not_before,
+            CertificateRow.not_after, CertificateRow.created_at, CertificateRow.key_pair_origin,
+            CertificateRow.validations, CertificateRow.in_use_by, CertificateRow.exported, CertificateRow.options,
+            CertificateRow.renewal, CertificateRow.renewal_plan, CertificateRow.notices, CertificateRow.next_notice_at,
+            CertificateRow.next_renewal_at)
+
+
+class NoticeSweep:
+    def __init__(self, database: Database, clock: Clock, outbox: EventOutbox) -> None:
+        self._db, self._clock, self._outbox = database, clock, outbox
+
+    def sweep(self, now: datetime | None = None, limit: int = 5000) -> int:
+        """Send what is due now (into the outbox); returns how many events were written."""
+        now = now or self._clock.now()
+        written: list[dict[str, Any]] = []
+        with self._db.transaction() as session:
+            query = (select(CertificateRow).options(load_only(*_COLUMNS)).where(CertificateRow.next_notice_at <= now)
+                     .order_by(CertificateRow.next_notice_at).limit(limit))
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            windows: dict[tuple[str, str], int] = {}
+            for row in session.scalars(query):
+                scope = (row.account_id, row.region)
+                if scope not in windows:
+                    windows[scope] = days_before_expiry(session, *scope)
+                written += self._one(row, windows[scope], now)
+            self._outbox.add_many(session, written)
+        return len(written)
+
+    def _one(self, row: CertificateRow, window: int, now: datetime) -> list[dict[str, Any]]:
+        if row.not_after is None or row.status not in (CertificateStatus.ISSUED, CertificateStatus.EXPIRED):
+            row.next_notice_at = None
+            return []
+        plan = row.renewal_plan or {}
+        facts = NoticeFacts(row.type, row.not_after, window, plan.get("needs_action"))
+        due = due_notices(facts, NoticeState.from_json(row.notices), now)
+        row.notices, row.next_notice_at = due.state.to_json(), due.next_at
+        shapes = certificate_facts(row)
+        events = []
+        if due.approaching:
+            events.append(approaching(shapes, now))
+        if due.action_required:
+            events.append(action_required(shapes, str(plan.get("needs_action")), now))
+        if due.expired:
+            events.append(expired(shapes, now))
+            row.status = CertificateStatus.EXPIRED.value
+            row.next_renewal_at = None
+            if (row.renewal or {}).get("RenewalStatus") in ("PENDING_AUTO_RENEWAL", "PENDING_VALIDATION"):
+                reason = (row.renewal or {}).get("RenewalStatusReason") or "OTHER"
+                row.renewal = {"RenewalStatus": "FAILED", "RenewalStatusReason": reason,
+                               "DomainValidationOptions": list((row.renewal or {}).get("DomainValidationOptions", [])),
+                               "UpdatedAt": now.isoformat()}
+        return [self._outbox.values(event, row.account_id, row.region, now) for event in events]

@@ -1,0 +1,131 @@
+"""What happens in the transaction that gives a certificate a new body: its version, its plan, its notices, its event.
+
+Every path that stores a certificate under an ARN (a private request, a public order, an import, a renewal, a
+re-issue from a rotated CA) calls :meth:`RenewalRecorder.record` in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy.orm import Session
+
+from ...domain.events import CertificateFacts, available
+from ...domain.notices import NoticeFacts, NoticeState, first_notice_at
+from ...domain.renewal import AriWindow, RenewalPlan, plan_renewal, renewal_eligibility
+from ...store.tables import AccountConfigurationRow, CertificateRow, CertificateVersionRow
+from ..acm.acm_account import DEFAULT_DAYS_BEFORE_EXPIRY
+from ..events.outbox import EventOutbox
+from .policies import RenewalPolicies
+
+__all__ = ["ARI_RECHECK", "RenewalRecorder", "certificate_facts", "days_before_expiry", "is_acme", "key_id"]
+
+ARI_RECHECK = timedelta(hours=12)  # how often an ACME CA's renewal window is asked again when it names no time
+_EVENT_ACTIONS = {"ISSUANCE": "ISSUANCE", "RENEWAL": "RENEWAL", "IMPORT": "IMPORT", "REIMPORT": "REIMPORT",
+                  "REISSUE": "RENEWAL"}
+
+
+def key_id(certificate: x509.Certificate) -> str:
+    """SHA-256 of the certificate's SubjectPublicKeyInfo, hex: which key a version carries."""
+    spki = certificate.public_key().public_bytes(serialization.Encoding.DER,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(spki).hexdigest()
+
+
+def is_acme(row: CertificateRow) -> bool:
+    """Whether the certificate came from an ACME CA (whose renewal window, ARI, is asked)."""
+    return row.type == "AMAZON_ISSUED" and bool((row.acme or {}).get("order_url"))
+
+
+def certificate_facts(row: CertificateRow) -> CertificateFacts:
+    method = next((v.get("ValidationMethod") for v in row.validations or [] if v.get("ValidationMethod")), None)
+    return CertificateFacts(
+        arn=row.arn, certificate_type=row.type, common_name=row.domain_name, names=tuple(row.names),
+        not_before=row.not_before, not_after=row.not_after, created_at=row.created_at,
+        key_pair_origin=row.key_pair_origin, validation_method=method, in_use=bool(row.in_use_by),
+        exported=row.exported, exportable=(row.options or {}).get("Export") == "ENABLED" or row.type == "PRIVATE")
+
+
+def days_before_expiry(session: Session, account_id: str, region: str) -> int:
+    config = session.get(AccountConfigurationRow, (account_id, region))
+    return DEFAULT_DAYS_BEFORE_EXPIRY if config is None else config.days_before_expiry
+
+
+class RenewalRecorder:
+    def __init__(self, outbox: EventOutbox) -> None:
+        self._outbox = outbox
+
+    def record(self, session: Session, row: CertificateRow, action: str, now: datetime) -> None:
+        """``row`` holds a new certificate (stored by the caller): keep it as a version, plan, reset notices, tell."""
+        assert row.certificate_pem is not None and row.not_before is not None and row.not_after is not None
+        certificate = x509.load_pem_x509_certificate(row.certificate_pem.encode())
+        row.version = (row.version or 0) + 1
+        session.add(CertificateVersionRow(
+            certificate_id=row.id, version=row.version, action=action, serial=row.serial or "",
+            not_before=row.not_before, not_after=row.not_after, issued_at=now, key_id=key_id(certificate),
+            issuer=row.issuer, certificate_pem=row.certificate_pem))
+        kept = {k: v for k, v in (row.renewal_plan or {}).items() if k in ("last_result", "last_attempt_at")}
+        row.renewal_plan = kept
+        self.plan(session, row, now)
+        self.reset_notices(session, row, now)
+        self._outbox.add(session, row.account_id, row.region, available(certificate_facts(row), _EVENT_ACTIONS[action],
+                                                                        now), now)
+
+    @staticmethod
+    def plan(session: Session, row: CertificateRow, now: datetime, ari: AriWindow | None = None,
+             asked: bool = False) -> RenewalPlan | None:
+        """Store when the certificate's next renewal starts and why (None, and no time, when it is not renewed).
+
+        For a certificate of an ACME CA the row is looked at again when the CA's window should be asked anew:
+        at once when it was not asked yet (``asked``), else at its Retry-After or in twelve hours, whichever
+        comes first, but never after the plan.
+        """
+        strict = RenewalPolicies.strict(session, row.account_id, row.region)
+        eligibility = renewal_eligibility(
+            certificate_type=row.type, status=row.status, names=list(row.names), exported=row.exported,
+            in_use=bool(row.in_use_by), strict=strict)
+        state: dict[str, Any] = {k: v for k, v in (row.renewal_plan or {}).items()
+                                 if k in ("last_result", "last_attempt_at", "last_error", "needs_action", "renewing")}
+        state["strict"] = strict
+        if eligibility != "ELIGIBLE" or row.not_before is None or row.not_after is None:
+            state.update(eligibility="INELIGIBLE", reason=_why_ineligible(row))
+            row.renewal_plan, row.next_renewal_at = state, None
+            return None
+        policy = RenewalPolicies.for_row(session, row)
+        plan = plan_renewal(row.not_before, row.not_after, policy, f"{row.arn}#{row.version}", ari)
+        look_again = plan.at
+        if is_acme(row):
+            recheck = ari.retry_after if ari is not None and ari.retry_after is not None else now + ARI_RECHECK
+            if not asked:
+                recheck = now  # not asked yet for this certificate: the renewal check asks at once
+            look_again = min(plan.at, max(recheck, now))
+            state["ari"] = None if ari is None else {"start": ari.start.isoformat(), "end": ari.end.isoformat(),
+                                                     "explanation_url": ari.explanation_url}
+        state.update(eligibility="ELIGIBLE", at=plan.at.isoformat(), reason=plan.reason, source=plan.source,
+                     reuse_key=policy.reuse_key)
+        row.renewal_plan, row.next_renewal_at = state, look_again
+        return plan
+
+    @staticmethod
+    def reset_notices(session: Session, row: CertificateRow, now: datetime) -> None:
+        """A new validity starts a new series of expiry notices."""
+        assert row.not_after is not None
+        state = NoticeState()
+        facts = NoticeFacts(row.type, row.not_after, days_before_expiry(session, row.account_id, row.region), None)
+        row.notices, row.next_notice_at = state.to_json(), first_notice_at(facts, state, now)
+
+
+def _why_ineligible(row: CertificateRow) -> str:
+    if row.type == "IMPORTED":
+        return "imported certificates are never renewed by certsmith: re-import a new one under the same ARN"
+    if row.status != "ISSUED":
+        return f"the certificate is {row.status}"
+    if any(label[2:4] == "--" and not label.startswith("xn--") for name in row.names
+           for label in name.removeprefix("*.").split(".")):
+        return "a name has '--' as its 3rd and 4th characters and is not Punycode"
+    return ("it has not been exported and is not in use, and the account renews only certificates that are "
+            "(StrictEligibility)")

@@ -1,0 +1,70 @@
+"""The renewal scheduler: find the certificates whose planned time has come, and hand each to one renewal job.
+
+It reads only due rows (the index on ``next_renewal_at``), so its cost follows the number due, not the number
+stored. Claiming a row clears its time in the same transaction that enqueues its job: with several workers
+(PostgreSQL, ``FOR UPDATE SKIP LOCKED``) or several sweeps, a certificate is handed out once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+
+from ...domain.clock import Clock
+from ...store.database import Database
+from ...store.jobs import JobQueue
+from ...store.tables import Base, CertificateRow
+from ..ports import WorkSignal
+
+__all__ = ["RENEWAL_CHECK_JOB", "DueCertificate", "RenewalScheduler"]
+
+RENEWAL_CHECK_JOB = "renewal.check"
+RENEWAL_ATTEMPTS = 50  # failures that are not waits (RunLater) before a renewal job is given up
+_CHUNK = 1000
+_JOBS = Base.metadata.tables["jobs"]
+
+
+@dataclass(frozen=True, slots=True)
+class DueCertificate:
+    certificate_id: str
+    arn: str
+    due_at: datetime
+
+
+class RenewalScheduler:
+    def __init__(self, database: Database, jobs: JobQueue, clock: Clock, signal: WorkSignal) -> None:
+        self._db, self._jobs, self._clock, self._signal = database, jobs, clock, signal
+
+    def due(self, now: datetime | None = None, limit: int = 1000) -> list[DueCertificate]:
+        """What a sweep would take now (nothing is changed)."""
+        now = now or self._clock.now()
+        with self._db.read() as session:
+            rows = session.execute(self._due_query(now, limit)).all()
+        return [DueCertificate(id_, arn, at) for id_, arn, at in rows]
+
+    def sweep(self, now: datetime | None = None, limit: int = 20000) -> list[DueCertificate]:
+        """Claim up to ``limit`` due certificates and enqueue one renewal check each; returns what was claimed."""
+        now = now or self._clock.now()
+        with self._db.transaction() as session:
+            query = self._due_query(now, limit)
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True, of=CertificateRow)
+            claimed = [DueCertificate(id_, arn, at) for id_, arn, at in session.execute(query)]
+            for start in range(0, len(claimed), _CHUNK):
+                chunk = claimed[start:start + _CHUNK]
+                session.execute(update(CertificateRow).where(CertificateRow.id.in_([c.certificate_id for c in chunk]))
+                                .values(next_renewal_at=None), execution_options={"synchronize_session": False})
+                session.execute(insert(_JOBS), [self._jobs.row(RENEWAL_CHECK_JOB, {
+                    "certificate_id": c.certificate_id, "token": uuid.uuid4().hex, "due": c.due_at.isoformat()},
+                    now, max_attempts=RENEWAL_ATTEMPTS) for c in chunk])
+        if claimed:
+            self._signal.notify()
+        return claimed
+
+    @staticmethod
+    def _due_query(now: datetime, limit: int):  # type: ignore[no-untyped-def]
+        return (select(CertificateRow.id, CertificateRow.arn, CertificateRow.next_renewal_at)
+                .where(CertificateRow.next_renewal_at <= now).order_by(CertificateRow.next_renewal_at).limit(limit))
