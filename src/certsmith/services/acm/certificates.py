@@ -40,7 +40,7 @@ from ..ports import KeyVault, WorkSignal
 from ..renewal.recorder import RenewalRecorder
 from .certificate_records import CertificateFilter, CertificateRecord, list_query, page_token, token_position
 from .key_pool import ClaimedKey, KeyPool
-from .private_signing import PrivateMaterial, sign_private, store_material
+from .private_signing import PrivateMaterial, private_validity, sign_private, store_material
 
 __all__ = ["ISSUE_PRIVATE_JOB", "CertificateService", "RequestedCertificate", "earlier_request", "recent_request"]
 
@@ -92,6 +92,7 @@ class CertificateService:
         """Store the certificate ISSUED when its CA signs at once; else PENDING_VALIDATION with an issue job."""
         names = request_names(request.domain_name, request.subject_alternative_names, check_domain_name)
         check_tags(request.tags)
+        private_validity(request.tags)
         if request.authority_arn is None:
             raise ValidationError("certsmith issues certificates from a private CA: give CertificateAuthorityArn "
                                   "(public certificates validated by DNS are not offered yet)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -11,16 +12,30 @@ from cryptography.x509.oid import NameOID
 
 from ...domain.acm import CN_MAX, CertificateFacts, FailureReason, certificate_facts
 from ...domain.algorithms import KeyAlgorithm, generate_private_key
-from ...domain.errors import CertsmithError, InvalidArnError, InvalidStateError, ResourceNotFoundError
+from ...domain.errors import CertsmithError, InvalidArnError, InvalidStateError, ResourceNotFoundError, ValidationError
 from ...domain.validity import Validity, ValidityPeriodType
 from ...store.tables import CertificateRow
 from ..context import Caller
 from ..pca.issuance import IssuanceService
 from ..ports import KeyVault
 
-__all__ = ["PRIVATE_VALIDITY", "PrivateMaterial", "certificate_request", "sign_private", "store_material"]
+__all__ = ["PRIVATE_VALIDITY", "VALIDITY_TAG", "PrivateMaterial", "certificate_request", "private_validity",
+           "sign_private", "store_material"]
 
 PRIVATE_VALIDITY = Validity(395, ValidityPeriodType.DAYS)  # 13 months
+VALIDITY_TAG = "certsmith:validity"  # a shorter lifetime for a private certificate, in days ("7d"), from ACM's API
+
+
+def private_validity(tags: list[dict[str, Any]] | None, field: str = "Tags") -> Validity:
+    """The lifetime of a private certificate: 13 months, or what its ``certsmith:validity`` tag says (1d to 395d)."""
+    value = next((str(t.get("Value") or "") for t in tags or [] if t.get("Key") == VALIDITY_TAG), None)
+    if value is None:
+        return PRIVATE_VALIDITY
+    days = value.strip().lower().removesuffix("d")
+    if not days.isdigit() or not 1 <= int(days) <= PRIVATE_VALIDITY.value:
+        raise ValidationError(f"{field}[{VALIDITY_TAG}] must be a number of days from 1d to {PRIVATE_VALIDITY.value}d, "
+                              f"not {value!r}", field=f"{field}[{VALIDITY_TAG}]")
+    return Validity(int(days), ValidityPeriodType.DAYS)
 # The CA's answer, as ACM reports it in FailureReason.
 _FAILURE_REASONS: tuple[tuple[type[CertsmithError], FailureReason], ...] = (
     (ResourceNotFoundError, FailureReason.PCA_RESOURCE_NOT_FOUND),
@@ -57,7 +72,8 @@ def sign_private(issuance: IssuanceService, vault: KeyVault, row: CertificateRow
         key = generate_private_key(KeyAlgorithm(row.key_algorithm))
     caller = Caller(row.account_id, row.region, "acm")
     try:
-        signed = issuance.sign_now(caller, row.authority_arn, certificate_request(key, list(row.names)), PRIVATE_VALIDITY)
+        signed = issuance.sign_now(caller, row.authority_arn, certificate_request(key, list(row.names)),
+                                   private_validity(row.tags))
     except CertsmithError as error:
         reason = next((r for cls, r in _FAILURE_REASONS if isinstance(error, cls)), None)
         if reason is None:

@@ -20,6 +20,7 @@ from ...store.database import Database
 from ...store.jobs import JobQueue
 from ...store.tables import CertificateRow, IssuerRow
 from ..acm.certificates import REQUEST_KEY_ALGORITHMS, RequestedCertificate, earlier_request, recent_request
+from ..acm.private_signing import private_validity
 from ..context import Caller
 from ..ports import WorkSignal
 from .challenges import ValidationRecords
@@ -73,6 +74,7 @@ class PublicRequests:
     def request(self, caller: Caller, request: RequestedCertificate) -> str:
         names = check_public_names(request.domain_name, request.subject_alternative_names)
         check_tags(request.tags)
+        private_validity(request.tags)  # honoured when the issuer is a private CA
         method = request.validation_method or "DNS"
         if method not in METHODS:
             raise ValidationError(f"ValidationMethod {method!r} is not one of {', '.join(METHODS)}",

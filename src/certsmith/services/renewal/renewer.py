@@ -183,8 +183,10 @@ class RenewalService:
             assert row.not_after is not None
             again = retry_at(now, attempts, row.not_after)
             row.renewal_plan = {**(row.renewal_plan or {}), "attempts": attempts, "last_error": message,
-                                "last_attempt_at": now.isoformat()}
+                                "last_attempt_at": now.isoformat(), "needs_action": reason}
             row.renewal = _summary("PENDING_AUTO_RENEWAL", now, reason)
+            # A failure that lasts into the schedule's days is told (Renewal Action Required) until it clears.
+            row.next_notice_at = now if row.next_notice_at is None else min(row.next_notice_at, now)
             if again is None:
                 self._set_failed(row, now, reason, message)
         if again is None:
