@@ -33,7 +33,9 @@ from .pca.authorities import CREATE_AUTHORITY_JOB, PURGE_AUTHORITY_JOB, Authorit
 from .pca.authority_admin import AuthorityAdminService
 from .pca.authority_cache import ActiveAuthorities
 from .pca.issuance import ISSUE_JOB, IssuanceService
+from .pca.reissue import REISSUE_JOB, ReissueService
 from .pca.revocation import REFRESH_CRL_JOB, RevocationService
+from .pca.rotation import RotationService
 from .public.challenges import ChallengeStore, ValidationRecords
 from .public.diagnosis import PROBE_LABEL, PROBE_TEXT, ValidationDiagnosis
 from .public.dns_providers import DnsProviderService
@@ -98,6 +100,8 @@ class Container:
     renewal: RenewalService
     notices: NoticeSweep
     renewal_status: RenewalStatus
+    rotation: RotationService
+    reissue: ReissueService
 
     def zone_content(self) -> dict[str, list[str]]:
         """What the validation zone's DNS server serves: the open challenges, and the probe of its delegation."""
@@ -128,6 +132,7 @@ class Container:
             ORDER_JOB: JobHandler(self.ordering.run, lambda payload, _error: self.certificates.mark_failed(payload),
                                   parallel=16),
             EMAIL_JOB: JobHandler(self.email_validation.run, parallel=4),
+            REISSUE_JOB: JobHandler(self.reissue.run_job, self.reissue.mark_failed),
         }
 
     def periodic(self) -> list[Periodic]:
@@ -187,9 +192,10 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
     ordering = OrderingService(database, clock, sealer, issuers, issuance,
                                ZoneResponder(records, challenges, confirm_published),
                                HttpResponder(http_challenges, records.label), providers)
+    authorities = AuthorityService(database, jobs, sealer, clock, signal, active)
     return Container(
         settings=settings, database=database, clock=clock, signal=signal, jobs=jobs, accounts=accounts,
-        authorities=AuthorityService(database, jobs, sealer, clock, signal, active),
+        authorities=authorities,
         admin=AuthorityAdminService(database, clock),
         issuance=issuance,
         certificates=certificates,
@@ -211,4 +217,6 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         outbox=outbox, recorder=recorder, renewal_policies=RenewalPolicies(database, clock),
         scheduler=RenewalScheduler(database, jobs, clock, signal),
         renewal=RenewalService(database, clock, sealer, issuance, ordering, validation, recorder),
-        notices=NoticeSweep(database, clock, outbox), renewal_status=RenewalStatus(database, clock))
+        notices=NoticeSweep(database, clock, outbox), renewal_status=RenewalStatus(database, clock),
+        rotation=RotationService(database, clock, authorities, issuance),
+        reissue=ReissueService(database, jobs, sealer, clock, signal, issuance, recorder, public_url))
