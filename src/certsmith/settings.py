@@ -38,6 +38,7 @@ class Settings:
     smtp_url: str | None = None  # smtp[s]://[USER:PASSWORD@]HOST[:PORT][?starttls=true]: where approval mails go out
     mail_from: str = "certsmith@localhost"  # the From of approval mails
     renewal_sweep_seconds: float = 30.0  # how often each worker looks for due renewals and expiry notices
+    job_lease_seconds: float = 300.0  # a job a worker took is its own this long; then (the worker died) any takes it
 
     @property
     def effective_database_url(self) -> str:

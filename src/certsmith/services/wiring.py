@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from ..dns.probe import serves_txt, split_listen
@@ -143,7 +144,8 @@ class Container:
 
     def worker(self) -> Worker:
         self.key_pool.start_filling()
-        return Worker(self.database, self.jobs, self.handlers(), self.clock, self.signal, periodic=self.periodic())
+        return Worker(self.database, self.jobs, self.handlers(), self.clock, self.signal, periodic=self.periodic(),
+                      lease=timedelta(seconds=self.settings.job_lease_seconds))
 
 
 def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = True) -> Container:

@@ -101,13 +101,15 @@ class LocalSignal:
 class Worker:
     def __init__(self, database: Database, queue: JobQueue, handlers: Mapping[str, JobHandler], clock: Clock,
                  signal: LocalSignal | None = None, batch: int = 64, poll_seconds: float = 1.0,
-                 linger_seconds: float = 0.02, periodic: Sequence[Periodic] = ()) -> None:
+                 linger_seconds: float = 0.02, periodic: Sequence[Periodic] = (),
+                 lease: timedelta = timedelta(minutes=5)) -> None:
         self._db, self._queue, self._handlers, self._clock = database, queue, dict(handlers), clock
         self._signal = signal or LocalSignal()
         self._batch, self._poll, self._linger = batch, poll_seconds, linger_seconds
         self.worker_id = f"worker-{uuid.uuid4().hex[:12]}"
         self._next_table_lease = 0.0
         self._periodic = list(periodic)
+        self._lease = lease  # how long a job leased by this worker is its own; then any worker takes it over
         self._next_periodic = [0.0] * len(self._periodic)
 
     def run_periodic(self) -> None:
@@ -128,7 +130,8 @@ class Worker:
             # Handed-over jobs never starve the table: it is read at least once a second.
             self._next_table_lease = time.monotonic() + 1.0
             with self._db.transaction() as session:
-                jobs += self._queue.lease(session, self.worker_id, self._clock.now(), max(1, self._batch - len(jobs)))
+                jobs += self._queue.lease(session, self.worker_id, self._clock.now(), max(1, self._batch - len(jobs)),
+                                          self._lease)
         by_kind: dict[str, list[LeasedJob]] = {}
         for job in jobs:
             by_kind.setdefault(job.kind, []).append(job)
