@@ -14,7 +14,7 @@ import typer
 from cryptography import x509
 
 from ..domain.validity import add_months
-from . import ca_admin, ca_issuing
+from . import ca_admin, ca_issuing, ca_rotation
 from .ca_view import authority_table, details
 from .client import ApiError, Client
 from .common import (
@@ -241,6 +241,6 @@ def describe(arn: Annotated[str, typer.Argument(metavar="ARN", help="the CA")],
         console.print(f"{label}: {value}", soft_wrap=True)
 
 
-for _module in (ca_issuing, ca_admin):
+for _module in (ca_issuing, ca_admin, ca_rotation):
     for _name, _command in _module.COMMANDS.items():
         ca_app.command(_name)(_command)
