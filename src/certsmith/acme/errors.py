@@ -55,7 +55,10 @@ class AcmeProblem(AcmeError):
         return text
 
     def as_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "detail": self.detail, "status": self.status, "subproblems": self.subproblems}
+        shape = {"type": self.type, "detail": self.detail, "status": self.status, "subproblems": self.subproblems}
+        if self.identifier:
+            shape["identifier"] = self.identifier  # the one name refused: only its validation is marked FAILED
+        return shape
 
 
 class AcmeUnavailable(AcmeError):

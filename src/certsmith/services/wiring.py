@@ -193,7 +193,7 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
     validation = ValidationService(database, jobs, clock, signal, resolvers, challenges, issuers, http_check)
     ordering = OrderingService(database, clock, sealer, issuers, issuance,
                                ZoneResponder(records, challenges, confirm_published),
-                               HttpResponder(http_challenges, records.label), providers)
+                               HttpResponder(http_challenges, records.label), providers, recorder)
     authorities = AuthorityService(database, jobs, sealer, clock, signal, active)
     return Container(
         settings=settings, database=database, clock=clock, signal=signal, jobs=jobs, accounts=accounts,

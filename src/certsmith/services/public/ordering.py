@@ -26,6 +26,7 @@ from ...worker.loop import RunLater
 from ..acm.private_signing import PrivateMaterial, certificate_request, sign_private, store_material
 from ..pca.issuance import IssuanceService
 from ..ports import KeyVault
+from ..renewal.recorder import RenewalRecorder
 from .dns_providers import DnsProviderService
 from .issuers import ACME, IssuerService
 from .responders import DirectResponder, Responder, ZoneResponder
@@ -64,9 +65,11 @@ class OrderRefused(Exception):
 
 class OrderingService:
     def __init__(self, database: Database, clock: Clock, vault: KeyVault, issuers: IssuerService,
-                 issuance: IssuanceService, zone: ZoneResponder, http: Responder, providers: DnsProviderService) -> None:
+                 issuance: IssuanceService, zone: ZoneResponder, http: Responder, providers: DnsProviderService,
+                 recorder: RenewalRecorder) -> None:
         self._db, self._clock, self._vault, self._issuers = database, clock, vault, issuers
         self._issuance, self._zone, self._http, self._providers = issuance, zone, http, providers
+        self._recorder = recorder
 
     def run(self, payload: dict[str, Any]) -> None:
         """The order job of a first issuance: the certificate, or the refusal, is written to the row."""
@@ -259,6 +262,7 @@ class OrderingService:
                 store_material(row, material)
                 row.status, row.issued_at = CertificateStatus.ISSUED.value, self._clock.now()
                 row.validations = [{**v, "ValidationStatus": "SUCCESS"} for v in row.validations or []]
+                self._recorder.record(session, row, "ISSUANCE", row.issued_at)
             else:
                 assert failure is not None
                 row.status, row.failure_reason = CertificateStatus.FAILED.value, failure.value
