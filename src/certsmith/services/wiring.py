@@ -49,6 +49,7 @@ from .public.record_writer import ValidationRecordWriter
 from .public.requests import EMAIL_JOB, VALIDATE_JOB, PublicRequests
 from .public.responders import ZoneResponder
 from .public.validation import ORDER_JOB, ValidationService
+from .renewal.backfill import plan_unrecorded
 from .renewal.notices import NoticeSweep
 from .renewal.policies import RenewalPolicies
 from .renewal.recorder import RenewalRecorder
@@ -195,6 +196,8 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
                                ZoneResponder(records, challenges, confirm_published),
                                HttpResponder(http_challenges, records.label), providers, recorder)
     authorities = AuthorityService(database, jobs, sealer, clock, signal, active)
+    if prepare:
+        plan_unrecorded(database, recorder, clock)
     return Container(
         settings=settings, database=database, clock=clock, signal=signal, jobs=jobs, accounts=accounts,
         authorities=authorities,

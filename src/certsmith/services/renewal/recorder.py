@@ -59,7 +59,7 @@ class RenewalRecorder:
     def __init__(self, outbox: EventOutbox) -> None:
         self._outbox = outbox
 
-    def record(self, session: Session, row: CertificateRow, action: str, now: datetime) -> None:
+    def record(self, session: Session, row: CertificateRow, action: str, now: datetime, *, event: bool = True) -> None:
         """``row`` holds a new certificate (stored by the caller): keep it as a version, plan, reset notices, tell."""
         assert row.certificate_pem is not None and row.not_before is not None and row.not_after is not None
         certificate = x509.load_pem_x509_certificate(row.certificate_pem.encode())
@@ -72,8 +72,9 @@ class RenewalRecorder:
         row.renewal_plan = kept
         self.plan(session, row, now)
         self.reset_notices(session, row, now)
-        self._outbox.add(session, row.account_id, row.region, available(certificate_facts(row), _EVENT_ACTIONS[action],
-                                                                        now), now)
+        if event:
+            self._outbox.add(session, row.account_id, row.region,
+                             available(certificate_facts(row), _EVENT_ACTIONS[action], now), now)
 
     @staticmethod
     def plan(session: Session, row: CertificateRow, now: datetime, ari: AriWindow | None = None,
