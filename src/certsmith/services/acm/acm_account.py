@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import update
+
 from ...domain.clock import Clock
 from ...domain.errors import ValidationError
+from ...domain.notices import DEFAULT_DAYS_BEFORE_EXPIRY, MAX_DAYS_BEFORE_EXPIRY
 from ...store.database import Database
-from ...store.tables import AccountConfigurationRow
+from ...store.tables import AccountConfigurationRow, CertificateRow
 from ..context import Caller
 
 __all__ = ["DEFAULT_DAYS_BEFORE_EXPIRY", "AccountConfigurationService"]
 
-DEFAULT_DAYS_BEFORE_EXPIRY = 45
-MAX_DAYS_BEFORE_EXPIRY = 45
 IDEMPOTENCY_WINDOW = timedelta(hours=1)
 
 
@@ -40,7 +41,11 @@ class AccountConfigurationService:
                 session.add(AccountConfigurationRow(account_id=caller.account_id, region=caller.region,
                                                     days_before_expiry=days_before_expiry,
                                                     idempotency_token=idempotency_token, updated_at=now))
+            elif row.idempotency_token == idempotency_token and row.updated_at > now - IDEMPOTENCY_WINDOW:
                 return
-            if row.idempotency_token == idempotency_token and row.updated_at > now - IDEMPOTENCY_WINDOW:
-                return
-            row.days_before_expiry, row.idempotency_token, row.updated_at = days_before_expiry, idempotency_token, now
+            else:
+                row.days_before_expiry, row.idempotency_token, row.updated_at = days_before_expiry, idempotency_token, now
+            # The notice sweep looks at the account's certificates again: their Approaching Expiration days moved.
+            session.execute(update(CertificateRow).where(
+                CertificateRow.account_id == caller.account_id, CertificateRow.region == caller.region,
+                CertificateRow.next_notice_at > now).values(next_notice_at=now))

@@ -15,10 +15,9 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy.orm import Session
 
 from ...domain.events import CertificateFacts, available
-from ...domain.notices import NoticeFacts, NoticeState, first_notice_at
+from ...domain.notices import DEFAULT_DAYS_BEFORE_EXPIRY, NoticeFacts, NoticeState, first_notice_at
 from ...domain.renewal import AriWindow, RenewalPlan, plan_renewal, renewal_eligibility
 from ...store.tables import AccountConfigurationRow, CertificateRow, CertificateVersionRow
-from ..acm.acm_account import DEFAULT_DAYS_BEFORE_EXPIRY
 from ..events.outbox import EventOutbox
 from .policies import RenewalPolicies
 
