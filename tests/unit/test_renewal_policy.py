@@ -182,10 +182,13 @@ def test_a_percent_override_replaces_the_default_rule() -> None:
     assert plan.source == "account"
 
 
-def test_a_margin_longer_than_the_lifetime_renews_at_once_and_says_so() -> None:
+def test_a_margin_longer_than_the_lifetime_falls_back_to_the_default_and_says_so() -> None:
+    # Renewing at once would renew every new certificate at once again, for ever.
     plan = plan_renewal(ISSUED, ISSUED + days(7), policy("30d"), KEY)
-    assert plan.at == ISSUED
-    assert "not shorter than the lifetime (7 days)" in plan.reason
+    assert plan == plan_renewal(ISSUED, ISSUED + days(7), DEFAULT, KEY).__class__(
+        plan_renewal(ISSUED, ISSUED + days(7), DEFAULT, KEY).at, plan.reason, "default")
+    assert plan.at > ISSUED + days(4)
+    assert "renew-before 30d" in plan.reason and "not shorter than the lifetime (7 days)" in plan.reason
 
 
 def test_the_plan_stays_inside_the_validity() -> None:

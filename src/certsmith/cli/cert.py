@@ -36,6 +36,7 @@ from .common import (
     stdout_console,
 )
 from .help import CertsmithTyper
+from .renewal import versions
 
 __all__ = ["cert_app"]
 
@@ -55,6 +56,7 @@ REQUEST_HELP = ("Request a certificate whose key certsmith generates and keeps: 
 
 cert_app.command("create-records")(create_records)
 cert_app.command("resend-email")(resend_email)
+cert_app.command("versions")(versions)
 
 
 def _client(endpoint: str, credentials: Path, region: str, ca_bundle: Path | None) -> Client:

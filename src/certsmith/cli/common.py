@@ -40,7 +40,8 @@ PIPE_WIDTH = 10_000
 
 
 def stdout_console() -> Console:
-    return Console() if sys.stdout.isatty() else Console(width=PIPE_WIDTH)
+    # No emoji codes: a serial such as 5f:cd:b8 must not print as a picture.
+    return Console(emoji=False) if sys.stdout.isatty() else Console(width=PIPE_WIDTH, emoji=False)
 
 
 def connect(service: str, endpoint: str, credentials: Path, region: str, ca_bundle: Path | None) -> Client:

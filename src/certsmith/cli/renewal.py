@@ -28,7 +28,7 @@ from .common import (
 )
 from .help import CertsmithTyper
 
-__all__ = ["renewal_app"]
+__all__ = ["renewal_app", "versions"]
 
 renewal_app = CertsmithTyper(help="Managed renewal: when each certificate renews and why, renewing what is due now, "
                                   "and the policies (renew-before, maintenance windows, key reuse).")
@@ -201,3 +201,24 @@ def remove_policy(tag: Tag = None, endpoint: Endpoint = DEFAULT_ENDPOINT, creden
     except ApiError as exc:
         raise fail(str(exc)) from None
     console.print(f"removed the renewal policy of {escape(_scope(tag))}", soft_wrap=True, highlight=False)
+
+
+def versions(arn: Annotated[str, typer.Argument(metavar="ARN", help="the certificate")],
+             endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
+             region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
+    """Every version kept under a certificate's ARN (issued, renewed, re-imported), oldest first; * = current."""
+    try:
+        found = _client(endpoint, credentials, region, ca_bundle).call("list_certificate_versions",
+                                                                       CertificateArn=arn)["Versions"]
+    except ApiError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print_json(found)
+        return
+    table = Table("", "Version", "Action", "Serial", "Valid from", "Valid to", "Issued")
+    table.add_column("Key (SHA-256)", overflow="fold")
+    for version in found:
+        table.add_row("*" if version.get("Current") else "", str(version["Version"]), version["Action"],
+                      version["Serial"], _when(version.get("NotBefore")), _when(version.get("NotAfter")),
+                      _when(version.get("IssuedAt")), version["KeyId"][:16])
+    console.print(table)

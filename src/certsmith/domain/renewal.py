@@ -191,6 +191,14 @@ def plan_renewal(not_before: datetime, not_after: datetime, policy: RenewalPolic
     """When to renew a certificate valid from ``not_before`` to ``not_after``; ``key`` (its ARN) spreads a fleet."""
     not_before, not_after = _aware(not_before), _aware(not_after)
     lifetime = max(not_after - not_before, timedelta(0))
+    unfit = policy.renew_before is not None and policy.renew_before.margin(not_before, not_after) >= lifetime
+    if unfit:
+        # A renew-before as long as the lifetime would renew every new certificate at once, for ever: the default
+        # rule applies to this certificate instead, and the reason says why.
+        assert policy.renew_before is not None
+        skipped = f"renew-before {policy.renew_before} ({policy.source}) is not shorter than the lifetime " \
+                  f"({_lifetime_words(lifetime)}), so the default applies"
+        policy = RenewalPolicy(None, policy.windows, policy.reuse_key, policy.source)
     if policy.renew_before is not None:
         margin = policy.renew_before.margin(not_before, not_after)
     else:
@@ -199,8 +207,8 @@ def plan_renewal(not_before: datetime, not_after: datetime, policy: RenewalPolic
     at = not_after - margin - jitter
     reason = _base_reason(policy, lifetime, margin, jitter)
     source = policy.source if policy.renew_before is not None or policy.windows else "default"
-    if policy.renew_before is not None and margin >= lifetime:
-        reason += f"; that is not shorter than the lifetime ({_lifetime_words(lifetime)}), so renewal starts at once"
+    if unfit:
+        reason += f"; {skipped}"
 
     if ari is not None:
         ari_reason = f"inside the CA's renewal window {_when(ari.start)} to {_when(ari.end)} (ARI)"
