@@ -98,9 +98,11 @@ def make_client(service: str, options: ClientOptions) -> Client:
         raise ApiError(f"no credentials file at {options.credentials}; pass --credentials or set "
                        "AWS_SHARED_CREDENTIALS_FILE (certsmith serve writes <data-dir>/credentials)")
     session = botocore.session.get_session()
-    session.get_component("data_loader").search_paths.append(str(MODELS_PATH))  # certsmith's own API
+    # The credentials file first: the data loader reads the configuration once, and with a profile named but no
+    # ~/.aws/config (a fresh machine) botocore would not find the profile in a file set after that.
     session.set_config_variable("credentials_file", str(options.credentials))
     session.set_config_variable("profile", "default")
+    session.get_component("data_loader").search_paths.append(str(MODELS_PATH))  # certsmith's own API
     try:  # verify=None leaves botocore to its own rules (AWS_CA_BUNDLE, then the system's CAs)
         raw = session.create_client(service, endpoint_url=options.endpoint, region_name=options.region,
                                     verify=str(options.ca_bundle) if options.ca_bundle else None,
