@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +31,7 @@ from .reissue_certs import (
     SUCCEEDED,
     Cursor,
     Outcome,
+    PcaCandidate,
     VersionRecorder,
     acm_live,
     acm_outcome,
@@ -53,7 +55,7 @@ _CHANGED = "it changed while it was being re-issued (renewed, revoked or deleted
 
 
 class _Bucket:
-    """Tokens at ``rate`` a second, measured on a monotonic clock, up to one batch's worth."""
+    """Tokens at ``rate`` a second, measured on a monotonic clock, up to one batch's worth; it starts empty."""
 
     def __init__(self, rate: float, now: float) -> None:
         self.rate, self.tokens, self.at = rate, 0.0, now
@@ -63,10 +65,23 @@ class _Bucket:
         self.tokens = min(float(self.batch), self.tokens + (now - self.at) * self.rate)
         self.at = now
 
-    def wait(self, now: float) -> float:
-        """Seconds until a whole batch may start."""
+    def wait(self, count: int, now: float) -> float:
+        """Seconds until ``count`` certificates (a batch at most) may be re-issued."""
         self.refill(now)
-        return max(0.0, (self.batch - self.tokens) / self.rate)
+        return max(0.0, (count - self.tokens) / self.rate)
+
+
+@dataclass(slots=True)
+class _Work:
+    """The next batch, as read: what the run's cursor will say once it is committed, and its certificates."""
+
+    cursor: Cursor
+    target: AuthorityRow
+    acm_rows: list[CertificateRow]
+    candidates: list[PcaCandidate]
+
+    def __len__(self) -> int:
+        return len(self.acm_rows) + len(self.candidates)
 
 
 class ReissueRunner:
@@ -88,9 +103,9 @@ class ReissueRunner:
                 raise RunLater(timedelta(0), f"re-issue {reissue_id} continues after the worker's other jobs")
 
     def step(self, reissue_id: str, max_wait: float | None = None) -> bool:
-        """One batch once the rate allows it; False once the run has ended.
+        """One batch, as soon as the rate allows it; False once the run has ended.
 
-        Raises RunLater when the rate needs a wait longer than ``max_wait``.
+        Raises RunLater when the rate needs a wait longer than ``max_wait`` (nothing of the batch is done then).
         """
         with self._db.read() as session:
             run = session.get(CaReissueRow, reissue_id)
@@ -100,29 +115,34 @@ class ReissueRunner:
             return False
         with self._lock:
             bucket = self._buckets.setdefault(reissue_id, _Bucket(run.rate, self._ticker()))
-        wait = bucket.wait(self._ticker())
+        work = self._next(run, bucket.batch)
+        if work is None:
+            return False
+        wait = bucket.wait(len(work), self._ticker())
         if max_wait is not None and wait > max_wait:
             raise RunLater(timedelta(seconds=wait), f"re-issue {reissue_id} waits {wait:.1f} s for its rate of "
                                                     f"{format_rate(run.rate)}")
         if wait > 0:
             self._sleep(wait)
             bucket.refill(self._ticker())
-        handled = self._batch(run, max(1, int(bucket.tokens)))
-        if handled is None:
-            return False
-        bucket.tokens -= handled
+        self._do(run, work)
+        bucket.tokens -= len(work)
         return True
 
     # -- one batch --------------------------------------------------------------------------------------------------
-    def _batch(self, run: CaReissueRow, limit: int) -> int | None:
-        """Re-issue up to ``limit`` certificates and commit them; how many were handled, or None when the run ended."""
+    def _next(self, run: CaReissueRow, limit: int) -> _Work | None:
+        """Read the next batch (ACM certificates first, then IssueCertificate ones); None when the run has ended."""
         now = self._clock.now()
         cursor = Cursor.load(run.cursor)
         with self._db.read() as session:
             source = session.scalars(select(AuthorityRow).where(AuthorityRow.arn == run.source_arn)).first()
             target = session.scalars(select(AuthorityRow).where(AuthorityRow.arn == run.target_arn)).first()
-            acm_rows = list(session.scalars(acm_live(run, now).where(CertificateRow.id > cursor.acm_after)
-                                            .order_by(CertificateRow.id).limit(limit))) if cursor.phase == ACM else []
+            acm_rows: list[CertificateRow] = []
+            if cursor.phase == ACM:
+                acm_rows = list(session.scalars(acm_live(run, now).where(CertificateRow.id > cursor.acm_after)
+                                                .order_by(CertificateRow.id).limit(limit)))
+                if not acm_rows:
+                    cursor.phase = PCA
             candidates = pca_batch(session, run, source, cursor, now, limit) \
                 if cursor.phase == PCA and source is not None else []
         status = AuthorityStatus.DELETED if target is None else \
@@ -131,27 +151,27 @@ class ReissueRunner:
             self.finish(run.id, f"stopped: the target CA became {status.value}; "
                                 f"{max(0, run.total - run.done - run.failed)} certificates were not re-issued")
             return None
-        if cursor.phase == ACM and not acm_rows:
-            cursor.phase = PCA
-            self._save_cursor(run.id, cursor, now)
-            return 0
-        if cursor.phase == PCA and not candidates:
+        if not acm_rows and not candidates:
             self.finish(run.id, None)
             return None
-        outcomes: list[Outcome] = []
-        for row in acm_rows:
-            old_serial = serial_hex(row.serial or "0")
-            row.authority_arn = run.target_arn  # a detached copy: the stored row changes in the commit below
-            outcomes.append(acm_outcome(row, old_serial, sign_private(self._issuance, self._vault, row)))
-        if candidates:
-            issuer = issuer_context(self._vault, target, self._public_url)
-            outcomes += [sign_pca(candidate, issuer, target, now) for candidate in candidates]
         if acm_rows:
             cursor.acm_after = acm_rows[-1].id
         if candidates:
             cursor.pca_after = candidates[-1].id
-        self._commit(run.id, cursor, outcomes, now)
-        return len(outcomes)
+        return _Work(cursor, target, acm_rows, candidates)
+
+    def _do(self, run: CaReissueRow, work: _Work) -> None:
+        """Sign the batch's certificates again (outside any transaction), then commit them."""
+        now = self._clock.now()
+        outcomes: list[Outcome] = []
+        for row in work.acm_rows:
+            old_serial = serial_hex(row.serial or "0")
+            row.authority_arn = run.target_arn  # a detached copy: the stored row changes in the commit
+            outcomes.append(acm_outcome(row, old_serial, sign_private(self._issuance, self._vault, row)))
+        if work.candidates:
+            issuer = issuer_context(self._vault, work.target, self._public_url)
+            outcomes += [sign_pca(candidate, issuer, work.target, now) for candidate in work.candidates]
+        self._commit(run.id, work.cursor, outcomes, now)
 
     def _commit(self, reissue_id: str, cursor: Cursor, outcomes: list[Outcome], now: datetime) -> None:
         """Store the batch: new certificates, items, revocations and the cursor, in one transaction."""
@@ -203,12 +223,6 @@ class ReissueRunner:
         row.authority_arn, row.issued_at = run.target_arn, now
         self._recorder.record(session, row, "REISSUE", now)
         return serial_hex(outcome.material.facts.serial)
-
-    def _save_cursor(self, reissue_id: str, cursor: Cursor, now: datetime) -> None:
-        with self._db.transaction() as session:
-            run = session.get(CaReissueRow, reissue_id)
-            if run is not None and run.state == RUNNING:
-                run.cursor, run.updated_at = cursor.dump(), now
 
     def finish(self, reissue_id: str, stopped: str | None) -> None:
         """End the run: SUCCEEDED when every certificate was re-issued, else FAILED with why (``stopped``)."""

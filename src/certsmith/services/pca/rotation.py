@@ -17,7 +17,7 @@ from ...domain.clock import Clock
 from ...domain.errors import CertsmithError, InvalidStateError, RequestInProgressError
 from ...domain.issuance import verify_signed_by
 from ...domain.templates import DEFAULT_TEMPLATE_ARN, TEMPLATES, TemplateKind, template_for_arn
-from ...domain.validity import Validity, ValidityPeriodType
+from ...domain.validity import DEFAULT_BACKDATE, Validity, ValidityPeriodType
 from ...store.database import Database
 from ...store.tables import AuthorityRow, IssuedCertificateRow
 from ..context import Caller
@@ -172,14 +172,16 @@ class RotationService:
 
     # -- signing and installing -------------------------------------------------------------------------------------
     async def _install(self, caller: Caller, plan: _Plan, new_arn: str, issuer_arn: str, csr: str) -> None:
-        now = self._clock.now()
-        end = now + plan.length
+        # Backdated as issuance does by default, and as long as the old certificate from there.
+        start = (self._clock.now() - DEFAULT_BACKDATE).replace(microsecond=0)
+        end = start + plan.length
         if plan.ends_by is not None and end > plan.ends_by:
             end = plan.ends_by
         cert_arn = await self._issuance.issue(caller, IssueRequest(
             authority_arn=issuer_arn, csr=csr.encode(), signing_algorithm=plan.signing_algorithm,
-            validity=Validity(int(end.timestamp()), ValidityPeriodType.ABSOLUTE), template_arn=plan.template_arn,
-            api_passthrough=plan.api_passthrough))
+            validity=Validity(int(end.timestamp()), ValidityPeriodType.ABSOLUTE),
+            validity_not_before=Validity(int(start.timestamp()), ValidityPeriodType.ABSOLUTE),
+            template_arn=plan.template_arn, api_passthrough=plan.api_passthrough))
         certificate, chain = await self._issued(caller, issuer_arn, cert_arn)
         self._authorities.import_certificate(caller, new_arn, certificate.encode(),
                                              chain.encode() if chain and not plan.root else None)
