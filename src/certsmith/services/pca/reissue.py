@@ -22,7 +22,7 @@ from ...domain.clock import Clock
 from ...domain.errors import ConflictError, InvalidArgsError, InvalidStateError, ResourceNotFoundError
 from ...store.database import Database
 from ...store.jobs import JobQueue
-from ...store.tables import AuthorityRow, CaReissueItemRow, CaReissueRow, IssuedCertificateRow
+from ...store.tables import AuthorityRow, CaReissueItemRow, CaReissueRow, CertificateRow, IssuedCertificateRow
 from ..context import Caller
 from ..ports import KeyVault, WorkSignal
 from .issuance import IssuanceService
@@ -172,7 +172,7 @@ class ReissueService:
 
     @staticmethod
     def _plan(session: Session, probe: CaReissueRow, source: AuthorityRow, now: datetime) -> ReissuePlan:
-        acm_rows = session.scalars(acm_live(probe, now).order_by("id").limit(_SAMPLES)).all()
+        acm_rows = session.scalars(acm_live(probe, now).order_by(CertificateRow.id).limit(_SAMPLES)).all()
         pca_rows = session.execute(pca_live(probe, source, now).order_by(IssuedCertificateRow.id).limit(_SAMPLES)).all()
         samples = [ReissueItem(ACM, serial_hex(r.serial or "0"), r.arn, None, "PLANNED", None) for r in acm_rows]
         samples += [ReissueItem(PCA, r.serial_hex, f"{source.arn}/certificate/{r.serial_hex}", None, "PLANNED", None)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography import x509
 from sqlalchemy import select
@@ -28,6 +29,7 @@ from .records import revocation_from_json
 
 __all__ = ["RotationResult", "RotationService"]
 
+_T = TypeVar("_T")
 _ROOT_TEMPLATE = TEMPLATES["RootCACertificate"].arn
 _ROTATABLE = (AuthorityStatus.ACTIVE, AuthorityStatus.DISABLED, AuthorityStatus.EXPIRED)
 
@@ -74,7 +76,7 @@ def _path_length(certificate: x509.Certificate) -> int | None:
 
 class RotationService:
     def __init__(self, database: Database, clock: Clock, authorities: AuthorityService, issuance: IssuanceService,
-                 *, wait_seconds: float = 60.0) -> None:
+                 *, wait_seconds: float = 25.0) -> None:
         self._db, self._clock, self._authorities, self._issuance = database, clock, authorities, issuance
         self._wait_seconds = wait_seconds
 
@@ -92,14 +94,11 @@ class RotationService:
             caller, authority_type=AuthorityType(old.type), configuration=dict(old.configuration),
             revocation=revocation_from_json(old.revocation), usage_mode=UsageMode(old.usage_mode),
             key_storage_standard=old.key_storage_standard, idempotency_token=None, tags=list(old.tags))
-        # The key and CSR are made now rather than by the worker: the caller waits for the new CA anyway. The queued
-        # create job finds the CA past CREATING and does nothing.
-        await asyncio.to_thread(self._authorities.run_create_job, {"authority_id": new_arn.rsplit("/", 1)[-1]})
-        csr = self._authorities.csr(caller, new_arn)
         issuer_arn = new_arn if plan.root else plan.parent_arn
-        if issuer_arn is None:
-            return RotationResult(arn, new_arn, AuthorityStatus.PENDING_CERTIFICATE.value, None, csr)
         try:
+            csr = await self._when_ready(lambda: self._authorities.csr(caller, new_arn), "its key and CSR")
+            if issuer_arn is None:
+                return RotationResult(arn, new_arn, AuthorityStatus.PENDING_CERTIFICATE.value, None, csr)
             await self._install(caller, plan, new_arn, issuer_arn, csr)
         except CertsmithError as error:
             raise type(error)(f"the new CA {new_arn} was created but is not active: {error.message}",
@@ -182,23 +181,22 @@ class RotationService:
             validity=Validity(int(end.timestamp()), ValidityPeriodType.ABSOLUTE),
             validity_not_before=Validity(int(start.timestamp()), ValidityPeriodType.ABSOLUTE),
             template_arn=plan.template_arn, api_passthrough=plan.api_passthrough))
-        certificate, chain = await self._issued(caller, issuer_arn, cert_arn)
+        certificate, chain = await self._when_ready(lambda: self._issuance.get(caller, issuer_arn, cert_arn),
+                                                    f"its certificate {cert_arn}")
         self._authorities.import_certificate(caller, new_arn, certificate.encode(),
                                              chain.encode() if chain and not plan.root else None)
 
-    async def _issued(self, caller: Caller, issuer_arn: str, cert_arn: str) -> tuple[str, str | None]:
-        """The certificate once a worker has signed it (polled with a deadline)."""
+    async def _when_ready(self, read: Callable[[], _T], what: str) -> _T:
+        """What ``read`` returns once a worker has made it (the CA's key, a certificate), polled with a deadline."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait_seconds
         delay = 0.02
         while True:
             try:
-                return self._issuance.get(caller, issuer_arn, cert_arn)
+                return read()
             except RequestInProgressError:
                 if loop.time() >= deadline:
                     raise RequestInProgressError(
-                        f"its certificate {cert_arn} was not signed within {self._wait_seconds:.0f} s (is a worker "
-                        "running?); once it is, install it with ImportCertificateAuthorityCertificate",
-                        arn=cert_arn) from None
+                        f"{what} was not ready within {self._wait_seconds:.0f} s (is a worker running?)") from None
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
