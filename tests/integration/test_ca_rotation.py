@@ -42,6 +42,7 @@ from certsmith.services.context import Caller
 from certsmith.services.master_key import open_master_key
 from certsmith.services.pca.issuance import IssueRequest
 from certsmith.services.pca.reissue import ReissueService, parse_rate
+from certsmith.services.pca.reissue_job import ReissueRunner
 from certsmith.services.wiring import Container
 from certsmith.store.tables import (
     CaReissueItemRow,
@@ -161,13 +162,16 @@ def fleet(container: Container, caller: Caller, ca: str, acm: int, pca: int) -> 
     return acm_arns, pca_arns
 
 
+def sealer(container: Container) -> KeySealer:
+    settings = container.settings
+    return KeySealer(open_master_key(MasterKeySource(settings.data_dir, settings.master_key), container.database,
+                                     container.clock))
+
+
 def fresh_service(container: Container) -> ReissueService:
     """A ReissueService built from the container's parts, as a new worker process would have it."""
-    settings = container.settings
-    sealer = KeySealer(open_master_key(MasterKeySource(settings.data_dir, settings.master_key), container.database,
-                                       container.clock))
-    return ReissueService(container.database, container.jobs, sealer, container.clock, container.signal,
-                          container.issuance, container.recorder, settings.effective_public_url)
+    return ReissueService(container.database, container.jobs, sealer(container), container.clock, container.signal,
+                          container.issuance, container.recorder, container.settings.effective_public_url)
 
 
 def run_to_end(service: ReissueService, reissue_id: str, deadline: float = 120.0) -> None:
@@ -525,3 +529,21 @@ def test_refusals_name_the_field(world: World) -> None:
         container.reissue.describe(caller, "00000000-0000-0000-0000-000000000000")
     with pytest.raises(ResourceNotFoundError):
         container.reissue.describe(Caller("999999999999", caller.region, "someone"), record.id or "")
+
+
+def test_a_slow_batch_is_cut_short_and_the_rest_follows(world: World) -> None:
+    container, caller, _ = world
+    old_arn = root(container, caller)
+    fleet(container, caller, old_arn, 12, 0)
+    new_arn = rotate(container, caller, old_arn).arn
+    record, _ = container.reissue.start(caller, old_arn, new_arn, "1000/s", False, False)
+    seconds = iter(range(0, 10**6, 11))  # every look at the time finds 11 s more gone: signing looks slow
+    runner = ReissueRunner(container.database, container.jobs, sealer(container), container.clock, container.signal,
+                           container.issuance, container.recorder, container.settings.effective_public_url,
+                           ticker=lambda: float(next(seconds)), sleep=lambda _seconds: None)
+    assert runner.step(record.id or "")
+    # Signing stopped once 30 s had gone (after the third certificate), and what was signed is committed.
+    assert container.reissue.describe(caller, record.id or "").done == 3
+    while runner.step(record.id or ""):
+        pass
+    assert_every_certificate_once(container, caller, record.id or "", new_arn, 12)

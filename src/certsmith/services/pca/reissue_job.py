@@ -51,6 +51,7 @@ BATCH_MAX = 50  # certificates in one batch (one commit) at most
 BATCH_SECONDS = 0.5  # a batch holds this much of the rate (at least one certificate)
 BUDGET_SECONDS = 5.0  # a job run works this long, then lets the worker's other jobs run
 INLINE_WAIT = 2.0  # the job waits for the rate this long at most; a longer wait postpones it
+SIGNING_SECONDS = 30.0  # a batch stops signing after this long (and commits): far inside a job's lease
 _CHANGED = "it changed while it was being re-issued (renewed, revoked or deleted); it was left as it is"
 
 
@@ -125,8 +126,7 @@ class ReissueRunner:
         if wait > 0:
             self._sleep(wait)
             bucket.refill(self._ticker())
-        self._do(run, work)
-        bucket.tokens -= len(work)
+        bucket.tokens -= self._do(run, work)
         return True
 
     # -- one batch --------------------------------------------------------------------------------------------------
@@ -154,24 +154,31 @@ class ReissueRunner:
         if not acm_rows and not candidates:
             self.finish(run.id, None)
             return None
-        if acm_rows:
-            cursor.acm_after = acm_rows[-1].id
         if candidates:
             cursor.pca_after = candidates[-1].id
         return _Work(cursor, target, acm_rows, candidates)
 
-    def _do(self, run: CaReissueRow, work: _Work) -> None:
-        """Sign the batch's certificates again (outside any transaction), then commit them."""
+    def _do(self, run: CaReissueRow, work: _Work) -> int:
+        """Sign the batch's certificates again (outside any transaction), then commit them; how many were.
+
+        New keys (RSA 4096 takes seconds) may make a batch long: it is cut at SIGNING_SECONDS, well inside the job's
+        lease, and the cursor stops at the last certificate signed.
+        """
         now = self._clock.now()
+        deadline = self._ticker() + SIGNING_SECONDS
         outcomes: list[Outcome] = []
         for row in work.acm_rows:
+            if outcomes and self._ticker() >= deadline:
+                break
             old_serial = serial_hex(row.serial or "0")
             row.authority_arn = run.target_arn  # a detached copy: the stored row changes in the commit
             outcomes.append(acm_outcome(row, old_serial, sign_private(self._issuance, self._vault, row)))
+            work.cursor.acm_after = row.id
         if work.candidates:
             issuer = issuer_context(self._vault, work.target, self._public_url)
             outcomes += [sign_pca(candidate, issuer, work.target, now) for candidate in work.candidates]
         self._commit(run.id, work.cursor, outcomes, now)
+        return len(outcomes)
 
     def _commit(self, reissue_id: str, cursor: Cursor, outcomes: list[Outcome], now: datetime) -> None:
         """Store the batch: new certificates, items, revocations and the cursor, in one transaction."""
