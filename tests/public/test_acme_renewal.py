@@ -149,13 +149,16 @@ def test_a_renewal_wave_waits_out_a_ca_that_is_down_and_loses_none(world: AriWor
     serials = {arn: world.detail(arn)["Serial"] for arn in arns}
 
     # The CA revokes them all, then goes down before certsmith asks again: a CA that cannot be asked tells
-    # nothing, so each check plans from the certificate alone (a third of the lifetime before expiry).
+    # nothing new, so each check keeps the window the CA suggested last (RFC 9773 §4.3) and asks again later.
     world.revoke(*arns)
     world.pebble.stop()
+    looked = datetime.now(UTC)
     world.look_now(*arns)
     def replanned() -> dict[str, dict[str, Any]] | None:
         entries = world.renewals()
-        return entries if all(entries[arn].get("PolicySource") == "default" for arn in arns) else None
+        return entries if all(entries[arn].get("PolicySource") == "ari" and
+                              entries[arn].get("NextCheckAt", looked) > looked + timedelta(hours=1)
+                              for arn in arns) else None
     planned = wait_for("the checks while the CA is down", replanned)
     for arn in arns:
         assert planned[arn]["PlannedAt"] > datetime.now(UTC) + timedelta(days=50)

@@ -87,9 +87,15 @@ class RenewalService:
 
     # -- steps -------------------------------------------------------------------------------------------------------
     def _ari(self, row: CertificateRow, force: bool) -> tuple[AriWindow | None, bool]:
+        """The CA's renewal window; when the CA cannot be asked now, the window it suggested last (RFC 9773 §4.3)."""
         if force or not is_acme(row):
             return None, False
-        return self._ordering.renewal_window(row), True
+        window = self._ordering.renewal_window(row)
+        known = (row.renewal_plan or {}).get("ari")
+        if window is None and known:
+            window = AriWindow(datetime.fromisoformat(known["start"]), datetime.fromisoformat(known["end"]), None,
+                               known.get("explanation_url"))
+        return window, True
 
     def _start(self, certificate_id: str, token: str, force: bool, ari: AriWindow | None,
                asked: bool) -> CertificateRow | None:
