@@ -135,6 +135,9 @@ def test_strict_eligibility_renews_only_what_was_exported(world: Any) -> None:
     run_until(container, clock, worker, clock.now() + 7 * DAY)
     renewed = versions(container, exported)
     assert [v.action for v in renewed] == ["ISSUANCE", "RENEWAL"] and renewed[1].issued_at == planned
+    # ACM's rule: eligible when exported since issued or last renewed; the new version has not been exported yet.
+    assert renewal_eligibility(container.certificates.describe(caller, exported)) == "INELIGIBLE"
+    assert certificate(container, exported).next_renewal_at is None
     untouched = certificate(container, kept)
     assert untouched.status == "EXPIRED" and untouched.version == 1
     assert len(events(container, EXPIRED, kept)) == 1
@@ -174,6 +177,44 @@ def test_a_policy_change_replans_existing_certificates(world: Any) -> None:
     step(container, clock, worker, timedelta(0))
     assert certificate(container, web).next_renewal_at == _plan(row, third)
     assert all(len(versions(container, arn)) == 1 for arn in (web, other))
+
+
+def test_turning_strict_eligibility_off_plans_the_unexported_certificates(world: Any) -> None:
+    container, caller, clock = world
+    container.renewal_policies.put(caller, "account", renew_before=None, windows=None, reuse_key=None,
+                                   strict_eligibility=True)
+    ca = make_root(container, caller, years=3)
+    arn = request_private(container, caller, ca, "strict-off.test", tags=SEVEN_DAYS)
+    drain(container)
+    assert certificate(container, arn).next_renewal_at is None
+    worker = container.worker()
+    step(container, clock, worker, timedelta(hours=1))
+    container.renewal_policies.put(caller, "account", renew_before=None, windows=None, reuse_key=None,
+                                   strict_eligibility=False)
+    step(container, clock, worker, timedelta(0))
+    row = certificate(container, arn)
+    assert row.next_renewal_at == _plan(row), "the account renews every certificate again, but this one stays unplanned"
+    assert renewal_eligibility(container.certificates.describe(caller, arn)) == "ELIGIBLE"
+    assert row.not_after is not None
+    run_until(container, clock, worker, row.not_after + DAY)
+    assert certificate(container, arn).status == "ISSUED" and len(versions(container, arn)) >= 2
+
+
+def test_tagging_a_certificate_with_a_policy_tag_replans_it(world: Any) -> None:
+    container, caller, clock = world
+    container.renewal_policies.put(caller, "tag:renewal=early", renew_before="90d", windows=None, reuse_key=None,
+                                   strict_eligibility=None)
+    ca = make_root(container, caller, years=3)
+    arn = request_private(container, caller, ca, "tagged-later.test")
+    drain(container)
+    default = _plan(certificate(container, arn))
+    step(container, clock, container.worker(), DAY)
+    container.certificates.change_tags(caller, arn, add=[{"Key": "renewal", "Value": "early"}])
+    step(container, clock, container.worker(), timedelta(0))
+    row = certificate(container, arn)
+    early = _plan(row, RenewalPolicy(renew_before=RenewBefore.parse("90d")))
+    assert early < default
+    assert row.next_renewal_at == early, f"planned at {row.next_renewal_at} by the old policy, not at {early} by the tag's"
 
 
 def test_renew_certificate_while_a_scheduled_renewal_waits_renews_once(world: Any) -> None:
