@@ -39,7 +39,9 @@ def error(call: Callable[..., Any], **kwargs: Any) -> tuple[str, str]:
 
 
 def issued(acm: Any, ca: str, domain: str, **extra: Any) -> dict[str, Any]:
-    arn = acm.request_certificate(DomainName=domain, CertificateAuthorityArn=ca, **extra)["CertificateArn"]
+    """A private certificate (EC P-256, as the EC root's) once ISSUED: its DescribeCertificate."""
+    arn = acm.request_certificate(DomainName=domain, CertificateAuthorityArn=ca, KeyAlgorithm="EC_prime256v1",
+                                  **extra)["CertificateArn"]
     acm.get_waiter("certificate_validated").wait(CertificateArn=arn, WaiterConfig=WAIT)
     detail: dict[str, Any] = acm.describe_certificate(CertificateArn=arn)["Certificate"]
     return detail
