@@ -37,7 +37,9 @@ SPAN = 730 * DAY
 DAYS_BEFORE_EXPIRY = 45
 POLICY_TAG = "renewal"
 WINDOW = {"Cron": "0 0 * * 6", "Duration": "24h", "Timezone": "Europe/Berlin"}  # Saturdays, Berlin time
-POLICIES = {
+SETTINGS: dict[str, dict[str, Any]] = {"fast": {"renew_before": "20d"}, "window": {"windows": [WINDOW]},
+                                        "reuse": {"reuse_key": True}}  # what each tag's policy is put with
+POLICIES = {  # ... and what it means, to recompute plans with
     "fast": RenewalPolicy(renew_before=RenewBefore.parse("20d")),
     "window": RenewalPolicy(windows=(MaintenanceWindow.parse(WINDOW["Cron"], WINDOW["Duration"], WINDOW["Timezone"]),)),
     "reuse": RenewalPolicy(reuse_key=True),
@@ -62,20 +64,18 @@ class Member:
 
 
 def _fleet(container: Container, caller: Caller) -> list[Member]:
-    for name, policy in POLICIES.items():
-        container.renewal_policies.put(
-            caller, f"tag:{POLICY_TAG}={name}", renew_before=None if policy.renew_before is None else "20d",
-            windows=[WINDOW] if policy.windows else None, reuse_key=True if policy.reuse_key else None,
-            strict_eligibility=None)
+    for name, settings in SETTINGS.items():
+        unset = {"renew_before": None, "windows": None, "reuse_key": None, "strict_eligibility": None}
+        container.renewal_policies.put(caller, f"tag:{POLICY_TAG}={name}", **{**unset, **settings})
     cas = {"EC_prime256v1": make_root(container, caller, years=5), "RSA_2048": make_rsa_root(container, caller, years=5)}
     members: list[Member] = []
-    for lifetime, algorithm, policy, count in PRIVATE_FLEET:
-        tags = ([{"Key": VALIDITY_TAG, "Value": lifetime}] if lifetime else []) + \
+    for validity, algorithm, policy, count in PRIVATE_FLEET:
+        tags = ([{"Key": VALIDITY_TAG, "Value": validity}] if validity else []) + \
             ([{"Key": POLICY_TAG, "Value": policy}] if policy else [])
         for _ in range(count):
             arn = request_private(container, caller, cas[algorithm], f"h{len(members)}.fleet.test", key_algorithm=algorithm,
                                   tags=tags)
-            members.append(Member(arn, lifetime or "13 months", policy))
+            members.append(Member(arn, validity or "13 months", policy))
     drain(container)  # RSA keys are made by the issue jobs
     rng = random.Random(2030)
     now = container.clock.now()
@@ -92,7 +92,7 @@ def _check_none_expired(container: Container, managed: int, now: datetime) -> No
         count, soonest = session.execute(select(func.count(), func.min(CertificateRow.not_after)).where(
             CertificateRow.type == "PRIVATE", CertificateRow.status == "ISSUED")).one()
     assert count == managed, f"at {now} only {count} of {managed} managed certificates are ISSUED"
-    assert soonest > now, f"at {now} a managed certificate expired at {soonest}"
+    assert soonest is not None and soonest > now, f"at {now} a managed certificate expired at {soonest}"
 
 
 def _check_renewals(member: Member, row: CertificateRow, chain: list[CertificateVersionRow], end: datetime,
