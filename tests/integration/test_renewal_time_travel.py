@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from certsmith.domain.clock import FixedClock
 from certsmith.domain.events import APPROACHING, AVAILABLE, EXPIRED
 from certsmith.domain.maintenance import MaintenanceWindow
-from certsmith.domain.renewal import RenewalPolicy, RenewBefore, plan_renewal
+from certsmith.domain.renewal import RenewalPolicy, RenewBefore, default_margin, plan_renewal
 from certsmith.services.acm.private_signing import VALIDITY_TAG
 from certsmith.services.context import Caller
 from certsmith.services.wiring import Container
@@ -105,20 +105,29 @@ def _check_renewals(member: Member, row: CertificateRow, chain: list[Certificate
         plan = plan_renewal(previous.not_before, previous.not_after, policy, f"{member.arn}#{previous.version}")
         where = f"{member.kind} {member.policy} {member.arn} v{current.version}"
         assert current.action == "RENEWAL", where
-        assert plan.at <= current.issued_at < plan.at + STEP, (where, plan.at, current.issued_at)
         assert current.issued_at < previous.not_after, where
-        if policy.windows:
+        if policy.windows and not plan.reason.startswith("expiry is near"):
             window = policy.windows[0]
-            if plan.reason.startswith("expiry is near"):
-                tally["renewed at the expiry-is-near deadline"] += 1
-                continue
             assert window.contains(plan.at), (where, plan.at)
-            if window.contains(current.issued_at):
+            if current.issued_at < plan.at + STEP:
+                assert window.contains(current.issued_at), (where, plan.at, current.issued_at)
                 tally["renewed inside the window"] += 1
-            else:  # planned in the window's last step: renewed at the first step after it closed
-                opening = window.opening(plan.at)
-                assert opening is not None and opening[1] <= current.issued_at, where
-                tally["planned in a window's last step, renewed at the next step"] += 1
+            elif not window.contains(current.issued_at):
+                # Found after its window closed, and the next opens too late: renewed at the expiry-is-near deadline.
+                assert policy.renew_before is None
+                deadline = previous.not_after - default_margin(previous.not_before, previous.not_after) / 2
+                assert deadline <= current.issued_at < deadline + STEP, (where, deadline, current.issued_at)
+                tally["found after its window closed, renewed at the expiry-is-near deadline"] += 1
+            else:  # planned in the window's last step, found after it closed: renewed in the next window
+                closed = window.opening(plan.at)
+                later = window.opening(current.issued_at)
+                assert closed is not None and later is not None and later[0] > closed[1], where
+                assert current.issued_at < later[0] + STEP, (where, later[0], current.issued_at)
+                tally["found after its window closed, renewed in the next window"] += 1
+            continue
+        assert plan.at <= current.issued_at < plan.at + STEP, (where, plan.at, current.issued_at)
+        if policy.windows:
+            tally["renewed at the expiry-is-near deadline"] += 1
     last = plan_renewal(chain[-1].not_before, chain[-1].not_after, policy, f"{member.arn}#{chain[-1].version}")
     assert last.at > end - STEP, f"{member.arn} was due at {last.at} and not renewed"
     assert (row.next_renewal_at, (row.renewal_plan or {}).get("at")) == (last.at, last.at.isoformat()), member.arn

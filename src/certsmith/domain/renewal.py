@@ -226,6 +226,31 @@ def plan_renewal(not_before: datetime, not_after: datetime, policy: RenewalPolic
     return RenewalPlan(at=_bounded(at, not_before, not_after), reason=reason, source=source)
 
 
+def _margin(not_before: datetime, not_after: datetime, policy: RenewalPolicy) -> timedelta:
+    """The margin plan_renewal uses: renew-before when it is shorter than the lifetime, else the default."""
+    if policy.renew_before is not None:
+        margin = policy.renew_before.margin(not_before, not_after)
+        if margin < not_after - not_before:
+            return margin
+    return default_margin(not_before, not_after)
+
+
+def late_start(now: datetime, not_before: datetime, not_after: datetime, policy: RenewalPolicy) -> datetime | None:
+    """For a renewal found due when its maintenance window has closed (a worker was down): when to start instead.
+
+    None: start now (inside a window, no windows, or expiry is near). Else the next window's opening, or the
+    "expiry is near" deadline when no window opens before it.
+    """
+    if not policy.windows or any(window.contains(now) for window in policy.windows):
+        return None
+    not_before, not_after = _aware(not_before), _aware(not_after)
+    deadline = not_after - _margin(not_before, not_after, policy) / 2
+    if now >= deadline:
+        return None
+    opening = next_opening(policy.windows, now)
+    return deadline if opening is None or opening[0] > deadline else opening[0]
+
+
 def _into_window(at: datetime, reason: str, windows: Sequence[MaintenanceWindow],
                  deadline: datetime) -> tuple[datetime, str]:
     """Move ``at`` to the next maintenance window, but never past ``deadline``."""

@@ -276,3 +276,5 @@ class CertificateService:
             row = self.load(caller, arn, session)
             tags = tags_with(list(row.tags), add, "certificate") if add else list(row.tags)
             row.tags = tags_without(tags, remove) if remove else tags
+            if row.next_renewal_at is not None:  # a tag may bring (or take away) a renewal policy: plan it anew
+                row.next_renewal_at = min(row.next_renewal_at, self._clock.now())

@@ -160,9 +160,12 @@ class RenewalPolicies:
     @staticmethod
     def _replan(session: Session, caller: Caller, tag: tuple[str, str] | None, now: datetime) -> None:
         """The planned certificates the change concerns are looked at again now: the renewal check plans them anew."""
+        planned = CertificateRow.next_renewal_at.is_not(None) & (CertificateRow.next_renewal_at > now)
+        if tag is None:  # the account's policy (StrictEligibility among it) also concerns certificates not planned
+            planned = planned | (CertificateRow.next_renewal_at.is_(None) & (CertificateRow.status == "ISSUED") &
+                                 (CertificateRow.type != "IMPORTED"))
         query = select(CertificateRow.id, CertificateRow.tags).where(
-            CertificateRow.account_id == caller.account_id, CertificateRow.region == caller.region,
-            CertificateRow.next_renewal_at.is_not(None), CertificateRow.next_renewal_at > now)
+            CertificateRow.account_id == caller.account_id, CertificateRow.region == caller.region, planned)
         ids = [id_ for id_, tags in session.execute(query)
                if tag is None or any(t.get("Key") == tag[0] and t.get("Value", "") == tag[1] for t in tags or [])]
         for start in range(0, len(ids), 500):

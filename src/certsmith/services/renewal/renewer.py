@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from ...domain.acm import CertificateStatus, CertificateType, FailureReason
 from ...domain.clock import Clock
-from ...domain.renewal import AriWindow, retry_at
+from ...domain.renewal import AriWindow, late_start, retry_at
 from ...store.database import Database
 from ...store.tables import CertificateRow
 from ...worker.loop import RunLater
@@ -26,6 +26,7 @@ from ..pca.issuance import IssuanceService
 from ..ports import KeyVault
 from ..public.ordering import OrderingService, OrderRefused
 from ..public.validation import ValidationService
+from .policies import RenewalPolicies
 from .recorder import RenewalRecorder, is_acme
 
 __all__ = ["PENDING_DOMAIN_VALIDATION", "RenewalService"]
@@ -110,6 +111,15 @@ class RenewalService:
             plan = self._recorder.plan(session, row, now, ari, asked)
             if not force and (plan is None or plan.at > now):
                 return None  # not due (yet): the plan holds the time to look again
+            assert row.not_before is not None and row.not_after is not None
+            later = None if force else late_start(now, row.not_before, row.not_after,
+                                                  RenewalPolicies.for_row(session, row))
+            if later is not None:  # found after its maintenance window closed: the next one
+                row.next_renewal_at = later
+                row.renewal_plan = {**(row.renewal_plan or {}), "at": later.isoformat(), "reason":
+                                    f"the maintenance window closed before the renewal began; waiting until "
+                                    f"{later:%Y-%m-%d %H:%M} UTC ({(row.renewal_plan or {}).get('reason')})"}
+                return None
             row.next_renewal_at = None
             row.renewal_plan = {**(row.renewal_plan or {}), "renewing": token, "attempts": 0,
                                 "last_attempt_at": now.isoformat()}
