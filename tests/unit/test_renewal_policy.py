@@ -365,3 +365,19 @@ def test_eligibility(certificate_type: str, status: str, names: list[str], expor
                      expected: str) -> None:
     assert renewal_eligibility(certificate_type=certificate_type, status=status, names=names, exported=exported,
                                in_use=in_use, strict=strict) == expected
+
+
+def test_a_renewal_found_after_its_window_closed_waits_for_the_next_one_unless_expiry_is_near() -> None:
+    from certsmith.domain.renewal import late_start
+
+    saturdays = (MaintenanceWindow.parse("0 0 * * 6", "24h", "UTC"),)  # 2026-01-03 is a Saturday
+    windowed = RenewalPolicy(windows=saturdays, source="account")
+    not_after = ISSUED + days(90)  # margin 30 d: the deadline is 15 d before expiry, 2026-03-17 12:00
+    assert late_start(ISSUED + days(60), ISSUED, not_after, DEFAULT) is None  # no windows: now
+    saturday = datetime(2026, 3, 7, 10, tzinfo=UTC)
+    assert late_start(saturday, ISSUED, not_after, windowed) is None  # inside a window: now
+    assert late_start(datetime(2026, 3, 8, 1, tzinfo=UTC), ISSUED, not_after, windowed) == \
+        datetime(2026, 3, 14, tzinfo=UTC)  # the next Saturday opens before the deadline
+    assert late_start(datetime(2026, 3, 15, 1, tzinfo=UTC), ISSUED, not_after, windowed) == \
+        not_after - days(15)  # the next opens after the deadline: the deadline
+    assert late_start(not_after - days(10), ISSUED, not_after, windowed) is None  # past the deadline: now
