@@ -14,6 +14,7 @@ from certsmith.domain.renewal import (
     RenewalPolicy,
     RenewBefore,
     default_margin,
+    late_start,
     plan_renewal,
     renewal_eligibility,
     retry_at,
@@ -368,8 +369,6 @@ def test_eligibility(certificate_type: str, status: str, names: list[str], expor
 
 
 def test_a_renewal_found_after_its_window_closed_waits_for_the_next_one_unless_expiry_is_near() -> None:
-    from certsmith.domain.renewal import late_start
-
     saturdays = (MaintenanceWindow.parse("0 0 * * 6", "24h", "UTC"),)  # 2026-01-03 is a Saturday
     windowed = RenewalPolicy(windows=saturdays, source="account")
     not_after = ISSUED + days(90)  # margin 30 d: the deadline is 15 d before expiry, 2026-03-17 12:00
