@@ -102,8 +102,8 @@ def make_client(service: str, options: ClientOptions) -> Client:
     # ~/.aws/config (a fresh machine) botocore would not find the profile in a file set after that.
     session.set_config_variable("credentials_file", str(options.credentials))
     session.set_config_variable("profile", "default")
-    session.get_component("data_loader").search_paths.append(str(MODELS_PATH))  # certsmith's own API
     try:  # verify=None leaves botocore to its own rules (AWS_CA_BUNDLE, then the system's CAs)
+        session.get_component("data_loader").search_paths.append(str(MODELS_PATH))  # certsmith's own API
         raw = session.create_client(service, endpoint_url=options.endpoint, region_name=options.region,
                                     verify=str(options.ca_bundle) if options.ca_bundle else None,
                                     config=Config(retries={"max_attempts": 2}))
