@@ -37,7 +37,7 @@ import tempfile
 import time
 import tracemalloc
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -293,7 +293,7 @@ def time_statements(engine: Any) -> dict[str, float]:
         commit(dbapi_connection)
         add("COMMIT", time.perf_counter() - started)
 
-    engine.dialect.do_commit = timed_commit  # type: ignore[method-assign]
+    engine.dialect.do_commit = timed_commit
     return spent
 
 
@@ -337,7 +337,7 @@ def report(results: dict[str, list[dict[str, Any]]], runs: int) -> None:
           f"median of {runs} runs, goal under {GOAL_SECONDS:.0f} s and under {mb(GOAL_BYTES)}")
     for backend, figures in results.items():
         print(f"\n  {backend:44}" + "".join(f"{'N = ' + format(f['size'], ','):>16}" for f in figures))
-        lines = [
+        lines: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
             ("due (1 %)", lambda f: format(f["due"], ",")),
             ("sweep, 1 % due", lambda f: f"{f['seconds']:.3f} s"),
             ("per due certificate", lambda f: f"{f['per_due_us']:.0f} us"),
@@ -382,7 +382,7 @@ def main() -> None:
     pem, chain = pem_pair()
     results: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as folder:
-        backends = [("SQLite", lambda size: f"sqlite:///{folder}/store{size}.db")]
+        backends: list[tuple[str, Callable[[int], str]]] = [("SQLite", lambda size: f"sqlite:///{folder}/store{size}.db")]
         if args.postgres:
             backends.append(("PostgreSQL", lambda size: pg_database(args.postgres, "cs_renewal_sweep")))
         else:
