@@ -7,11 +7,10 @@ stored. Claiming a row clears its time in the same transaction that enqueues its
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import String, func, insert, literal, select, update
 
 from ...domain.clock import Clock
 from ...store.database import Database
@@ -46,23 +45,48 @@ class RenewalScheduler:
         return [DueCertificate(id_, arn, at) for id_, arn, at in rows]
 
     def sweep(self, now: datetime | None = None, limit: int = 20000) -> list[DueCertificate]:
-        """Claim up to ``limit`` due certificates and enqueue one renewal check each; returns what was claimed."""
+        """Claim up to ``limit`` due certificates and enqueue one renewal check each; returns what was claimed.
+
+        Claims go in chunks, each its own short transaction (SQLite has one writer); the jobs are inserted by
+        the database from the claimed rows (INSERT … SELECT, the payload built in SQL), not row by row.
+        """
         now = now or self._clock.now()
-        with self._db.transaction() as session:
-            query = self._due_query(now, limit)
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True, of=CertificateRow)
-            claimed = [DueCertificate(id_, arn, at) for id_, arn, at in session.execute(query)]
-            for start in range(0, len(claimed), _CHUNK):
-                chunk = claimed[start:start + _CHUNK]
-                session.execute(update(CertificateRow).where(CertificateRow.id.in_([c.certificate_id for c in chunk]))
-                                .values(next_renewal_at=None), execution_options={"synchronize_session": False})
-                session.execute(insert(_JOBS), [self._jobs.row(RENEWAL_CHECK_JOB, {
-                    "certificate_id": c.certificate_id, "token": uuid.uuid4().hex, "due": c.due_at.isoformat()},
-                    now, max_attempts=RENEWAL_ATTEMPTS) for c in chunk])
+        claimed: list[DueCertificate] = []
+        while len(claimed) < limit:
+            chunk = self._claim(now, min(_CHUNK, limit - len(claimed)))
+            claimed += chunk
+            if len(chunk) < _CHUNK:
+                break
         if claimed:
             self._signal.notify()
         return claimed
+
+    def _claim(self, now: datetime, count: int) -> list[DueCertificate]:
+        with self._db.transaction() as session:
+            postgres = session.get_bind().dialect.name == "postgresql"
+            query = self._due_query(now, count)
+            if postgres:
+                query = query.with_for_update(skip_locked=True, of=CertificateRow)
+            chunk = [DueCertificate(id_, arn, at) for id_, arn, at in session.execute(query)]
+            if not chunk:
+                return chunk
+            ids = [c.certificate_id for c in chunk]
+            certificate_id = CertificateRow.id
+            if postgres:
+                token = func.md5(func.concat(func.random().cast(String), certificate_id))
+                payload = func.json_build_object("certificate_id", certificate_id, "token", token)
+            else:
+                token = func.lower(func.hex(func.randomblob(16)))
+                payload = func.json_object("certificate_id", certificate_id, "token", token)
+            values = self._jobs.row(RENEWAL_CHECK_JOB, {}, now, max_attempts=RENEWAL_ATTEMPTS)
+            columns = [c for c in values if c != "payload"]
+            session.execute(insert(_JOBS).from_select(
+                ["payload", *columns],
+                select(payload, *[literal(values[c], _JOBS.c[c].type) for c in columns])
+                .where(certificate_id.in_(ids))))
+            session.execute(update(CertificateRow).where(certificate_id.in_(ids)).values(next_renewal_at=None),
+                            execution_options={"synchronize_session": False})
+            return chunk
 
     @staticmethod
     def _due_query(now: datetime, limit: int):  # type: ignore[no-untyped-def]
