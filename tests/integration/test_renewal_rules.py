@@ -157,8 +157,7 @@ def test_a_policy_change_replans_existing_certificates(world: Any) -> None:
     step(container, clock, worker, DAY)
     container.renewal_policies.put(caller, "tag:team=web", renew_before="20d", windows=None, reuse_key=None,
                                    strict_eligibility=None)
-    assert [d.arn for d in container.scheduler.due()] == [web]  # only the tagged one is looked at again
-    step(container, clock, worker, timedelta(0))
+    step(container, clock, worker, timedelta(0))  # the re-planning job runs: only the tagged one changes
     twenty = RenewalPolicy(renew_before=RenewBefore.parse("20d"))
     row = certificate(container, web)
     assert row.next_renewal_at == _plan(row, twenty) != default[web]
@@ -167,7 +166,6 @@ def test_a_policy_change_replans_existing_certificates(world: Any) -> None:
 
     container.renewal_policies.put(caller, "account", renew_before="33%", windows=None, reuse_key=None,
                                    strict_eligibility=None)
-    assert {d.arn for d in container.scheduler.due()} == {web, other}
     step(container, clock, worker, timedelta(0))
     third = RenewalPolicy(renew_before=RenewBefore.parse("33%"))
     assert certificate(container, other).next_renewal_at == _plan(certificate(container, other), third) != default[other]

@@ -51,9 +51,10 @@ from .public.responders import ZoneResponder
 from .public.validation import ORDER_JOB, ValidationService
 from .renewal.backfill import plan_unrecorded
 from .renewal.notices import NoticeSweep
-from .renewal.policies import RenewalPolicies
+from .renewal.policies import REPLAN_JOB, RenewalPolicies
 from .renewal.recorder import RenewalRecorder
 from .renewal.renewer import RenewalService
+from .renewal.replan import Replanner
 from .renewal.scheduler import RENEWAL_CHECK_JOB, RenewalScheduler
 from .renewal.status import RenewalStatus
 
@@ -98,6 +99,7 @@ class Container:
     outbox: EventOutbox
     recorder: RenewalRecorder
     renewal_policies: RenewalPolicies
+    replanner: Replanner
     scheduler: RenewalScheduler
     renewal: RenewalService
     notices: NoticeSweep
@@ -127,6 +129,7 @@ class Container:
             FILL_KEY_POOL_JOB: JobHandler(self.key_pool.run_fill_job),
             RENEW_JOB: JobHandler(self.renewal.run, self.renewal.give_up, parallel=8),
             RENEWAL_CHECK_JOB: JobHandler(self.renewal.run, self.renewal.give_up, parallel=8),
+            REPLAN_JOB: JobHandler(self.replanner.run),
             AUDIT_REPORT_JOB: JobHandler(self.audit_reports.run_job,
                                          lambda payload, _error: self.audit_reports.mark_failed(payload)),
             VALIDATE_JOB: JobHandler(self.validation.run, lambda payload, _error: self.certificates.mark_failed(payload),
@@ -219,7 +222,8 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         http_challenges=http_challenges, http_check=http_check,
         email_validation=EmailValidation(database, jobs, clock, signal, lambda: secrets.get(APPROVAL_SECRET), mailer,
                                          public_url),
-        outbox=outbox, recorder=recorder, renewal_policies=RenewalPolicies(database, clock),
+        outbox=outbox, recorder=recorder, renewal_policies=RenewalPolicies(database, clock, jobs, signal),
+        replanner=Replanner(database, jobs, clock, signal, recorder),
         scheduler=RenewalScheduler(database, jobs, clock, signal),
         renewal=RenewalService(database, clock, sealer, issuance, ordering, validation, recorder),
         notices=NoticeSweep(database, clock, outbox), renewal_status=RenewalStatus(database, clock),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ...domain.clock import Clock
@@ -15,13 +15,23 @@ from ...domain.errors import ResourceNotFoundError, ValidationError
 from ...domain.maintenance import MaintenanceWindow
 from ...domain.renewal import RenewalPolicy, RenewBefore
 from ...store.database import Database
+from ...store.jobs import JobQueue
 from ...store.tables import CertificateRow, RenewalPolicyRow
 from ..context import Caller
+from ..ports import WorkSignal
 
-__all__ = ["ACCOUNT_SCOPE", "PolicyRecord", "RenewalPolicies", "parse_scope"]
+__all__ = ["ACCOUNT_SCOPE", "REPLAN_JOB", "PolicyRecord", "RenewalPolicies", "parse_scope", "queue_replan"]
 
 ACCOUNT_SCOPE = "account"
 MAX_WINDOWS = 10
+REPLAN_JOB = "renewal.replan"  # plans the certificates a policy change concerns anew (replan.py runs it)
+
+
+def queue_replan(session: Session, jobs: JobQueue, account_id: str, region: str, tag: tuple[str, str] | None,
+                 clock: Clock) -> None:
+    """Queue the re-planning of the account's certificates (those carrying ``tag`` when one is given)."""
+    jobs.enqueue(session, REPLAN_JOB, {"account_id": account_id, "region": region,
+                                       "tag": list(tag) if tag is not None else None, "after": ""}, clock.now())
 
 
 def parse_scope(scope: str) -> tuple[str, str] | None:
@@ -67,8 +77,8 @@ def _policy(row: RenewalPolicyRow | None, below: RenewalPolicy) -> RenewalPolicy
 
 
 class RenewalPolicies:
-    def __init__(self, database: Database, clock: Clock) -> None:
-        self._db, self._clock = database, clock
+    def __init__(self, database: Database, clock: Clock, jobs: JobQueue, signal: WorkSignal) -> None:
+        self._db, self._clock, self._jobs, self._signal = database, clock, jobs, signal
 
     # -- what applies ------------------------------------------------------------------------------------------------
     @staticmethod
@@ -157,17 +167,7 @@ class RenewalPolicies:
             RenewalPolicyRow.account_id == caller.account_id, RenewalPolicyRow.region == caller.region,
             RenewalPolicyRow.scope == scope))
 
-    @staticmethod
-    def _replan(session: Session, caller: Caller, tag: tuple[str, str] | None, now: datetime) -> None:
-        """The planned certificates the change concerns are looked at again now: the renewal check plans them anew."""
-        planned = CertificateRow.next_renewal_at.is_not(None) & (CertificateRow.next_renewal_at > now)
-        if tag is None:  # the account's policy (StrictEligibility among it) also concerns certificates not planned
-            planned = planned | (CertificateRow.next_renewal_at.is_(None) & (CertificateRow.status == "ISSUED") &
-                                 (CertificateRow.type != "IMPORTED"))
-        query = select(CertificateRow.id, CertificateRow.tags).where(
-            CertificateRow.account_id == caller.account_id, CertificateRow.region == caller.region, planned)
-        ids = [id_ for id_, tags in session.execute(query)
-               if tag is None or any(t.get("Key") == tag[0] and t.get("Value", "") == tag[1] for t in tags or [])]
-        for start in range(0, len(ids), 500):
-            session.execute(update(CertificateRow).where(CertificateRow.id.in_(ids[start:start + 500]))
-                            .values(next_renewal_at=now))
+    def _replan(self, session: Session, caller: Caller, tag: tuple[str, str] | None, now: datetime) -> None:
+        """The certificates the change concerns are planned anew by a job, in batches (see replan.py)."""
+        queue_replan(session, self._jobs, caller.account_id, caller.region, tag, self._clock)
+        self._signal.notify()
