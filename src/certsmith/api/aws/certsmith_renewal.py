@@ -63,8 +63,10 @@ def list_renewals(c: Container, caller: Caller, req: dict[str, Any]) -> dict[str
 
 def run_renewals(c: Container, caller: Caller, req: dict[str, Any]) -> dict[str, Any]:
     """What is due now for the caller's account; without DryRun, those are handed to renewal jobs at once."""
-    due = c.scheduler.due(limit=100000) if req.get("DryRun") else c.scheduler.sweep()
-    mine = [d for d in due if f":{caller.region}:{caller.account_id}:" in d.arn]
+    if req.get("DryRun"):
+        mine = c.scheduler.due(limit=100000, scope=(caller.account_id, caller.region))
+    else:  # the sweep every worker runs (every account's due certificates); the caller hears of its own
+        mine = [d for d in c.scheduler.sweep() if f":{caller.region}:{caller.account_id}:" in d.arn]
     return {"Due": [{"CertificateArn": d.arn, "DueAt": d.due_at} for d in mine[:1000]], "Count": len(mine)}
 
 

@@ -37,11 +37,15 @@ class RenewalScheduler:
     def __init__(self, database: Database, jobs: JobQueue, clock: Clock, signal: WorkSignal) -> None:
         self._db, self._jobs, self._clock, self._signal = database, jobs, clock, signal
 
-    def due(self, now: datetime | None = None, limit: int = 1000) -> list[DueCertificate]:
-        """What a sweep would take now (nothing is changed)."""
+    def due(self, now: datetime | None = None, limit: int = 1000,
+            scope: tuple[str, str] | None = None) -> list[DueCertificate]:
+        """What a sweep would take now (nothing is changed); with ``scope`` (account, region), that scope's only."""
         now = now or self._clock.now()
+        query = self._due_query(now, limit)
+        if scope is not None:
+            query = query.where(CertificateRow.account_id == scope[0], CertificateRow.region == scope[1])
         with self._db.read() as session:
-            rows = session.execute(self._due_query(now, limit)).all()
+            rows = session.execute(query).all()
         return [DueCertificate(id_, arn, at) for id_, arn, at in rows]
 
     def sweep(self, now: datetime | None = None, limit: int = 20000) -> list[DueCertificate]:
