@@ -22,6 +22,8 @@ __all__ = ["BACKEND", "IN_CI", "PG_URL", "Server", "backend_url", "free_port", "
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = os.environ.get("CERTSMITH_TEST_PG_URL")  # e.g. postgresql+psycopg://postgres@127.0.0.1:55432/postgres
 BACKEND = os.environ.get("CERTSMITH_TEST_BACKEND", "sqlite")
+# For tests that touch no database (help pages, version): run once, in the SQLite stage.
+no_database = pytest.mark.skipif(BACKEND == "postgres", reason="touches no database: the SQLite stage runs it")
 
 
 def need_binary(name: str) -> str:

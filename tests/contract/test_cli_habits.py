@@ -18,7 +18,7 @@ from certsmith.cli.ca import ca_app
 from certsmith.cli.cert import cert_app
 from certsmith.testing.pki import make_csr
 
-from ..conftest import Server, free_port
+from ..conftest import Server, free_port, no_database
 from ..unit.test_import_check import VECTORS
 from .test_cli import cli
 
@@ -113,6 +113,7 @@ def _text(page: str) -> str:
     return " ".join(page.replace("│", " ").replace("╭", " ").replace("╰", " ").split())
 
 
+@no_database
 def test_every_help_page_shows_env_vars_defaults_and_value_names() -> None:
     commands = [("ca", info.name or "") for info in ca_app.registered_commands] + \
         [("cert", info.name or "") for info in cert_app.registered_commands]

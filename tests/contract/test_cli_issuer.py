@@ -25,7 +25,7 @@ import dns.zone
 from certsmith.testing.bind import free_dns_port, start_bind
 from certsmith.testing.pki import create_ca, root_ca
 
-from ..conftest import Server, backend_url, need_binary, start_server
+from ..conftest import Server, backend_url, need_binary, no_database, start_server
 from .test_cli import cli
 
 ZONE = "acme.test"
@@ -291,6 +291,7 @@ def test_records_in_place_validate_and_the_certificate_is_issued(tmp_path: Path)
         assert "last message:" in diagnosed.stdout
 
 
+@no_database
 def test_help_pages_show_env_vars_and_value_names() -> None:
     env = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "TERMINAL_WIDTH")}
     commands = [("issuer", "add"), ("issuer", "list"), ("issuer", "describe"), ("issuer", "remove"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ..conftest import Server, backend_url, free_port, start_server
+from ..conftest import Server, backend_url, free_port, no_database, start_server
 from .local_cli import certsmith
 
 
@@ -36,6 +36,7 @@ def test_tls_options_are_checked(tmp_path: Path) -> None:
     assert result.returncode == 2 and "--tls is 'off' or 'auto', not 'yes'" in result.stderr
 
 
+@no_database
 def test_version_and_short_help() -> None:
     version = certsmith("--version")
     assert version.returncode == 0 and re.fullmatch(r"certsmith \d+\.\d+\.\d+\S*\n", version.stdout)

@@ -32,7 +32,7 @@ from .renewal_world import DAY, imported_bundle, make_rsa_root, request_private,
 
 __all__ = ["world"]
 
-STEP = timedelta(hours=6)
+STEP = timedelta(hours=12)
 SPAN = 730 * DAY
 DAYS_BEFORE_EXPIRY = 45
 POLICY_TAG = "renewal"
