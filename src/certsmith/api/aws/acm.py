@@ -28,12 +28,19 @@ __all__ = ["acm_operations"]
 MAX_SUMMARY_NAMES = 100
 
 
-def _renewal_summary(renewal: dict[str, Any]) -> dict[str, Any]:
-    return {**renewal, "UpdatedAt": datetime.fromisoformat(renewal["UpdatedAt"])}
-
-
 _DOMAIN_VALIDATION = ("DomainName", "ValidationEmails", "ValidationDomain", "ValidationStatus", "ResourceRecord",
                       "HttpRedirect", "ValidationMethod")
+_RENEWAL_SUMMARY = ("RenewalStatus", "RenewalStatusReason", "DomainValidationOptions", "UpdatedAt")
+
+
+def _renewal_summary(renewal: dict[str, Any]) -> dict[str, Any]:
+    """ACM's RenewalSummary: its own members only; a renewal's validations keep certsmith's inner state (approval
+    links among it) out, as DomainValidationOptions do."""
+    summary = {k: v for k, v in renewal.items() if k in _RENEWAL_SUMMARY}
+    summary["DomainValidationOptions"] = [{k: v for k, v in option.items() if k in _DOMAIN_VALIDATION}
+                                          for option in renewal.get("DomainValidationOptions") or []]
+    summary["UpdatedAt"] = datetime.fromisoformat(renewal["UpdatedAt"])
+    return summary
 
 
 def _validation_options(record: CertificateRecord) -> list[dict[str, Any]]:
