@@ -82,25 +82,20 @@ class RenewalPolicies:
 
     # -- what applies ------------------------------------------------------------------------------------------------
     @staticmethod
-    def for_row(session: Session, row: CertificateRow) -> RenewalPolicy:
-        """The account's policy, overridden by the first (in scope order) policy of a tag the certificate carries."""
+    def for_row(session: Session, row: CertificateRow) -> tuple[RenewalPolicy, bool]:
+        """(The policy that applies, whether the account renews only exported or in-use certificates), in one read.
+
+        The policy is the account's, overridden by the first (in scope order) policy of a tag the certificate
+        carries; StrictEligibility is the account's alone."""
         rows = session.scalars(select(RenewalPolicyRow).where(
             RenewalPolicyRow.account_id == row.account_id, RenewalPolicyRow.region == row.region)
             .order_by(RenewalPolicyRow.scope)).all()
         if not rows:
-            return RenewalPolicy()
+            return RenewalPolicy(), False
         account = next((r for r in rows if r.scope == ACCOUNT_SCOPE), None)
         tags = {f"tag:{t['Key']}={t.get('Value', '')}" for t in row.tags or []}
         tagged = next((r for r in rows if r.scope in tags), None)
-        return _policy(tagged, _policy(account, RenewalPolicy()))
-
-    @staticmethod
-    def strict(session: Session, account_id: str, region: str) -> bool:
-        """Whether the account renews only certificates exported or in use (ACM's rule)."""
-        value = session.scalar(select(RenewalPolicyRow.strict_eligibility).where(
-            RenewalPolicyRow.account_id == account_id, RenewalPolicyRow.region == region,
-            RenewalPolicyRow.scope == ACCOUNT_SCOPE))
-        return bool(value)
+        return _policy(tagged, _policy(account, RenewalPolicy())), bool(account and account.strict_eligibility)
 
     # -- the API -----------------------------------------------------------------------------------------------------
     def put(self, caller: Caller, scope: str, *, renew_before: str | None, windows: list[dict[str, Any]] | None,

@@ -84,7 +84,7 @@ class RenewalRecorder:
         at once when it was not asked yet (``asked``), else at its Retry-After or in twelve hours, whichever
         comes first, but never after the plan.
         """
-        strict = RenewalPolicies.strict(session, row.account_id, row.region)
+        policy, strict = RenewalPolicies.for_row(session, row)
         eligibility = renewal_eligibility(
             certificate_type=row.type, status=row.status, names=list(row.names), exported=row.exported,
             in_use=bool(row.in_use_by), strict=strict)
@@ -95,7 +95,6 @@ class RenewalRecorder:
             state.update(eligibility="INELIGIBLE", reason=_why_ineligible(row))
             row.renewal_plan, row.next_renewal_at = state, None
             return None
-        policy = RenewalPolicies.for_row(session, row)
         plan = plan_renewal(row.not_before, row.not_after, policy, f"{row.arn}#{row.version}", ari)
         look_again = plan.at
         if is_acme(row):

@@ -113,7 +113,7 @@ class RenewalService:
                 return None  # not due (yet): the plan holds the time to look again
             assert row.not_before is not None and row.not_after is not None
             later = None if force else late_start(now, row.not_before, row.not_after,
-                                                  RenewalPolicies.for_row(session, row))
+                                                  RenewalPolicies.for_row(session, row)[0])
             if later is not None:  # found after its maintenance window closed: the next one
                 row.next_renewal_at = later
                 row.renewal_plan = {**(row.renewal_plan or {}), "at": later.isoformat(), "reason":
