@@ -66,6 +66,7 @@ class Event:
     resources: tuple[str, ...]
     detail: dict[str, Any]
     time: datetime
+    source: str = SOURCE
 
 
 def days_to_expiry(not_after: datetime, now: datetime) -> int:
@@ -163,7 +164,7 @@ def envelope(event: Event, *, event_id: str, account: str, region: str) -> dict[
         "version": "0",
         "id": event_id,
         "detail-type": event.detail_type,
-        "source": SOURCE,
+        "source": event.source,
         "account": account,
         "time": iso_time(event.time),
         "region": region,

@@ -358,3 +358,7 @@ from .renewal_tables import (  # noqa: E402
 )
 
 __all__ += ["CaReissueItemRow", "CaReissueRow", "CertificateVersionRow", "EventOutboxRow", "RenewalPolicyRow"]
+
+from .event_tables import EndpointRow, EventDeliveryRow, EventRuleRow, EventTargetRow  # noqa: E402
+
+__all__ += ["EndpointRow", "EventDeliveryRow", "EventRuleRow", "EventTargetRow"]

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from ...domain.events import SOURCE, Event, envelope
+from ...domain.events import Event, envelope
 from ...store.tables import Base, EventOutboxRow
 
 __all__ = ["EventOutbox"]
@@ -23,7 +23,7 @@ class EventOutbox:
 
     @staticmethod
     def values(event: Event, account_id: str, region: str, now: datetime) -> dict[str, Any]:
-        return {"event_id": str(uuid.uuid4()), "account_id": account_id, "region": region, "source": SOURCE,
+        return {"event_id": str(uuid.uuid4()), "account_id": account_id, "region": region, "source": event.source,
                 "detail_type": event.detail_type, "resources": list(event.resources), "detail": event.detail,
                 "time": event.time, "created_at": now, "delivered_at": None}
 
@@ -49,6 +49,6 @@ class EventOutbox:
         for row in rows:
             if resource is not None and resource not in row.resources:
                 continue
-            event = Event(row.detail_type, tuple(row.resources), dict(row.detail), row.time)
+            event = Event(row.detail_type, tuple(row.resources), dict(row.detail), row.time, row.source)
             found.append((row.id, envelope(event, event_id=row.event_id, account=row.account_id, region=row.region)))
         return found
