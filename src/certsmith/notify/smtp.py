@@ -20,11 +20,14 @@ _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
 class MailError(Exception):
-    """A mail could not be handed to the SMTP server; the message names the server and its reply."""
+    """A mail could not be handed to the SMTP server; the message names the server and its reply.
 
-    def __init__(self, message: str) -> None:
+    ``permanent`` is true when the server refused with a 5xx reply (sending the same mail again fails again).
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)
-        self.message = message
+        self.message, self.permanent = message, permanent
 
 
 def _problem(text: str) -> ValidationError:
@@ -108,8 +111,12 @@ class Mailer:
     def __repr__(self) -> str:
         return f"Mailer({self.target!r}, sender={self.sender!r})"
 
-    def send(self, to: Sequence[str], subject: str, text: str, html: str | None = None) -> None:
-        """Hand one mail to the server for ``to``; ``MailError`` if it is not accepted for every recipient."""
+    def send(self, to: Sequence[str], subject: str, text: str, html: str | None = None, *,
+             attachments: Sequence[tuple[str, str, bytes]] = ()) -> None:
+        """Hand one mail to the server for ``to``; ``MailError`` if it is not accepted for every recipient.
+
+        ``attachments`` are (file name, MIME type, content) tuples.
+        """
         if isinstance(to, str) or not to:
             raise ValueError("to must be a non-empty list of addresses")
         message = EmailMessage()
@@ -122,14 +129,19 @@ class Mailer:
         message.set_content(text)
         if html is not None:
             message.add_alternative(html, subtype="html")
+        for filename, mime_type, content in attachments:
+            maintype, _, subtype = mime_type.partition("/")
+            message.add_attachment(content, maintype=maintype, subtype=subtype or "octet-stream", filename=filename)
         try:
             refused = self._deliver(message, list(to))
         except MailError:
             raise
         except (smtplib.SMTPException, OSError) as error:
-            raise MailError(f"SMTP server {self.target.address}: {self._describe(error)}") from None
+            raise MailError(f"SMTP server {self.target.address}: {self._describe(error)}",
+                            permanent=_permanent(error)) from None
         if refused:
-            raise MailError(f"SMTP server {self.target.address}: refused " + self._refusals(refused))
+            raise MailError(f"SMTP server {self.target.address}: refused " + self._refusals(refused),
+                            permanent=all(code >= 500 for code, _ in refused.values()))
 
     def _deliver(self, message: EmailMessage, to: list[str]) -> dict[str, tuple[int, bytes]]:
         target = self.target
@@ -194,3 +206,10 @@ class Mailer:
         if isinstance(error, OSError):
             return error.strerror or str(error) or type(error).__name__
         return type(error).__name__
+
+
+def _permanent(error: BaseException) -> bool:
+    """Whether the server refused for good (a 5xx reply) rather than for now."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return bool(error.recipients) and all(code >= 500 for code, _ in error.recipients.values())
+    return isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500
