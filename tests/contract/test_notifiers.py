@@ -79,7 +79,7 @@ def receiver() -> Iterator[Receiver]:
     state: Receiver
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             headers = {k.lower(): v for k, v in self.headers.items()}
             state.requests.append(Request(self.path, headers, body, _signature_ok(headers, body)))
@@ -144,7 +144,8 @@ def test_webhook_5xx_is_retried_and_then_delivered(receiver: Receiver, notifiers
     receiver.answer((500, b"database is down", {}), (200, b"", {}))
     config = {"url": receiver.url + "/hook?token=query-token-123456", "max_attempts": 5}
     failed = _failure(notifiers, "webhook", config, SECRET)
-    assert failed.retryable and failed.message == f"webhook {receiver.url}: answered 500 Internal Server Error: database is down"
+    assert failed.retryable
+    assert failed.message == f"webhook {receiver.url}: answered 500 Internal Server Error: database is down"
     assert "query-token" not in str(failed) and SECRET not in str(failed)
     notifiers.send("webhook", config, SECRET, ENVELOPE)
     assert [r.signature_ok for r in receiver.requests] == [True, True]
@@ -231,7 +232,7 @@ def test_email_through_the_mailer(smtp: tuple[Later, Notifiers]) -> None:
     body = message.get_body(("plain",))
     assert body is not None
     text = body.get_content()
-    assert f"Certificate:" in text and ARN in text and "Issuer:" in text and "Example CA" in text
+    assert "Certificate:" in text and ARN in text and "Issuer:" in text and "Example CA" in text
     assert "What to do: Re-import a renewed certificate before 2026-03-15 00:00 UTC" in text
     [attached] = list(message.iter_attachments())
     assert attached.get_filename() == f"event-{ENVELOPE['id']}.json" and attached.get_content_type() == "application/json"
@@ -300,7 +301,7 @@ def test_commands_off_by_default(tmp_path: Path) -> None:
     with pytest.raises(DeliveryFailed) as caught:
         sender.send("command", {"command": f"touch {shlex.quote(str(marker))}"}, None, ENVELOPE)
     assert not caught.value.retryable and caught.value.message == COMMANDS_OFF and not marker.exists()
-    with pytest.raises(ValueError, match="turned off on this server.*CERTSMITH_EVENT_COMMANDS=true"):
+    with pytest.raises(ValueError, match=r"turned off on this server.*CERTSMITH_EVENT_COMMANDS=true"):
         sender.check("command", {"command": "true"}, None)
     with pytest.raises(ValueError, match="smtp_url"):
         sender.check("email", {"to": ["ops@example.test"]}, None)
