@@ -25,7 +25,7 @@ from certsmith.notify import DeliveryFailed, Mailer, Notifiers, SmtpTarget, veri
 from certsmith.notify.targets import COMMANDS_OFF, NO_MAILER
 
 from ..conftest import free_port, no_database
-from .test_mailer import Collector
+from .test_mailer import Collector, Tls, tls  # noqa: F401 - tls is a fixture
 
 pytestmark = no_database
 
@@ -198,6 +198,33 @@ def test_slack_message(receiver: Receiver, notifiers: Notifiers) -> None:
     failed = _failure(notifiers, "slack", {}, hook)
     assert not failed.retryable and failed.message == f"Slack webhook at {receiver.url}: answered 404 Not Found: no_service"
     assert "slack-token" not in str(failed)
+
+
+def test_webhook_over_https_checks_the_certificate(tls: Tls) -> None:  # noqa: F811 - the fixture
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = tls.server.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        with Notifiers(None, tls_context=tls.client) as trusting:
+            trusting.send("webhook", {"url": url}, SECRET, ENVELOPE)
+        with Notifiers(None) as system_trust:  # the system's CAs do not know this certificate
+            with pytest.raises(DeliveryFailed) as caught:
+                system_trust.send("webhook", {"url": url}, SECRET, ENVELOPE)
+        assert caught.value.retryable and "certificate verify failed" in caught.value.message
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 class Later(Collector):
