@@ -39,6 +39,7 @@ class Settings:
     mail_from: str = "certsmith@localhost"  # the From of approval mails
     renewal_sweep_seconds: float = 30.0  # how often each worker looks for due renewals and expiry notices
     job_lease_seconds: float = 300.0  # a job a worker took is its own this long; then (the worker died) any takes it
+    endpoint_probe_seconds: float = 30.0  # how often each worker looks for monitored endpoints due a probe
     event_commands: bool = False  # let event targets run shell commands as the server's user (any account may add one)
 
     @property

@@ -27,6 +27,8 @@ from .acm.certificates import ISSUE_PRIVATE_JOB, CertificateService
 from .acm.key_pool import FILL_KEY_POOL_JOB, KeyPool
 from .audit_log import AuditLog
 from .blobs import FileBlobStore
+from .endpoints.prober import EndpointProber
+from .endpoints.registry import EndpointRegistry
 from .events.outbox import EventOutbox
 from .master_key import open_master_key
 from .pca.audit_reports import AUDIT_REPORT_JOB, AuditReportService
@@ -106,6 +108,8 @@ class Container:
     renewal_status: RenewalStatus
     rotation: RotationService
     reissue: ReissueService
+    endpoints: EndpointRegistry
+    endpoint_prober: EndpointProber
 
     def zone_content(self) -> dict[str, list[str]]:
         """What the validation zone's DNS server serves: the open challenges, and the probe of its delegation."""
@@ -144,7 +148,8 @@ class Container:
         """What every worker runs now and then: the renewal scheduler and the expiry-notice sweep."""
         seconds = self.settings.renewal_sweep_seconds
         return [Periodic("renewal sweep", seconds, self.scheduler.sweep),
-                Periodic("notice sweep", seconds, self.notices.sweep)]
+                Periodic("notice sweep", seconds, self.notices.sweep),
+                Periodic("endpoint probes", self.settings.endpoint_probe_seconds, self.endpoint_prober.sweep)]
 
     def worker(self) -> Worker:
         self.key_pool.start_filling()
@@ -201,6 +206,7 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
     authorities = AuthorityService(database, jobs, sealer, clock, signal, active)
     if prepare:
         plan_unrecorded(database, recorder, clock)
+    endpoints = EndpointRegistry(database, clock)
     return Container(
         settings=settings, database=database, clock=clock, signal=signal, jobs=jobs, accounts=accounts,
         authorities=authorities,
@@ -228,4 +234,5 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         renewal=RenewalService(database, clock, sealer, issuance, ordering, validation, recorder),
         notices=NoticeSweep(database, clock, outbox), renewal_status=RenewalStatus(database, clock),
         rotation=RotationService(database, clock, authorities, issuance),
-        reissue=ReissueService(database, jobs, sealer, clock, signal, issuance, recorder, public_url))
+        reissue=ReissueService(database, jobs, sealer, clock, signal, issuance, recorder, public_url),
+        endpoints=endpoints, endpoint_prober=EndpointProber(database, clock, endpoints, outbox))
