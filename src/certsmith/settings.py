@@ -41,6 +41,8 @@ class Settings:
     job_lease_seconds: float = 300.0  # a job a worker took is its own this long; then (the worker died) any takes it
     endpoint_probe_seconds: float = 30.0  # how often each worker looks for monitored endpoints due a probe
     event_commands: bool = False  # let event targets run shell commands as the server's user (any account may add one)
+    event_delivery_seconds: float = 2.0  # how often each worker dispatches new events to rules and sends due deliveries
+    event_retry_seconds: float = 10.0  # the first wait after a failed delivery; it doubles per attempt, up to 15 minutes
 
     @property
     def effective_database_url(self) -> str:

@@ -13,6 +13,7 @@ from ..domain.public_names import check_zone_name
 from ..keys.master_key import MasterKeySource
 from ..keys.sealing import KeySealer
 from ..notify.smtp import Mailer, SmtpTarget
+from ..notify.targets import Notifiers
 from ..settings import Settings
 from ..store.database import Database, migrate
 from ..store.group_commit import GroupCommit
@@ -29,6 +30,9 @@ from .audit_log import AuditLog
 from .blobs import FileBlobStore
 from .endpoints.prober import EndpointProber
 from .endpoints.registry import EndpointRegistry
+from .events.delivery import EventDelivery, LeasedTarget, RetryPolicy
+from .events.dispatch import EventDispatcher
+from .events.event_log import EventLog
 from .events.outbox import EventOutbox
 from .master_key import open_master_key
 from .pca.audit_reports import AUDIT_REPORT_JOB, AuditReportService
@@ -110,6 +114,10 @@ class Container:
     reissue: ReissueService
     endpoints: EndpointRegistry
     endpoint_prober: EndpointProber
+    notifiers: Notifiers
+    event_dispatcher: EventDispatcher
+    event_delivery: EventDelivery
+    event_log: EventLog
 
     def zone_content(self) -> dict[str, list[str]]:
         """What the validation zone's DNS server serves: the open challenges, and the probe of its delegation."""
@@ -149,7 +157,9 @@ class Container:
         seconds = self.settings.renewal_sweep_seconds
         return [Periodic("renewal sweep", seconds, self.scheduler.sweep),
                 Periodic("notice sweep", seconds, self.notices.sweep),
-                Periodic("endpoint probes", self.settings.endpoint_probe_seconds, self.endpoint_prober.sweep)]
+                Periodic("endpoint probes", self.settings.endpoint_probe_seconds, self.endpoint_prober.sweep),
+                Periodic("event dispatch", self.settings.event_delivery_seconds, self.event_dispatcher.sweep),
+                Periodic("event delivery", self.settings.event_delivery_seconds, self.event_delivery.kick)]
 
     def worker(self) -> Worker:
         self.key_pool.start_filling()
@@ -207,6 +217,14 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
     if prepare:
         plan_unrecorded(database, recorder, clock)
     endpoints = EndpointRegistry(database, clock)
+    notifiers = Notifiers(mailer, allow_commands=settings.event_commands)
+
+    def open_secret(target: LeasedTarget) -> str | None:
+        return None if target.sealed is None else sealer.open(target.sealed, target.id).decode()
+
+    delivery = EventDelivery(database, clock, notifiers, open_secret,
+                             lease=timedelta(seconds=settings.job_lease_seconds),
+                             policy=RetryPolicy(first=timedelta(seconds=settings.event_retry_seconds)))
     return Container(
         settings=settings, database=database, clock=clock, signal=signal, jobs=jobs, accounts=accounts,
         authorities=authorities,
@@ -235,4 +253,6 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         notices=NoticeSweep(database, clock, outbox), renewal_status=RenewalStatus(database, clock),
         rotation=RotationService(database, clock, authorities, issuance),
         reissue=ReissueService(database, jobs, sealer, clock, signal, issuance, recorder, public_url),
-        endpoints=endpoints, endpoint_prober=EndpointProber(database, clock, endpoints, outbox))
+        endpoints=endpoints, endpoint_prober=EndpointProber(database, clock, endpoints, outbox),
+        notifiers=notifiers, event_dispatcher=EventDispatcher(database, clock, on_dispatched=delivery.kick),
+        event_delivery=delivery, event_log=EventLog(database, clock))

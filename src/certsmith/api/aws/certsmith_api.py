@@ -12,6 +12,7 @@ from ...services.public.diagnosis import NameReport
 from ...services.public.dns_providers import DnsProviderRecord
 from ...services.public.issuers import IssuerRecord, IssuerSpec
 from ...services.wiring import Container
+from .certsmith_deliveries import delivery_operations
 from .certsmith_endpoints import endpoint_operations
 from .certsmith_reissue import reissue_operations
 from .certsmith_renewal import renewal_operations
@@ -144,5 +145,6 @@ def certsmith_operations() -> dict[str, Handler]:
         "CreateValidationRecords": create_validation_records,
         **renewal_operations(),
         **reissue_operations(),
+        **delivery_operations(),
         **endpoint_operations(),
     }
