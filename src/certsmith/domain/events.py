@@ -1,4 +1,8 @@
-"""ACM-shaped EventBridge events (``source: aws.acm``): the detail of each detail-type and the envelope."""
+"""ACM-shaped EventBridge events (``source: aws.acm``): the detail of each detail-type and the envelope.
+
+Each detail carries ACM's fields exactly as ACM sends them, then certsmith's: ``DomainNames`` (every name),
+``Issuer``, ``InUseBy`` and ``RecommendedAction`` (what a person should do, in plain words).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ from typing import Any
 
 __all__ = [
     "ACTIONS", "ACTION_REQUIRED", "APPROACHING", "AVAILABLE", "DETAIL_TYPES", "EXPIRED", "PENDING_DOMAIN_VALIDATION",
-    "REVOKED", "SOURCE", "CertificateFacts", "Event", "action_required", "approaching", "available",
-    "days_to_expiry", "envelope", "expired", "iso_time", "revoked", "validity_in_days",
+    "REVOKED", "SOURCE", "CertificateFacts", "Event", "action_required", "approaching", "available", "day",
+    "days_to_expiry", "envelope", "expired", "iso_time", "recommended_action", "revoked", "validity_in_days",
 ]
 
 SOURCE = "aws.acm"
@@ -46,13 +50,24 @@ class CertificateFacts:
     in_use: bool
     exported: bool
     exportable: bool = False
+    # certsmith's own facts (what a person needs to act); the defaults say "not known".
+    issuer: str | None = None  # the issuing CA's ARN, an ACME issuer's "name (directory)", an imported one's issuer DN
+    in_use_by: tuple[str, ...] = ()
+    renews_at: datetime | None = None  # when certsmith's managed renewal is planned; None: not planned
+    renewing: bool = False  # a renewal is under way
+    needs_action: str | None = None  # the renewal waits for the user: a FailureReason or PENDING_DOMAIN_VALIDATION
+    not_renewed_because: str | None = None  # why certsmith will not renew it (plain words)
+    last_error: str | None = None  # what the last renewal attempt said
+    missing_names: tuple[str, ...] = ()  # names whose validation record or redirect is gone
+    authority_status: str | None = None  # the issuing CA's status, when known
+    revocation_reason: str | None = None
 
     def __post_init__(self) -> None:
         if self.certificate_type not in CERTIFICATE_TYPES:
             raise ValueError(f"certificate_type {self.certificate_type!r} is not one of {', '.join(CERTIFICATE_TYPES)}")
         if self.validation_method is not None and self.validation_method not in VALIDATION_METHODS:
             raise ValueError(f"validation_method {self.validation_method!r} is not one of {', '.join(VALIDATION_METHODS)}")
-        for field in ("not_before", "not_after", "created_at"):
+        for field in ("not_before", "not_after", "created_at", "renews_at"):
             value = getattr(self, field)
             if value is not None:
                 _aware(value, field)
@@ -60,7 +75,7 @@ class CertificateFacts:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One event as the outbox keeps it; ``detail`` holds only strings, ints and bools."""
+    """One event as the outbox keeps it; ``detail`` holds only strings, ints, bools and lists of strings."""
 
     detail_type: str
     resources: tuple[str, ...]
@@ -105,6 +120,7 @@ def available(facts: CertificateFacts, action: str, now: datetime) -> Event:
         "InUse": facts.in_use,
         "Exported": facts.exported,
     }
+    detail |= _certsmith(facts, recommended_action(AVAILABLE, facts, now, action=action))
     return _event(AVAILABLE, facts, detail, now)
 
 
@@ -120,6 +136,7 @@ def expired(facts: CertificateFacts, now: datetime) -> Event:
         "InUse": facts.in_use,
         "Exported": facts.exported,
     }
+    detail |= _certsmith(facts, recommended_action(EXPIRED, facts, now))
     return _event(EXPIRED, facts, detail, now)
 
 
@@ -128,6 +145,7 @@ def approaching(facts: CertificateFacts, now: datetime) -> Event:
     not_after = _required(facts.not_after, "not_after", APPROACHING)
     detail: dict[str, Any] = {"DaysToExpiry": days_to_expiry(not_after, now)}
     detail |= _described(facts, APPROACHING)
+    detail |= _certsmith(facts, recommended_action(APPROACHING, facts, now))
     return _event(APPROACHING, facts, detail, now)
 
 
@@ -146,6 +164,7 @@ def action_required(facts: CertificateFacts, reason: str, now: datetime) -> Even
         "InUse": facts.in_use,
         "Exported": facts.exported,
     }
+    detail |= _certsmith(facts, recommended_action(ACTION_REQUIRED, facts, now, reason=reason))
     return _event(ACTION_REQUIRED, facts, detail, now)
 
 
@@ -155,7 +174,38 @@ def revoked(facts: CertificateFacts, now: datetime) -> Event:
     detail: dict[str, Any] = {"CertificateType": facts.certificate_type}
     detail |= _described(facts, REVOKED)
     detail |= {"CertificateExpirationDate": iso_time(not_after), "Exportable": facts.exportable}
+    detail |= _certsmith(facts, recommended_action(REVOKED, facts, now))
     return _event(REVOKED, facts, detail, now)
+
+
+def recommended_action(detail_type: str, facts: CertificateFacts, now: datetime, *, action: str | None = None,
+                       reason: str | None = None) -> str:
+    """What a person should do about the event, in plain words (``action``: Available's; ``reason``: the renewal's)."""
+    if detail_type == EXPIRED:
+        if facts.in_use_by:
+            return f"Request or import a new certificate; services using it ({', '.join(facts.in_use_by)}) now fail TLS."
+        return ("Request or import a new certificate and replace this one wherever it is installed; clients refuse it "
+                "since it expired.")
+    if detail_type == REVOKED:
+        why = f" (revoked: {facts.revocation_reason})" if facts.revocation_reason else ""
+        key = " Use a new key: this one must not be trusted again." if facts.revocation_reason == "KEY_COMPROMISE" else ""
+        return (f"Request a new certificate and install it wherever this one was installed; clients that check "
+                f"revocation refuse it{why}.{key}")
+    if detail_type == ACTION_REQUIRED:
+        return _unblock(facts, reason or facts.needs_action or "OTHER")
+    outlook = _outlook(facts, now)
+    if detail_type == AVAILABLE:
+        where = f" ({', '.join(facts.in_use_by)})" if facts.in_use_by else ""
+        first = {"RENEWAL": f"Install the renewed certificate wherever the previous one is installed{where}.",
+                 "REIMPORT": f"Install the re-imported certificate wherever the previous one is installed{where}.",
+                 }.get(action or "", "The certificate is ready to install.")
+        return f"{first} {outlook}"
+    return outlook
+
+
+def day(moment: datetime) -> str:
+    """``YYYY-MM-DD`` (UTC), as the recommended actions name a day."""
+    return iso_time(moment)[:10]
 
 
 def envelope(event: Event, *, event_id: str, account: str, region: str) -> dict[str, Any]:
@@ -183,6 +233,77 @@ def _described(facts: CertificateFacts, detail_type: str) -> dict[str, Any]:
     fields["ValidityInDays"] = validity_in_days(not_before, not_after)
     fields["CertificateKeyPairOrigin"] = facts.key_pair_origin
     return fields
+
+
+def _certsmith(facts: CertificateFacts, action: str) -> dict[str, Any]:
+    """certsmith's fields, after ACM's: every name, the issuer, who uses it, and what to do."""
+    fields: dict[str, Any] = {"DomainNames": list(dict.fromkeys(facts.names or (facts.common_name,)))}
+    if facts.issuer:
+        fields["Issuer"] = facts.issuer
+    fields["InUseBy"] = list(facts.in_use_by)
+    fields["RecommendedAction"] = action
+    return fields
+
+
+def _outlook(facts: CertificateFacts, now: datetime) -> str:
+    """What happens next with the certificate's renewal, and whether that needs the user."""
+    until = day(facts.not_after) if facts.not_after is not None else "it expires"
+    if facts.certificate_type == "IMPORTED":
+        return f"Import a renewed certificate before {until}; certsmith cannot renew an imported certificate."
+    if facts.needs_action:
+        return _unblock(facts, facts.needs_action)
+    if facts.renewing:
+        return "No action needed: certsmith is renewing it now."
+    if facts.renews_at is not None:
+        if facts.renews_at <= now:
+            return "No action needed: certsmith's renewal of it is due now."
+        return f"No action needed: certsmith renews it on {day(facts.renews_at)}."
+    because = facts.not_renewed_because or "no renewal is planned"
+    return f"Replace it before {until}: certsmith will not renew it ({because})."
+
+
+def _unblock(facts: CertificateFacts, reason: str) -> str:
+    """How to clear what keeps a renewal waiting (``reason``: a FailureReason or PENDING_DOMAIN_VALIDATION)."""
+    until = day(facts.not_after) if facts.not_after is not None else "it expires"
+    names = ", ".join(facts.missing_names or facts.names or (facts.common_name,))
+    ca = facts.issuer or "the issuing CA"
+    said = f" ({facts.last_error})" if facts.last_error else ""
+    if reason == PENDING_DOMAIN_VALIDATION:
+        if facts.validation_method == "EMAIL":
+            return (f"Approve the validation mails sent for {names}; certsmith renews the certificate once they are "
+                    f"approved, before {until}.")
+        if facts.validation_method == "HTTP":
+            return (f"Restore the HTTP redirects of {names} to certsmith (DescribeCertificate shows them); certsmith "
+                    f"checks them every hour and renews the certificate once they answer, before {until}.")
+        return (f"Restore the validation CNAME records for {names}; `certsmith cert create-records {facts.arn} "
+                "--provider NAME` writes them.")
+    if reason == "PCA_INVALID_STATE":
+        status = facts.authority_status
+        if status == "DISABLED":
+            return (f"Enable the issuing CA {ca} (it is DISABLED): `certsmith ca enable {ca}`; certsmith then renews "
+                    f"the certificate before {until}.")
+        if status == "DELETED":
+            return (f"Restore the issuing CA {ca} (it is DELETED) with `certsmith ca restore {ca}`, or request a new "
+                    f"certificate from another CA before {until}.")
+        if status == "EXPIRED":
+            return f"The issuing CA {ca} has expired: request a new certificate from another CA before {until}."
+        state = f"it is {status}" if status else "it is not ACTIVE"
+        return f"Make the issuing CA {ca} ACTIVE ({state}); certsmith then renews the certificate before {until}."
+    if reason in ("PCA_RESOURCE_NOT_FOUND", "PCA_INVALID_ARN"):
+        return f"The issuing CA {ca} no longer exists: request a new certificate from another CA before {until}."
+    if reason == "PCA_INVALID_DURATION":
+        return (f"The issuing CA {ca} expires too soon to sign the renewal: rotate it (`certsmith ca rotate {ca}`) or "
+                f"request a new certificate from another CA before {until}.")
+    if reason.startswith("PCA_"):
+        return (f"The issuing CA {ca} refused the renewal ({reason}){said}: fix the CA or its settings; certsmith keeps "
+                f"trying until {until}.")
+    if reason == "CAA_ERROR":
+        return (f"Allow the issuer in the CAA records of {names} (a CAA record forbids it); certsmith renews the "
+                f"certificate once they do, before {until}.")
+    if reason == "DOMAIN_VALIDATION_DENIED":
+        return (f"The CA could not validate {names}{said}: `certsmith doctor validation {facts.arn}` shows what each "
+                f"resolver answers; fix the records before {until}.")
+    return f"The renewal is blocked ({reason}){said}: fix the cause, or request or import a new certificate before {until}."
 
 
 def _validation(facts: CertificateFacts) -> dict[str, Any]:

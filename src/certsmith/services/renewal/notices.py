@@ -9,17 +9,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from cryptography import x509
+from sqlalchemy import and_, case, select
 from sqlalchemy.orm import load_only
 
 from ...domain.acm import CertificateStatus
+from ...domain.authority import AuthorityStatus, reported_status
 from ...domain.clock import Clock
 from ...domain.events import action_required, approaching, expired
 from ...domain.notices import NoticeFacts, NoticeState, due_notices
 from ...store.database import Database
-from ...store.tables import CertificateRow
+from ...store.tables import AuthorityRow, CertificateRow, IssuerRow
 from ..events.outbox import EventOutbox
-from .recorder import certificate_facts, days_before_expiry
+from .recorder import certificate_facts, days_before_expiry, issuer_of
 
 __all__ = ["NoticeSweep"]
 
@@ -28,7 +30,14 @@ _COLUMNS = (CertificateRow.id, CertificateRow.arn, CertificateRow.account_id, Ce
             CertificateRow.not_after, CertificateRow.created_at, CertificateRow.key_pair_origin,
             CertificateRow.validations, CertificateRow.in_use_by, CertificateRow.exported, CertificateRow.options,
             CertificateRow.renewal, CertificateRow.renewal_plan, CertificateRow.notices, CertificateRow.next_notice_at,
-            CertificateRow.next_renewal_at)
+            CertificateRow.next_renewal_at, CertificateRow.authority_arn, CertificateRow.issuer_name,
+            CertificateRow.issuer, CertificateRow.revocation_reason)
+# What the events say besides the row, read in the same query: an ACME issuer's directory, the issuing CA's state,
+# an imported certificate's PEM (for its issuer DN; NULL for the others, so nothing large is read for them).
+_EXTRA = (IssuerRow.directory_url, AuthorityRow.status, AuthorityRow.not_after,
+          case((CertificateRow.type == "IMPORTED", CertificateRow.certificate_pem), else_=None))
+_ISSUER_JOIN = and_(IssuerRow.account_id == CertificateRow.account_id, IssuerRow.region == CertificateRow.region,
+                    IssuerRow.name == CertificateRow.issuer_name)
 
 
 class NoticeSweep:
@@ -40,20 +49,22 @@ class NoticeSweep:
         now = now or self._clock.now()
         written: list[dict[str, Any]] = []
         with self._db.transaction() as session:
-            query = (select(CertificateRow).options(load_only(*_COLUMNS)).where(CertificateRow.next_notice_at <= now)
-                     .order_by(CertificateRow.next_notice_at).limit(limit))
+            query = (select(CertificateRow, *_EXTRA).options(load_only(*_COLUMNS))
+                     .outerjoin(IssuerRow, _ISSUER_JOIN)
+                     .outerjoin(AuthorityRow, AuthorityRow.arn == CertificateRow.authority_arn)
+                     .where(CertificateRow.next_notice_at <= now).order_by(CertificateRow.next_notice_at).limit(limit))
             if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
+                query = query.with_for_update(skip_locked=True, of=CertificateRow)
             windows: dict[tuple[str, str], int] = {}
-            for row in session.scalars(query):
+            for row, *extra in session.execute(query):
                 scope = (row.account_id, row.region)
                 if scope not in windows:
                     windows[scope] = days_before_expiry(session, *scope)
-                written += self._one(row, windows[scope], now)
+                written += self._one(row, windows[scope], now, extra)
             self._outbox.add_many(session, written)
         return len(written)
 
-    def _one(self, row: CertificateRow, window: int, now: datetime) -> list[dict[str, Any]]:
+    def _one(self, row: CertificateRow, window: int, now: datetime, extra: list[Any]) -> list[dict[str, Any]]:
         if row.not_after is None or row.status not in (CertificateStatus.ISSUED, CertificateStatus.EXPIRED):
             row.next_notice_at = None
             return []
@@ -61,7 +72,12 @@ class NoticeSweep:
         facts = NoticeFacts(row.type, row.not_after, window, plan.get("needs_action"))
         due = due_notices(facts, NoticeState.from_json(row.notices), now)
         row.notices, row.next_notice_at = due.state.to_json(), due.next_at
-        shapes = certificate_facts(row)
+        if not due.anything:
+            return []
+        directory, ca_status, ca_not_after, pem = extra
+        status = None if ca_status is None else reported_status(AuthorityStatus(ca_status), ca_not_after, now).value
+        shapes = certificate_facts(row, issuer=issuer_of(row, directory=directory, issuer_dn=_issuer_dn(pem)),
+                                   authority_status=status)
         events = []
         if due.approaching:
             events.append(approaching(shapes, now))
@@ -77,3 +93,13 @@ class NoticeSweep:
                                "DomainValidationOptions": list((row.renewal or {}).get("DomainValidationOptions", [])),
                                "UpdatedAt": now.isoformat()}
         return [self._outbox.values(event, row.account_id, row.region, now) for event in events]
+
+
+def _issuer_dn(pem: str | None) -> str | None:
+    """The issuer DN of an imported certificate's PEM (None when not given or unreadable)."""
+    if not pem:
+        return None
+    try:
+        return x509.load_pem_x509_certificate(pem.encode()).issuer.rfc4514_string()
+    except ValueError:
+        return None

@@ -7,21 +7,22 @@ re-issue from a rotated CA) calls :meth:`RenewalRecorder.record` in the same tra
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ...domain.events import CertificateFacts, available
 from ...domain.notices import DEFAULT_DAYS_BEFORE_EXPIRY, NoticeFacts, NoticeState, first_notice_at
 from ...domain.renewal import AriWindow, RenewalPlan, plan_renewal, renewal_eligibility
-from ...store.tables import AccountConfigurationRow, CertificateRow, CertificateVersionRow
+from ...store.tables import AccountConfigurationRow, CertificateRow, CertificateVersionRow, IssuerRow
 from ..events.outbox import EventOutbox
 from .policies import RenewalPolicies
 
-__all__ = ["ARI_RECHECK", "RenewalRecorder", "certificate_facts", "days_before_expiry", "is_acme", "key_id"]
+__all__ = ["ARI_RECHECK", "RenewalRecorder", "certificate_facts", "days_before_expiry", "is_acme", "issuer_of", "key_id"]
 
 ARI_RECHECK = timedelta(hours=12)  # how often an ACME CA's renewal window is asked again when it names no time
 _EVENT_ACTIONS = {"ISSUANCE": "ISSUANCE", "RENEWAL": "RENEWAL", "IMPORT": "IMPORT", "REIMPORT": "REIMPORT",
@@ -40,13 +41,52 @@ def is_acme(row: CertificateRow) -> bool:
     return row.type == "AMAZON_ISSUED" and bool((row.acme or {}).get("order_url"))
 
 
-def certificate_facts(row: CertificateRow) -> CertificateFacts:
+def certificate_facts(row: CertificateRow, *, issuer: str | None = None,
+                      authority_status: str | None = None) -> CertificateFacts:
+    """What the events say of ``row`` (``issuer`` from :func:`issuer_of`; ``authority_status``: its CA's, if known).
+
+    Reads only columns the notice sweep loads (no lazy load, no query).
+    """
     method = next((v.get("ValidationMethod") for v in row.validations or [] if v.get("ValidationMethod")), None)
+    plan = row.renewal_plan or {}
+    renewal = row.renewal or {}
+    missing = tuple(v["DomainName"] for v in renewal.get("DomainValidationOptions") or []
+                    if v.get("DomainName") and v.get("ValidationStatus") != "SUCCESS")
+    error = plan.get("last_error")
     return CertificateFacts(
         arn=row.arn, certificate_type=row.type, common_name=row.domain_name, names=tuple(row.names),
         not_before=row.not_before, not_after=row.not_after, created_at=row.created_at,
         key_pair_origin=row.key_pair_origin, validation_method=method, in_use=bool(row.in_use_by),
-        exported=row.exported, exportable=(row.options or {}).get("Export") == "ENABLED" or row.type == "PRIVATE")
+        exported=row.exported, exportable=(row.options or {}).get("Export") == "ENABLED" or row.type == "PRIVATE",
+        issuer=issuer if issuer is not None else issuer_of(row), in_use_by=tuple(str(u) for u in row.in_use_by or ()),
+        renews_at=_planned(plan), renewing=bool(plan.get("renewing")), needs_action=plan.get("needs_action") or None,
+        not_renewed_because=plan.get("reason") if plan.get("eligibility") == "INELIGIBLE" else None,
+        last_error=" ".join(str(error).split())[:300] if error else None, missing_names=missing,
+        authority_status=authority_status, revocation_reason=row.revocation_reason)
+
+
+def issuer_of(row: CertificateRow, *, directory: str | None = None, issuer_dn: str | None = None) -> str | None:
+    """Who issued the certificate: its CA's ARN (private, or a public one from a private-CA issuer), an ACME issuer's
+    name with its directory URL, an imported certificate's issuer DN (``issuer_dn``, else the issuer's name)."""
+    if row.type == "IMPORTED":
+        return issuer_dn or row.issuer
+    if row.authority_arn:
+        return row.authority_arn
+    if row.issuer_name:
+        return f"{row.issuer_name} ({directory})" if directory else row.issuer_name
+    return row.issuer
+
+
+def _planned(plan: dict[str, Any]) -> datetime | None:
+    """When the plan renews the certificate (None when it is not renewed or a renewal is under way)."""
+    at = plan.get("at")
+    if plan.get("eligibility") != "ELIGIBLE" or plan.get("renewing") or not isinstance(at, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def days_before_expiry(session: Session, account_id: str, region: str) -> int:
@@ -72,8 +112,14 @@ class RenewalRecorder:
         self.plan(session, row, now)
         self.reset_notices(session, row, now)
         if event:
+            directory = None
+            if row.type == "AMAZON_ISSUED" and not row.authority_arn and row.issuer_name:
+                directory = session.scalar(select(IssuerRow.directory_url).where(
+                    IssuerRow.account_id == row.account_id, IssuerRow.region == row.region,
+                    IssuerRow.name == row.issuer_name))
+            issuer = issuer_of(row, directory=directory, issuer_dn=certificate.issuer.rfc4514_string())
             self._outbox.add(session, row.account_id, row.region,
-                             available(certificate_facts(row), _EVENT_ACTIONS[action], now), now)
+                             available(certificate_facts(row, issuer=issuer), _EVENT_ACTIONS[action], now), now)
 
     @staticmethod
     def plan(session: Session, row: CertificateRow, now: datetime, ari: AriWindow | None = None,
