@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from certsmith.domain.event_patterns_leaf import MISSING, OPERATORS, Leaf, PatternError, fail, objects_of, parse_leaf
+from certsmith.domain.event_patterns_leaf import MISSING, Leaf, objects_of, parse_leaf
+from certsmith.domain.event_patterns_matchers import OPERATORS, PatternError, fail
 from certsmith.domain.event_patterns_rules import RuleMatcher
 
 __all__ = [

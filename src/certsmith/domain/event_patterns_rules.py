@@ -1,19 +1,22 @@
 """Many event patterns against one event at a time, with work that grows with the event rather than the rules.
 
-Every alternative of every pattern gets one bit. The event is walked once along the paths the patterns name; a
-field whose conditions are plain values (source, detail-type, resources, ...) is answered by one dict lookup per
-event value, giving the bits it satisfies; every other distinct condition is evaluated once per event, and only
-while some alternative that needs it is still alive. Where the event offers several objects under one path (an
+Every alternative of every pattern gets one bit. The event is walked once along the paths the patterns name. At
+each path, the conditions made of plain values, prefixes, suffixes and equals-ignore-case (source, detail-type,
+resources, names, ...) are answered together by a few dict lookups per event value, and one-sided numeric
+conditions (DaysToExpiry <= 30) by a bisection; each remaining distinct condition is evaluated once per event, and
+only while an alternative that needs it is still alive. Where the event offers several objects under one path (an
 array of objects), the alternatives there are checked one by one against the whole event, as EventPattern does.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from certsmith.domain.event_patterns_leaf import MISSING, Leaf, literal_key, objects_of, scalars_of
+from certsmith.domain.event_patterns_leaf import MISSING, Leaf, objects_of, scalars_of
+from certsmith.domain.event_patterns_matchers import ScalarTest, literal_key
 
 if TYPE_CHECKING:
     from certsmith.domain.event_patterns import Check, EventPattern, Path
@@ -22,6 +25,163 @@ __all__ = ["RuleMatcher"]
 
 K = TypeVar("K")
 _NOTHING: tuple[Sequence[Any], bool] = ((), False)
+_BYTE_BITS = tuple(tuple(bit for bit in range(8) if byte >> bit & 1) for byte in range(256))
+
+
+class _FieldIndex:
+    """Plain values, case-sensitive prefixes and suffixes and equals-ignore-case at one path, as lookup tables."""
+
+    __slots__ = ("_prefixes", "_suffixes", "exact", "lowered", "mask", "prefixes", "suffixes")
+
+    def __init__(self) -> None:
+        self.exact: dict[Hashable, int] = {}
+        self.lowered: dict[str, int] = {}
+        self.prefixes: dict[int, dict[str, int]] = {}  # by length
+        self.suffixes: dict[int, dict[str, int]] = {}
+        self.mask = 0
+        self._prefixes: tuple[tuple[int, dict[str, int]], ...] = ()
+        self._suffixes: tuple[tuple[int, dict[str, int]], ...] = ()
+
+    def add(self, leaf: Leaf, bit: int) -> None:
+        self.mask |= bit
+        for value in leaf.literals:
+            self.exact[value] = self.exact.get(value, 0) | bit
+        for text in leaf.lowered:
+            self.lowered[text] = self.lowered.get(text, 0) | bit
+        for tables, texts in ((self.prefixes, leaf.prefixes), (self.suffixes, leaf.suffixes)):
+            for text in texts:
+                table = tables.setdefault(len(text), {})
+                table[text] = table.get(text, 0) | bit
+
+    def hits(self, values: Sequence[Any]) -> int:
+        exact, lowered = self.exact, self.lowered
+        prefixes, suffixes = self._prefixes, self._suffixes
+        hit = 0
+        for value in values:
+            hit |= exact.get(literal_key(value), 0)
+            if isinstance(value, str):
+                size = len(value)
+                for length, table in prefixes:
+                    if size >= length:
+                        hit |= table.get(value[:length], 0)
+                for length, table in suffixes:
+                    if size >= length:
+                        hit |= table.get(value[size - length:], 0)
+                if lowered:
+                    hit |= lowered.get(value.lower(), 0)
+        return hit
+
+    def freeze(self) -> _FieldIndex:
+        self._prefixes = tuple(self.prefixes.items())
+        self._suffixes = tuple(self.suffixes.items())
+        return self
+
+
+class _NumberIndex:
+    """One-sided numeric conditions at one path, sorted by bound so that an event number finds its bits by bisection."""
+
+    __slots__ = ("lower", "lower_keys", "lower_or", "mask", "upper", "upper_keys", "upper_or")
+
+    def __init__(self) -> None:
+        self.upper: list[tuple[tuple[float | int, int], int]] = []  # ((bound, 1 if inclusive), bit): x <= / < bound
+        self.lower: list[tuple[tuple[float | int, int], int]] = []  # ((bound, 0 if inclusive), bit): x >= / > bound
+        self.mask = 0
+        self.upper_keys: list[tuple[float | int, int]] = []
+        self.lower_keys: list[tuple[float | int, int]] = []
+        self.upper_or: list[int] = [0]
+        self.lower_or: list[int] = [0]
+
+    def add(self, leaf: Leaf, bit: int) -> None:
+        assert leaf.bound is not None
+        upper, bound, inclusive = leaf.bound
+        self.mask |= bit
+        if upper:
+            self.upper.append(((bound, 1 if inclusive else 0), bit))
+        else:
+            self.lower.append(((bound, 0 if inclusive else 1), bit))
+
+    def freeze(self) -> _NumberIndex:
+        self.upper.sort(key=lambda item: item[0])
+        self.lower.sort(key=lambda item: item[0])
+        self.upper_keys = [key for key, _ in self.upper]
+        self.lower_keys = [key for key, _ in self.lower]
+        self.upper_or = [0] * (len(self.upper) + 1)  # upper_or[i]: the bits of upper[i:]
+        for i in range(len(self.upper) - 1, -1, -1):
+            self.upper_or[i] = self.upper_or[i + 1] | self.upper[i][1]
+        self.lower_or = [0] * (len(self.lower) + 1)  # lower_or[i]: the bits of lower[:i]
+        for i, (_, bit) in enumerate(self.lower):
+            self.lower_or[i + 1] = self.lower_or[i] | bit
+        return self
+
+    def hits(self, values: Sequence[Any]) -> int:
+        hit = 0
+        for value in values:
+            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+                continue
+            if self.upper_keys:
+                hit |= self.upper_or[bisect_left(self.upper_keys, (value, 1))]
+            if self.lower_keys:
+                hit |= self.lower_or[bisect_right(self.lower_keys, (value, 0))]
+        return hit
+
+
+class _GlobIndex:
+    """Wildcard conditions at one path; those with a literal start or end are only tried on values that have it."""
+
+    __slots__ = ("_known", "_prefixes", "_suffixes", "bits", "loose", "mask", "prefixes", "suffixes", "tests")
+
+    def __init__(self) -> None:
+        self.tests: list[ScalarTest] = []
+        self.bits: list[int] = []
+        self.prefixes: dict[int, dict[str, list[int]]] = {}  # by length: the conditions starting so
+        self.suffixes: dict[int, dict[str, list[int]]] = {}
+        self.loose: list[int] = []  # conditions starting and ending with *
+        self.mask = 0
+        self._known: dict[str, int] = {}  # leaf key -> its place in tests
+        self._prefixes: tuple[tuple[int, dict[str, list[int]]], ...] = ()
+        self._suffixes: tuple[tuple[int, dict[str, list[int]]], ...] = ()
+
+    def add(self, leaf: Leaf, bit: int) -> None:
+        assert leaf.runs is not None
+        self.mask |= bit
+        known = self._known.get(leaf.key)
+        if known is not None:
+            self.bits[known] |= bit
+            return
+        at = self._known[leaf.key] = len(self.tests)
+        self.tests.append(leaf.scalar)
+        self.bits.append(bit)
+        first, last = leaf.runs[0], leaf.runs[-1]
+        if first and len(first) >= len(last):
+            self.prefixes.setdefault(len(first), {}).setdefault(first, []).append(at)
+        elif last:
+            self.suffixes.setdefault(len(last), {}).setdefault(last, []).append(at)
+        else:
+            self.loose.append(at)
+
+    def freeze(self) -> _GlobIndex:
+        self._prefixes = tuple(self.prefixes.items())
+        self._suffixes = tuple(self.suffixes.items())
+        return self
+
+    def hits(self, values: Sequence[Any]) -> int:
+        hit = 0
+        tests, bits = self.tests, self.bits
+        for value in values:
+            if not isinstance(value, str):
+                continue
+            size = len(value)
+            tried = [*self.loose]
+            for length, table in self._prefixes:
+                if size >= length:
+                    tried.extend(table.get(value[:length], ()))
+            for length, table in self._suffixes:
+                if size >= length:
+                    tried.extend(table.get(value[size - length:], ()))
+            for at in tried:
+                if tests[at](value):
+                    hit |= bits[at]
+        return hit
 
 
 @dataclass(slots=True)
@@ -37,36 +197,46 @@ class _Step:
 class RuleMatcher(Generic[K]):
     """Which of many rules an event matches, in the order the rules were given."""
 
-    __slots__ = ("_all", "_checks", "_generic", "_keys", "_literal", "_owners", "_steps", "_under")
+    __slots__ = ("_all", "_alt_keys", "_checks", "_chunks", "_extra", "_folds", "_generic", "_indexes", "_keys",
+                 "_steps", "_under")
 
     def __init__(self, rules: Iterable[tuple[K, EventPattern]]) -> None:
         self._keys: list[K] = []
-        self._owners: list[int] = []  # alternative bit -> index of its rule
+        self._alt_keys: list[K] = []  # alternative bit -> the key of its rule
         self._checks: list[Check] = []  # alternative bit -> its check on a whole event
-        literal: dict[Path, tuple[dict[Hashable, int], list[int]]] = {}
+        folds: list[tuple[int, int]] = []  # (first bit, other bits) of the rules with several alternatives
+        indexes: dict[tuple[Path, type], _FieldIndex | _NumberIndex | _GlobIndex] = {}
         generic: dict[tuple[Path, str], tuple[Path, Leaf, list[int]]] = {}
         under: dict[Path, int] = {}
         for key, pattern in rules:
-            rule = len(self._keys)
             self._keys.append(key)
+            start = len(self._alt_keys)
             for conditions, check in zip(pattern.alternatives, pattern.checks, strict=True):
-                bit = 1 << len(self._owners)
-                self._owners.append(rule)
+                bit = 1 << len(self._alt_keys)
+                self._alt_keys.append(key)
                 self._checks.append(check)
-                indexed: set[Path] = set()
+                indexed: set[tuple[Path, type]] = set()  # one condition per path in each index
                 for path, leaf in conditions:
                     under[path] = under.get(path, 0) | bit
-                    if leaf.literal_only and path not in indexed:
-                        indexed.add(path)
-                        table, mask = literal.setdefault(path, ({}, [0]))
-                        for value in leaf.literals:
-                            table[value] = table.get(value, 0) | bit
-                        mask[0] |= bit
+                    kind = _index_kind(leaf)
+                    if kind is not None and (path, kind) not in indexed:
+                        indexed.add((path, kind))
+                        if (path, kind) not in indexes:
+                            indexes[path, kind] = kind()
+                        indexes[path, kind].add(leaf, bit)
                     else:
                         generic.setdefault((path, leaf.key), (path, leaf, [0]))[2][0] |= bit
-        self._all = (1 << len(self._owners)) - 1
-        self._literal = tuple((path, table, mask[0]) for path, (table, mask) in literal.items())
-        # cheap conditions first: a failed one can spare the later ones
+            if len(pattern.alternatives) > 1:
+                rule_bits = (1 << len(self._alt_keys)) - (1 << start)
+                folds.append((1 << start, rule_bits ^ 1 << start))
+        self._all = (1 << len(self._alt_keys)) - 1
+        self._folds = tuple(folds)
+        self._extra = 0
+        for _, extra in folds:
+            self._extra |= extra
+        self._chunks: dict[int, tuple[K, ...]] = {}
+        self._indexes = tuple((path, index.freeze()) for (path, _), index in indexes.items())
+        # presence tests first: they are the cheapest, and a failed one can spare the others
         self._generic = tuple(sorted(((path, leaf, bits[0]) for path, leaf, bits in generic.values()),
                                      key=lambda item: not item[1].if_present and not item[1].if_absent))
         self._under = under
@@ -81,12 +251,8 @@ class RuleMatcher(Generic[K]):
         crowded: list[Path] = []
         _walk(self._steps, (event,), False, found, crowded)
         failed = 0
-        for path, table, mask in self._literal:
-            values = found.get(path, _NOTHING)[0]
-            hit = 0
-            for value in values:
-                hit |= table.get(literal_key(value), 0)
-            failed |= mask & ~hit
+        for path, index in self._indexes:
+            failed |= index.mask & ~index.hits(found.get(path, _NOTHING)[0])
         for path, leaf, bits in self._generic:
             if bits & ~failed and not leaf.on_scalars(found.get(path, _NOTHING)[0]):
                 failed |= bits
@@ -102,17 +268,43 @@ class RuleMatcher(Generic[K]):
         return self._keys_of(matched)
 
     def _keys_of(self, matched: int) -> list[K]:
-        out: list[K] = []
-        last = -1
-        for bit in _bits(matched):
-            rule = self._owners[bit]
-            if rule != last:
-                out.append(self._keys[rule])
-                last = rule
+        if matched & self._extra:  # keep one bit per rule
+            for first, extra in self._folds:
+                if matched & extra:
+                    matched = matched & ~extra | first
+        keys = self._alt_keys
+        if matched.bit_count() <= 8:
+            out: list[K] = []
+            while matched:
+                low = matched & -matched
+                out.append(keys[low.bit_length() - 1])
+                matched ^= low
+            return out
+        out = []
+        chunks = self._chunks
+        for at, byte in enumerate(matched.to_bytes((matched.bit_length() + 7) // 8, "little")):
+            if byte:
+                chunk = chunks.get(at << 8 | byte)
+                if chunk is None:
+                    chunk = tuple(keys[at * 8 + bit] for bit in _BYTE_BITS[byte])
+                    if len(chunks) < 65536:
+                        chunks[at << 8 | byte] = chunk
+                out.extend(chunk)
         return out
 
 
+def _index_kind(leaf: Leaf) -> type[_FieldIndex] | type[_NumberIndex] | type[_GlobIndex] | None:
+    if leaf.indexable:
+        return _FieldIndex
+    if leaf.bound is not None:
+        return _NumberIndex
+    if leaf.runs is not None:
+        return _GlobIndex
+    return None
+
+
 def _bits(value: int) -> Iterable[int]:
+    """The set bits of ``value``, lowest first."""
     while value:
         low = value & -value
         yield low.bit_length() - 1
