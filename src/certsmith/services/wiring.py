@@ -34,6 +34,7 @@ from .events.delivery import EventDelivery, LeasedTarget, RetryPolicy
 from .events.dispatch import EventDispatcher
 from .events.event_log import EventLog
 from .events.outbox import EventOutbox
+from .events.rules import EventRules
 from .master_key import open_master_key
 from .pca.audit_reports import AUDIT_REPORT_JOB, AuditReportService
 from .pca.authorities import CREATE_AUTHORITY_JOB, PURGE_AUTHORITY_JOB, AuthorityService
@@ -118,6 +119,7 @@ class Container:
     event_dispatcher: EventDispatcher
     event_delivery: EventDelivery
     event_log: EventLog
+    event_rules: EventRules
 
     def zone_content(self) -> dict[str, list[str]]:
         """What the validation zone's DNS server serves: the open challenges, and the probe of its delegation."""
@@ -222,6 +224,8 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
     def open_secret(target: LeasedTarget) -> str | None:
         return None if target.sealed is None else sealer.open(target.sealed, target.id).decode()
 
+    event_rules = EventRules(database, sealer, clock, allow_commands=notifiers.commands_allowed,
+                             mail=notifiers.mail_configured)
     delivery = EventDelivery(database, clock, notifiers, open_secret,
                              lease=timedelta(seconds=settings.job_lease_seconds),
                              policy=RetryPolicy(first=timedelta(seconds=settings.event_retry_seconds)))
@@ -254,5 +258,6 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         rotation=RotationService(database, clock, authorities, issuance),
         reissue=ReissueService(database, jobs, sealer, clock, signal, issuance, recorder, public_url),
         endpoints=endpoints, endpoint_prober=EndpointProber(database, clock, endpoints, outbox),
-        notifiers=notifiers, event_dispatcher=EventDispatcher(database, clock, on_dispatched=delivery.kick),
-        event_delivery=delivery, event_log=EventLog(database, clock))
+        notifiers=notifiers, event_dispatcher=EventDispatcher(database, clock, rules=event_rules.enabled_rules,
+                                                                   on_dispatched=delivery.kick),
+        event_delivery=delivery, event_log=EventLog(database, clock), event_rules=event_rules)
