@@ -30,7 +30,7 @@ from .audit_log import AuditLog
 from .blobs import FileBlobStore
 from .endpoints.prober import EndpointProber
 from .endpoints.registry import EndpointRegistry
-from .events.delivery import EventDelivery, LeasedTarget, RetryPolicy
+from .events.delivery import EventDelivery, RetryPolicy
 from .events.dispatch import EventDispatcher
 from .events.event_log import EventLog
 from .events.outbox import EventOutbox
@@ -221,12 +221,9 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
     endpoints = EndpointRegistry(database, clock)
     notifiers = Notifiers(mailer, allow_commands=settings.event_commands)
 
-    def open_secret(target: LeasedTarget) -> str | None:
-        return None if target.sealed is None else sealer.open(target.sealed, target.id).decode()
-
     event_rules = EventRules(database, sealer, clock, allow_commands=notifiers.commands_allowed,
                              mail=notifiers.mail_configured)
-    delivery = EventDelivery(database, clock, notifiers, open_secret,
+    delivery = EventDelivery(database, clock, notifiers, event_rules.open_secret,
                              lease=timedelta(seconds=settings.job_lease_seconds),
                              policy=RetryPolicy(first=timedelta(seconds=settings.event_retry_seconds)))
     return Container(

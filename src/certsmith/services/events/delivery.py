@@ -189,6 +189,8 @@ class EventDelivery:
                 if not batch:
                     break
                 for item in batch:
+                    if self._stop.is_set():
+                        return sends
                     after = item.id
                     now = self._clock.now()
                     if item.next_attempt_at > now:
@@ -206,8 +208,6 @@ class EventDelivery:
                     until = self._failed(target, item, failure, policy)
                     if until is not None:
                         return sends
-                    if self._stop.is_set():
-                        break
             return sends
         finally:
             self._release(target, until)
