@@ -12,7 +12,7 @@ import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -21,20 +21,20 @@ from cryptography.x509.oid import NameOID
 
 from .acm import colon_hex
 from .arns import partition_of
+from .certsmith_events import ENDPOINT_DRIFT, ENDPOINT_UNREACHABLE, endpoint_drift, endpoint_unreachable
 from .errors import ValidationError
 from .events import Event, days_to_expiry, iso_time
 
 __all__ = [
     "DEFAULT_INTERVAL", "DEFAULT_PORT", "DRIFT", "DRIFT_EVENT", "EXPIRED", "MAX_INTERVAL", "MIN_INTERVAL", "MISMATCH",
-    "OK", "PENDING", "SOURCE", "STATUSES", "UNREACHABLE", "UNREACHABLE_EVENT", "UNTRUSTED", "ChainEntry",
+    "OK", "PENDING", "STATUSES", "UNREACHABLE", "UNREACHABLE_EVENT", "UNTRUSTED", "ChainEntry",
     "EndpointFacts", "Expected", "Observation", "Verdict", "check_host", "check_interval", "check_port",
     "check_server_name", "check_trust_bundle", "drift_event", "endpoint_arn", "evaluate", "events_for",
     "hostname_matches", "is_ip", "parse_chain", "recommended_action", "reminder_due", "unreachable_event",
 ]
 
-SOURCE = "certsmith"
-DRIFT_EVENT = "Certsmith Endpoint Drift"
-UNREACHABLE_EVENT = "Certsmith Endpoint Unreachable"
+DRIFT_EVENT = ENDPOINT_DRIFT
+UNREACHABLE_EVENT = ENDPOINT_UNREACHABLE
 
 PENDING, OK, DRIFT, MISMATCH = "PENDING", "OK", "DRIFT", "MISMATCH"
 UNTRUSTED, EXPIRED, UNREACHABLE = "UNTRUSTED", "EXPIRED", "UNREACHABLE"
@@ -309,35 +309,34 @@ def recommended_action(facts: EndpointFacts, verdict: Verdict, expected: Expecte
     return "Nothing to do."
 
 
-def _resources(facts: EndpointFacts) -> tuple[str, ...]:
-    return (facts.certificate_arn, facts.arn) if facts.certificate_arn else (facts.arn,)
-
-
-def _base(facts: EndpointFacts) -> dict[str, Any]:
-    detail: dict[str, Any] = {"EndpointId": facts.endpoint_id, "Host": facts.host, "Port": facts.port,
-                              "ServerName": facts.server_name}
+def _with(event: Event, facts: EndpointFacts, extra: dict[str, Any], action: str | None = None) -> Event:
+    """The event with the endpoint's own fields added; RecommendedAction stays last."""
+    detail = {k: v for k, v in event.detail.items() if k != "RecommendedAction"}
+    detail |= {"EndpointId": facts.endpoint_id, "Host": facts.host, "Port": facts.port}
     if facts.certificate_arn:
         detail["CertificateArn"] = facts.certificate_arn
-    return detail
+    detail |= extra
+    detail["RecommendedAction"] = action or event.detail.get("RecommendedAction", "")
+    return Event(event.detail_type, event.resources, detail, event.time, event.source)
 
 
 def drift_event(facts: EndpointFacts, verdict: Verdict, expected: Expected, now: datetime) -> Event:
     """Certsmith Endpoint Drift: the endpoint serves something other than the current version of its certificate."""
-    detail = _base(facts) | {"CertificateArn": expected.arn, "ServedSerial": verdict.served_serial or "",
-                             "CurrentSerial": expected.current_serial or "", "CurrentVersion": expected.current_version}
+    event = endpoint_drift(facts.host, facts.port, facts.server_name, now, certificate_arn=expected.arn,
+                           expected_serial=expected.current_serial, served_serial=verdict.served_serial,
+                           served_not_after=verdict.served_not_after, endpoint_arn=facts.arn)
+    extra: dict[str, Any] = {"CertificateArn": expected.arn, "CurrentSerial": expected.current_serial or "",
+                             "CurrentVersion": expected.current_version}
     if verdict.served_version is not None:
-        detail["ServedVersion"] = verdict.served_version
-    if verdict.served_not_after is not None:
-        detail["ServedNotAfter"] = iso_time(verdict.served_not_after)
-    detail["RecommendedAction"] = recommended_action(facts, verdict, expected)
-    return Event(DRIFT_EVENT, _resources(facts), detail, now.astimezone(UTC), SOURCE)
+        extra["ServedVersion"] = verdict.served_version
+    return _with(event, facts, extra, recommended_action(facts, verdict, expected))
 
 
 def unreachable_event(facts: EndpointFacts, verdict: Verdict, now: datetime) -> Event:
     """Certsmith Endpoint Unreachable: no TLS handshake with the endpoint."""
-    detail = _base(facts) | {"Error": verdict.message or "unreachable",
-                             "RecommendedAction": recommended_action(facts, verdict, None)}
-    return Event(UNREACHABLE_EVENT, _resources(facts), detail, now.astimezone(UTC), SOURCE)
+    event = endpoint_unreachable(facts.host, facts.port, facts.server_name, verdict.message or "unreachable", now,
+                                 certificate_arn=facts.certificate_arn, endpoint_arn=facts.arn)
+    return _with(event, facts, {})
 
 
 def reminder_due(previous_probed_at: datetime | None, now: datetime, anchor: datetime) -> bool:

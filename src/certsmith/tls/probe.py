@@ -10,6 +10,7 @@ is read from a second handshake that verifies nothing.
 
 from __future__ import annotations
 
+import _ssl
 import socket
 import ssl
 import time
@@ -21,7 +22,7 @@ __all__ = ["PROBE_TIMEOUT", "probe_tls"]
 
 PROBE_TIMEOUT = 5.0
 _NO_CHECK_TIME = 0x200000  # OpenSSL's X509_V_FLAG_NO_CHECK_TIME: validity periods are judged by the caller
-_DER = 1  # _ssl.ENCODING_DER
+_DER: int = getattr(_ssl, "ENCODING_DER", 2)  # how the private chain API is asked for DER
 
 
 def _verifying(trust_pem: str | None) -> ssl.SSLContext:
@@ -67,11 +68,10 @@ def _served_chain(tls: ssl.SSLSocket) -> tuple[bytes, ...]:
         getter = getattr(getattr(tls, "_sslobj", None), "get_unverified_chain", None)  # private, 3.10 to 3.12
     if getter is not None:
         try:
-            served = getter() or []
-        except (AttributeError, ssl.SSLError, ValueError):
-            served = []
-        chain = tuple(item if isinstance(item, bytes) else bytes(item.public_bytes(_DER)) for item in served)
-        if chain:
+            chain = tuple(item if isinstance(item, bytes) else item.public_bytes(_DER) for item in getter() or [])
+        except (AttributeError, TypeError, ValueError, ssl.SSLError):
+            chain = ()
+        if chain and all(isinstance(item, bytes) for item in chain):
             return chain
     leaf = tls.getpeercert(binary_form=True)
     return (leaf,) if leaf else ()
