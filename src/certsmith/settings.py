@@ -43,6 +43,8 @@ class Settings:
     event_commands: bool = False  # let event targets run shell commands as the server's user (any account may add one)
     event_delivery_seconds: float = 2.0  # how often each worker dispatches new events to rules and sends due deliveries
     event_retry_seconds: float = 10.0  # the first wait after a failed delivery; it doubles per attempt, up to 15 minutes
+    metrics_token: str | None = None  # when set, GET /metrics wants "Authorization: Bearer <token>"
+    metrics_certificate_series: int = 100000  # per-certificate series on /metrics at most (the soonest to expire)
 
     @property
     def effective_database_url(self) -> str:
