@@ -13,6 +13,7 @@ from .credentials import credentials_app
 from .dns_provider import dns_provider_app
 from .doctor import doctor_app
 from .endpoint import endpoint_app
+from .events import events_app
 from .help import CertsmithTyper
 from .issuer import issuer_app
 from .master_key import master_key_app
@@ -30,6 +31,7 @@ app.add_typer(cert_app, name="cert")
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(dns_provider_app, name="dns-provider")
 app.add_typer(doctor_app, name="doctor")
+app.add_typer(events_app, name="events")
 app.add_typer(endpoint_app, name="endpoint")
 app.add_typer(issuer_app, name="issuer")
 app.add_typer(master_key_app, name="master-key")
