@@ -14,13 +14,16 @@ from ...domain.errors import (
     ResourceInUseError,
     ValidationError,
 )
+from ...domain.events import revoked
 from ...domain.revocation import RevocationReason
 from ...store.database import Database
 from ...store.jobs import JobQueue
 from ...store.tables import CertificateRow
 from ..context import Caller
+from ..events.outbox import EventOutbox
 from ..pca.issuance import IssuanceService
 from ..ports import KeyVault, WorkSignal
+from ..renewal.recorder import certificate_facts
 from ..renewal.scheduler import RENEWAL_ATTEMPTS
 from .certificate_records import CertificateRecord, renewal_eligibility
 from .certificates import CertificateService
@@ -56,9 +59,9 @@ def _why_not_renewable(row: CertificateRow) -> str:
 
 class CertificateLifecycleService:
     def __init__(self, database: Database, jobs: JobQueue, vault: KeyVault, clock: Clock, signal: WorkSignal,
-                 certificates: CertificateService, issuance: IssuanceService) -> None:
+                 certificates: CertificateService, issuance: IssuanceService, outbox: EventOutbox | None = None) -> None:
         self._db, self._jobs, self._vault, self._clock, self._signal = database, jobs, vault, clock, signal
-        self._certificates, self._issuance = certificates, issuance
+        self._certificates, self._issuance, self._outbox = certificates, issuance, outbox or EventOutbox()
 
     def export(self, caller: Caller, arn: str, passphrase: bytes) -> tuple[str, str | None, str]:
         """(certificate, chain, private key as PKCS#8 encrypted with PBES2/AES-256) and mark it exported."""
@@ -106,7 +109,8 @@ class CertificateLifecycleService:
         self._signal.notify()
 
     def revoke(self, caller: Caller, arn: str, reason: str) -> str:
-        """Revoke at the CA too, so the serial shows on its CRL and OCSP; the certificate becomes REVOKED."""
+        """Revoke at the CA too, so the serial shows on its CRL and OCSP; the certificate becomes REVOKED, and
+        ACM Certificate Revoked is written in that transaction."""
         row = self._certificates.load(caller, arn)
         if reason not in _CA_REASONS:
             raise ValidationError(f"RevocationReason {reason} does not revoke a certificate for good; use one of "
@@ -126,4 +130,6 @@ class CertificateLifecycleService:
             if current is not None:
                 current.status, current.revoked_at = CertificateStatus.REVOKED.value, now.replace(microsecond=0)
                 current.revocation_reason = reason
+                self._outbox.add(session, current.account_id, current.region, revoked(certificate_facts(current), now),
+                                 now)
         return arn

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ...domain import pca_events
 from ...domain.authority import AuthorityStatus
 from ...domain.clock import Clock
 from ...domain.errors import InvalidStateError, RequestInProgressError, ResourceNotFoundError
@@ -18,6 +19,7 @@ from ...store.database import Database
 from ...store.jobs import JobQueue
 from ...store.tables import AuditReportRow, AuthorityRow, IssuedCertificateRow
 from ..context import Caller
+from ..events.outbox import EventOutbox
 from ..ports import BlobStore, WorkSignal
 from .lookup import load_authority
 
@@ -39,8 +41,10 @@ def _colon_hex(serial_hex: str) -> str:
 
 
 class AuditReportService:
-    def __init__(self, database: Database, jobs: JobQueue, blobs: BlobStore, clock: Clock, signal: WorkSignal) -> None:
+    def __init__(self, database: Database, jobs: JobQueue, blobs: BlobStore, clock: Clock, signal: WorkSignal,
+                 outbox: EventOutbox | None = None) -> None:
         self._db, self._jobs, self._blobs, self._clock, self._signal = database, jobs, blobs, clock, signal
+        self._outbox = outbox or EventOutbox()
 
     def create(self, caller: Caller, arn: str, bucket: str, response_format: str) -> tuple[str, str]:
         now = self._clock.now()
@@ -103,12 +107,21 @@ class AuditReportService:
                 data = json.dumps(records, indent=2).encode()
             self._blobs.put(report.s3_bucket, report.s3_key, data)
             report.status = "SUCCESS"
+            now = self._clock.now()
+            self._outbox.add(session, ca.account_id, ca.region, pca_events.audit_report(
+                ca.arn, pca_events.audit_report_object_arn(ca.arn, report.s3_bucket, report.s3_key), now), now)
 
     def mark_failed(self, payload: dict[str, Any]) -> None:
+        now = self._clock.now()
         with self._db.transaction() as session:
             report = session.get(AuditReportRow, payload["report_id"])
             if report is not None and report.status == "CREATING":
                 report.status = "FAILED"
+                ca = session.get(AuthorityRow, report.authority_id)
+                if ca is not None:
+                    self._outbox.add(session, ca.account_id, ca.region, pca_events.audit_report(
+                        ca.arn, pca_events.audit_report_object_arn(ca.arn, report.s3_bucket, report.s3_key), now,
+                        "Failed to write the audit report. Internal failure."), now)
 
     def download(self, key: str) -> bytes | None:
         """The report stored under S3 key ``key`` (audit-report/<ca-id>/<report-id>.<fmt>)."""

@@ -10,6 +10,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import delete, func, select
 
+from ...domain import pca_events
 from ...domain.algorithms import KeyAlgorithm, SigningAlgorithm, check_family, generate_private_key
 from ...domain.arns import AuthorityArn
 from ...domain.authority import (
@@ -37,6 +38,7 @@ from ...store.database import Database
 from ...store.jobs import JobQueue
 from ...store.tables import AuditReportRow, AuthorityRow, IssuedCertificateRow, PermissionRow
 from ..context import Caller
+from ..events.outbox import EventOutbox
 from ..ports import KeyVault, WorkSignal
 from .authority_cache import ActiveAuthorities
 from .lookup import decode_token, encode_token, load_authority
@@ -82,9 +84,9 @@ def _csr_parts(configuration: Mapping[str, Any]) -> tuple[x509.Name, x509.KeyUsa
 
 class AuthorityService:
     def __init__(self, database: Database, jobs: JobQueue, vault: KeyVault, clock: Clock, signal: WorkSignal,
-                 active: ActiveAuthorities) -> None:
+                 active: ActiveAuthorities, outbox: EventOutbox | None = None) -> None:
         self._db, self._jobs, self._vault, self._clock, self._signal = database, jobs, vault, clock, signal
-        self._active = active
+        self._active, self._outbox = active, outbox or EventOutbox()
 
     # -- create ---------------------------------------------------------------------------------------------------
     def create(self, caller: Caller, *, authority_type: AuthorityType, configuration: dict[str, Any],
@@ -139,6 +141,7 @@ class AuthorityService:
             row.sealed_key = sealed
             row.csr_pem = csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
             row.status, row.last_state_change_at = AuthorityStatus.PENDING_CERTIFICATE.value, now
+            self._outbox.add(session, row.account_id, row.region, pca_events.creation(row.arn, now), now)
 
     def mark_failed(self, payload: dict[str, Any]) -> None:
         """Called when the create job is dead: the CA becomes FAILED."""
@@ -147,6 +150,8 @@ class AuthorityService:
             row = session.get(AuthorityRow, payload["authority_id"])
             if row is not None and row.status == AuthorityStatus.CREATING:
                 row.status, row.failure_reason, row.last_state_change_at = AuthorityStatus.FAILED.value, "OTHER", now
+                self._outbox.add(session, row.account_id, row.region, pca_events.creation(
+                    row.arn, now, "Failed to create the CA's key and CSR. Internal failure."), now)
 
     # -- read -----------------------------------------------------------------------------------------------------
     def describe(self, caller: Caller, arn: str) -> AuthorityRecord:

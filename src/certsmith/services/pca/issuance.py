@@ -10,6 +10,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Row, bindparam, insert, select, update
 
+from ...domain import pca_events
 from ...domain.algorithms import KeyAlgorithm, SigningAlgorithm, check_family, key_algorithm_of
 from ...domain.arns import IssuedCertificateArn
 from ...domain.authority import (
@@ -42,6 +43,7 @@ from ...store.group_commit import GroupCommit
 from ...store.jobs import JobQueue, LeasedJob
 from ...store.tables import AuthorityRow, Base, IssuedCertificateRow
 from ..context import Caller
+from ..events.outbox import EventOutbox
 from ..ports import KeyVault, WorkSignal
 from .authority_cache import ActiveAuthorities, IssuingAuthority
 from .lookup import load_authority
@@ -58,6 +60,7 @@ PENDING, ISSUED, FAILED = "PENDING", "ISSUED", "FAILED"
 _ISSUED = Base.metadata.tables["issued_certificates"]
 _INSERT_ISSUED = insert(_ISSUED)
 _JOBS = Base.metadata.tables["jobs"]
+_OUTBOX = Base.metadata.tables["event_outbox"]
 # The worker's read of a batch: plain rows with the columns signing needs (no ORM objects to build).
 _SELECT_PENDING = select(_ISSUED.c.id, _ISSUED.c.authority_id, _ISSUED.c.serial_hex, _ISSUED.c.template_arn,
                          _ISSUED.c.request).where(
@@ -109,9 +112,10 @@ def _path_length(certificate: x509.Certificate) -> int | None:
 
 class IssuanceService:
     def __init__(self, database: Database, writes: GroupCommit, jobs: JobQueue, vault: KeyVault, clock: Clock,
-                 signal: WorkSignal, active: ActiveAuthorities, public_url: str) -> None:
+                 signal: WorkSignal, active: ActiveAuthorities, public_url: str, outbox: EventOutbox | None = None) -> None:
         self._db, self._writes, self._jobs, self._vault, self._clock = database, writes, jobs, vault, clock
         self._signal, self._active, self._public_url = signal, active, public_url
+        self._outbox = outbox or EventOutbox()
         self._issuers: dict[str, tuple[tuple[str, dict[str, Any]], IssuerContext]] = {}
 
     async def issue(self, caller: Caller, request: IssueRequest) -> str:
@@ -201,7 +205,8 @@ class IssuanceService:
 
         Returns, for each job, None when it is done (issued, failed for good, or nothing left to do)
         or the error text of an unexpected failure, so that the worker retries just that one. The
-        jobs that are done leave the queue in the same transaction that stores their certificates.
+        jobs that are done leave the queue in the same transaction that stores their certificates,
+        with their ACM Private CA Certificate Issuance events (one statement for the batch).
         """
         payloads = [job.payload for job in jobs]
         now = self._clock.now()
@@ -215,12 +220,15 @@ class IssuanceService:
                 "serials": [p["serial_hex"] for p in payloads if p["authority_id"] == authority_id]})]
         issued: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
+        told: list[dict[str, Any]] = []
         for row in pending:
             ca = cas[row.authority_id]
             try:
                 certificate = self._sign_one(row, ca, now)
             except CertsmithError as error:  # the CA changed since the request was accepted: a final answer
                 failed.append({"row_id": row.id, "message": error.message})
+                told.append(self._outbox.values(pca_events.issuance(ca.arn, row.serial_hex, now, error.message),
+                                                ca.account_id, ca.region, now))
                 continue
             except Exception as error:  # noqa: BLE001 - unexpected: the worker retries this one with backoff
                 results[index_of[(row.authority_id, row.serial_hex)]] = f"{type(error).__name__}: {error}"
@@ -228,9 +236,12 @@ class IssuanceService:
             issued.append({"row_id": row.id, "certificate_pem": pem(certificate),
                            "subject": certificate.subject.rfc4514_string(), "nb": certificate.not_valid_before_utc,
                            "na": certificate.not_valid_after_utc, "issued_at": now})
+            told.append(self._outbox.values(pca_events.issuance(ca.arn, row.serial_hex, now), ca.account_id, ca.region,
+                                            now))
         with self._db.transaction() as session:
             self._db.bulk.execute(session.connection(), _STORE_ISSUED, issued)
             self._db.bulk.execute(session.connection(), _STORE_FAILED, failed)
+            self._db.bulk.insert(session.connection(), _OUTBOX, told, ids=False)
             self._jobs.complete(session, [job.id for job, error in zip(jobs, results, strict=True) if error is None])
         return results
 
@@ -300,15 +311,22 @@ class IssuanceService:
                 "certificate_pem": certificate_pem, "subject": certificate.subject.rfc4514_string(),
                 "not_before": not_before, "not_after": not_after, "issued_at": now, "created_at": now,
                 "idempotency_token": None, "requested_by": None})
+            self._db.bulk.insert(session.connection(), _OUTBOX, [self._outbox.values(
+                pca_events.issuance(ca.arn, format(serial, "x"), now), ca.account_id, ca.region, now)], ids=False)
         return SignedCertificate(certificate, certificate_pem, (ca.certificate_pem or "") + (ca.chain_pem or ""))
 
     def mark_failed(self, payload: dict[str, Any], error: str) -> None:
+        now = self._clock.now()
         with self._db.transaction() as session:
             cert = session.scalars(select(IssuedCertificateRow).where(
                 IssuedCertificateRow.authority_id == payload["authority_id"],
                 IssuedCertificateRow.serial_hex == payload["serial_hex"])).first()
             if cert is not None and cert.status == PENDING:
                 cert.status, cert.failure_message = FAILED, error
+                ca = session.get(AuthorityRow, cert.authority_id)
+                if ca is not None:
+                    self._outbox.add(session, ca.account_id, ca.region, pca_events.issuance(
+                        ca.arn, cert.serial_hex, now, f"Failed to issue the certificate: {error}"), now)
 
     def _load_issued(self, caller: Caller, authority_arn: str, certificate_arn: str) -> tuple[AuthorityRow,
                                                                                            IssuedCertificateRow]:
@@ -362,6 +380,7 @@ class IssuanceService:
                 raise InvalidRequestError(f"certificate {serial} has expired and cannot be revoked",
                                           field="CertificateSerial")
             cert.revoked_at, cert.revocation_reason = now.replace(microsecond=0), reason.value
+            self._outbox.add(session, ca.account_id, ca.region, pca_events.revocation(ca.arn, serial_hex, now), now)
             queued = queue_crl_refresh(session, self._jobs, ca, now)  # the serial is on the next CRL at once
         if queued:
             self._signal.notify()

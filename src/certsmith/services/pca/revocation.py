@@ -8,6 +8,7 @@ transaction, and every refresh keeps the CA's one scheduled refresh at half the 
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from cryptography.x509 import ocsp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ...domain import certsmith_events, pca_events
 from ...domain.algorithms import SigningAlgorithm
 from ...domain.authority import AuthorityStatus, reported_status
 from ...domain.clock import Clock
@@ -31,6 +33,7 @@ from ...domain.revocation import (
 from ...store.database import Database
 from ...store.jobs import JobQueue
 from ...store.tables import AuthorityRow, IssuedCertificateRow
+from ..events.outbox import EventOutbox
 from ..ports import KeyVault
 from .records import revocation_from_json
 
@@ -42,6 +45,7 @@ REFRESH_CRL_JOB = "crl.refresh"
 REFRESH_CRL_ATTEMPTS = 36
 
 _ANSWERING = (AuthorityStatus.ACTIVE.value, AuthorityStatus.DISABLED.value)
+log = logging.getLogger("certsmith.crl")
 
 
 def queue_crl_refresh(session: Session, jobs: JobQueue, ca: AuthorityRow, now: datetime, *,
@@ -63,11 +67,33 @@ def queue_crl_refresh(session: Session, jobs: JobQueue, ca: AuthorityRow, now: d
 
 
 class RevocationService:
-    def __init__(self, database: Database, jobs: JobQueue, vault: KeyVault, clock: Clock) -> None:
+    def __init__(self, database: Database, jobs: JobQueue, vault: KeyVault, clock: Clock, *,
+                 outbox: EventOutbox | None = None, public_url: str | None = None) -> None:
         self._db, self._jobs, self._vault, self._clock = database, jobs, vault, clock
+        self._outbox, self._public_url = outbox or EventOutbox(), public_url
 
     def refresh_crl(self, payload: dict[str, Any]) -> None:
-        """Sign a new complete CRL with the next CRL number and store it.
+        """Sign a new CRL (see :meth:`_refresh`); a refresh that fails is told (ACM Private CA CRL Generation, failure)
+        before the job tries again."""
+        try:
+            self._refresh(payload)
+        except Exception:
+            try:
+                self._tell_failure(payload["authority_id"])
+            except Exception:
+                log.exception("CA %s: the failed CRL refresh could not be told", payload["authority_id"])
+            raise
+
+    def _tell_failure(self, authority_id: str) -> None:
+        now = self._clock.now()
+        with self._db.transaction() as session:
+            ca = session.get(AuthorityRow, authority_id)
+            if ca is not None:
+                self._outbox.add(session, ca.account_id, ca.region,
+                                 pca_events.crl_generation(ca.arn, now, pca_events.CRL_INTERNAL_FAILURE), now)
+
+    def _refresh(self, payload: dict[str, Any]) -> None:
+        """Sign a new complete CRL with the next CRL number and store it, with its events.
 
         Each CA has one scheduled refresh at half the CRL's validity (``crl_next_refresh_at``), so a CRL never
         goes stale even when nothing is revoked. The refresh that finds it due or missing schedules the next;
@@ -106,6 +132,11 @@ class RevocationService:
                 entries=entries, crl_number=number, this_update=now, valid_for=settings.crl_validity,
                 signing_algorithm=SigningAlgorithm(ca.configuration["SigningAlgorithm"]))
             ca.crl_number, ca.crl_updated_at = number, now
+            url = settings.crl_url(self._public_url, ca.id) if self._public_url else None
+            for event in (pca_events.crl_generation(ca.arn, exact),
+                          certsmith_events.crl_published(ca.arn, number, now, now + settings.crl_validity, len(entries),
+                                                         exact, url=url)):
+                self._outbox.add(session, ca.account_id, ca.region, event, exact)
 
     def crl(self, authority_id: str) -> bytes | None:
         with self._db.read() as session:

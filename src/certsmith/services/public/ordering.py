@@ -24,14 +24,17 @@ from ...store.database import Database
 from ...store.tables import CertificateRow, IssuerRow
 from ...worker.loop import RunLater
 from ..acm.private_signing import PrivateMaterial, certificate_request, sign_private, store_material
+from ..events.outbox import EventOutbox
 from ..pca.issuance import IssuanceService
 from ..ports import KeyVault
 from ..renewal.recorder import RenewalRecorder
 from .dns_providers import DnsProviderService
 from .issuers import ACME, IssuerService
 from .responders import DirectResponder, Responder, ZoneResponder
+from .validation import tell_validation_failed
 
 __all__ = ["OrderRefused", "OrderingService"]
+_OUTBOX = EventOutbox()
 
 log = logging.getLogger("certsmith.ordering")
 ORDER_SECONDS = 120.0  # how long one attempt waits for the CA to validate and sign
@@ -271,4 +274,7 @@ class OrderingService:
                     row.validations = [{**v, "ValidationStatus": "FAILED"} if not named or
                                        validation_base(v["DomainName"]) == validation_base(str(named)) else v
                                        for v in row.validations or []]
+                    failed = [v["DomainName"] for v in row.validations if v["ValidationStatus"] == "FAILED"]
+                    tell_validation_failed(session, _OUTBOX, row, failure.value, message, self._clock.now(),
+                                           failed_names=failed)
         log.info("certificate %s: %s", certificate_id, message)

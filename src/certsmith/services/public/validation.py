@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from ...dns.resolve import DnsLookupError, Resolvers
 from ...domain.acm import CertificateStatus, FailureReason
+from ...domain.certsmith_events import validation_failed
 from ...domain.clock import Clock
 from ...domain.public_names import CaaRecord, caa_decision
 from ...store.database import Database
 from ...store.jobs import JobQueue
 from ...store.tables import CertificateRow, IssuerRow
 from ...worker.loop import RunLater
+from ..events.outbox import EventOutbox
 from ..ports import WorkSignal
+from ..renewal.recorder import issuer_of
 from .challenges import ChallengeStore
 from .http_validation import HttpRedirectCheck
 from .issuers import IssuerService
 
-__all__ = ["ORDER_JOB", "VALIDATION_TIMEOUT", "ValidationService", "record_matches"]
+__all__ = ["ORDER_JOB", "VALIDATION_TIMEOUT", "ValidationService", "record_matches", "tell_validation_failed"]
 
 ORDER_JOB = "public.order"
 VALIDATION_TIMEOUT = timedelta(hours=72)
@@ -32,6 +38,15 @@ def record_matches(seen: tuple[str, ...], expected: str) -> bool:
     return any(target.rstrip(".").lower() == want for target in seen)
 
 
+def tell_validation_failed(session: Session, outbox: EventOutbox, row: CertificateRow, reason: str, message: str,
+                           now: datetime, *, failed_names: Sequence[str] = (), issuer_arn: str | None = None) -> None:
+    """Write Certsmith Validation Failed for ``row`` (just stored FAILED or VALIDATION_TIMED_OUT) in its transaction."""
+    method = next((v.get("ValidationMethod") for v in row.validations or [] if v.get("ValidationMethod")), None)
+    outbox.add(session, row.account_id, row.region, validation_failed(
+        row.arn, list(row.names), reason, message, now, failed_names=failed_names, issuer=issuer_of(row),
+        issuer_arn=issuer_arn, validation_method=method), now)
+
+
 def next_check(age: timedelta) -> timedelta:
     """Poll often while a request is young (the records are usually being added), less as it ages."""
     return min(timedelta(minutes=10), max(timedelta(seconds=1), age / 8))
@@ -39,9 +54,11 @@ def next_check(age: timedelta) -> timedelta:
 
 class ValidationService:
     def __init__(self, database: Database, jobs: JobQueue, clock: Clock, signal: WorkSignal, resolvers: Resolvers,
-                 challenges: ChallengeStore, issuers: IssuerService, http: HttpRedirectCheck) -> None:
+                 challenges: ChallengeStore, issuers: IssuerService, http: HttpRedirectCheck,
+                 outbox: EventOutbox | None = None) -> None:
         self._db, self._jobs, self._clock, self._signal = database, jobs, clock, signal
         self._resolvers, self._challenges, self._issuers, self._http = resolvers, challenges, issuers, http
+        self._outbox = outbox or EventOutbox()
 
     def run(self, payload: dict[str, Any]) -> None:
         certificate_id = payload["certificate_id"]
@@ -80,6 +97,8 @@ class ValidationService:
                 current.status, current.failure_reason = CertificateStatus.FAILED.value, FailureReason.CAA_ERROR.value
                 current.acme = {**(current.acme or {}), "message": refusal,
                                 "problem": {"type": "urn:ietf:params:acme:error:caa", "detail": refusal}}
+                tell_validation_failed(session, self._outbox, current, FailureReason.CAA_ERROR.value, refusal,
+                                       self._clock.now(), issuer_arn=issuer.arn if issuer is not None else None)
                 return
             current.acme = {**(current.acme or {}), "message": "every name validated; ordering the certificate"}
             self._jobs.enqueue(session, ORDER_JOB, {"certificate_id": certificate_id}, self._clock.now(),
@@ -134,5 +153,9 @@ class ValidationService:
                                for v in row.validations or []]
             row.acme = {**(row.acme or {}), "message": "no validation within 72 hours; delete the certificate and "
                                                        "request a new one once the records are in place"}
+            failed = [v["DomainName"] for v in row.validations if v["ValidationStatus"] != "SUCCESS"]
+            tell_validation_failed(session, self._outbox, row, CertificateStatus.VALIDATION_TIMED_OUT.value,
+                                   f"no validation of {', '.join(failed) or 'its names'} within 72 hours",
+                                   self._clock.now(), failed_names=failed)
         self._challenges.clear(certificate_id)
         log.info("certificate %s timed out waiting for validation", certificate_id)

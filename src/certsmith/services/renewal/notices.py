@@ -1,12 +1,13 @@
 """The notice sweep: expiry events (Approaching Expiration, Renewal Action Required, Expired) when they are due.
 
 Like the scheduler it reads only due rows (the index on ``next_notice_at``); each row's next time is the moment
-its next notice becomes due, so nothing is missed and nothing is read early.
+its next notice becomes due, so nothing is missed and nothing is read early. :meth:`NoticeSweep.ca_expiry` tells
+when a CA's own certificate nears its end (Certsmith CA Expiring).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -15,11 +16,12 @@ from sqlalchemy.orm import load_only
 
 from ...domain.acm import CertificateStatus
 from ...domain.authority import AuthorityStatus, reported_status
+from ...domain.certsmith_events import CA_EXPIRY_DAYS, ca_expiring, ca_expiry_event_id, ca_expiry_threshold
 from ...domain.clock import Clock
 from ...domain.events import action_required, approaching, expired
 from ...domain.notices import NoticeFacts, NoticeState, due_notices
 from ...store.database import Database
-from ...store.tables import AuthorityRow, CertificateRow, IssuerRow
+from ...store.tables import AuthorityRow, CertificateRow, EventOutboxRow, IssuerRow
 from ..events.outbox import EventOutbox
 from .recorder import certificate_facts, days_before_expiry, issuer_of
 
@@ -63,6 +65,37 @@ class NoticeSweep:
                 written += self._one(row, windows[scope], now, extra)
             self._outbox.add_many(session, written)
         return len(written)
+
+    def ca_expiry(self, now: datetime | None = None) -> int:
+        """Certsmith CA Expiring for each ACTIVE CA whose certificate has 90, 30 or 7 days left (thresholds passed
+        unseen collapse into one), once per CA certificate and threshold: the event id is made from them, so a check
+        run again, or by several workers, writes nothing twice. Returns how many events were written."""
+        now = now or self._clock.now()
+        horizon = now + timedelta(days=max(CA_EXPIRY_DAYS))
+        with self._db.transaction() as session:
+            query = select(AuthorityRow.arn, AuthorityRow.account_id, AuthorityRow.region, AuthorityRow.not_after,
+                           AuthorityRow.certificate_pem).where(
+                AuthorityRow.status == AuthorityStatus.ACTIVE.value, AuthorityRow.not_after > now,
+                AuthorityRow.not_after <= horizon)
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            due: dict[str, tuple[str, str, str, datetime, str | None, int]] = {}
+            for arn, account_id, region, not_after, pem in session.execute(query):
+                threshold = None if not_after is None else ca_expiry_threshold(not_after, now)
+                if not_after is not None and threshold is not None:
+                    due[ca_expiry_event_id(arn, not_after, threshold)] = (arn, account_id, region, not_after, pem, threshold)
+            if not due:
+                return 0
+            told = set(session.scalars(select(EventOutboxRow.event_id).where(EventOutboxRow.event_id.in_(list(due)))))
+            rows = []
+            for event_id, (arn, account_id, region, not_after, pem, threshold) in due.items():
+                if event_id in told:
+                    continue
+                subject = x509.load_pem_x509_certificate(pem.encode()).subject.rfc4514_string() if pem else ""
+                values = self._outbox.values(ca_expiring(arn, subject, not_after, threshold, now), account_id, region, now)
+                rows.append(values | {"event_id": event_id})
+            self._outbox.add_many(session, rows)
+        return len(rows)
 
     def _one(self, row: CertificateRow, window: int, now: datetime, extra: list[Any]) -> list[dict[str, Any]]:
         if row.not_after is None or row.status not in (CertificateStatus.ISSUED, CertificateStatus.EXPIRED):
