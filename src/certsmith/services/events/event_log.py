@@ -286,9 +286,9 @@ class EventLog:
             matched = [row for row in rows if pattern.matches(envelope_of(row))]
             if not matched or not targets:
                 return []
-            pending = set(session.execute(select(EventDeliveryRow.outbox_id, EventDeliveryRow.target_id).where(
+            pending: set[tuple[int, str]] = set(session.execute(select(EventDeliveryRow.outbox_id, EventDeliveryRow.target_id).where(
                 EventDeliveryRow.target_id.in_(targets), EventDeliveryRow.state == PENDING,
-                EventDeliveryRow.outbox_id.in_([row.id for row in matched]))).tuples().all())
+                EventDeliveryRow.outbox_id.in_([row.id for row in matched]))).all())
             values = [delivery_values(row.id, target, caller.account_id, now) for row in matched for target in targets
                       if (row.id, target) not in pending]
             for begin in range(0, len(matched), 500):
