@@ -1,4 +1,4 @@
-"""The HTTP edge: the AWS API (JSON 1.1 / RPC v2 CBOR), CRL and OCSP, reports, health."""
+"""The HTTP edge: the AWS API (JSON 1.1 / RPC v2 CBOR), CRL and OCSP, reports, health, metrics."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..domain.errors import CertsmithError
+from ..metrics import CONTENT_TYPE, Metrics
 from ..services.wiring import Container
 from .approval_pages import approval_routes
 from .aws.endpoint import AwsEndpoint, Receive, Scope, Send, is_aws_request, read_body
@@ -27,21 +28,36 @@ Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 class CertsmithApp:
     """The ASGI application: AWS API calls go straight to their endpoint, everything else to Starlette."""
 
-    def __init__(self, endpoint: AwsEndpoint, web: Starlette) -> None:
+    def __init__(self, endpoint: AwsEndpoint, web: Starlette, metrics: Metrics | None = None) -> None:
         self.endpoint, self.web = endpoint, web
+        self.aws: Any = endpoint if metrics is None else metrics.requests.wrap(endpoint)  # counted per operation
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if is_aws_request(scope):
-            await self.endpoint(scope, receive, send)
+            await self.aws(scope, receive, send)
         else:
             await self.web(scope, receive, send)
 
 
 def create_app(container: Container, lifespan: Lifespan | None = None) -> CertsmithApp:
     endpoint = AwsEndpoint(container)
+    settings = container.settings
+    metrics = Metrics(container.database, container.clock, token=settings.metrics_token,
+                      certificate_series=settings.metrics_certificate_series,
+                      operations={prefix: (service, set(table)) for prefix, (service, _, table) in endpoint.tables.items()})
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
+
+    async def metrics_page(request: Request) -> Response:
+        if not metrics.allowed(request.headers.get("authorization")):
+            return Response("GET /metrics wants Authorization: Bearer <metrics_token>\n", 401, media_type="text/plain",
+                            headers={"WWW-Authenticate": 'Bearer realm="certsmith metrics"'})
+        try:
+            page = await metrics.scrape()
+        except Exception:  # noqa: BLE001 - logged where it was rendered
+            return Response("metrics are not available now; the server log says why\n", 503, media_type="text/plain")
+        return Response(page, 200, media_type=CONTENT_TYPE)
 
     async def ocsp(request: Request) -> Response:
         authority_id = request.path_params["authority_id"]
@@ -77,10 +93,11 @@ def create_app(container: Container, lifespan: Lifespan | None = None) -> Certsm
 
     routes: list[Any] = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
         Route("/ocsp/{authority_id}", ocsp, methods=["POST", "GET"]),
         Route("/ocsp/{authority_id}/{encoded:path}", ocsp, methods=["GET"]),
         *http_challenge_routes(container),
         *approval_routes(container),
         Route("/{path:path}", files, methods=["GET"]),
     ]
-    return CertsmithApp(endpoint, Starlette(routes=routes, lifespan=lifespan))
+    return CertsmithApp(endpoint, Starlette(routes=routes, lifespan=lifespan), metrics)
