@@ -15,7 +15,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..domain.errors import ValidationError
-from ..services.events.rule_inputs import pattern_matches
 from .client import ApiError, Client
 from .common import (
     DEFAULT_CREDENTIALS,
@@ -247,6 +246,8 @@ def pattern_test(
                                             "detail-type), or @FILE")],
 ) -> None:
     """Whether an event matches a pattern (checked here, as TestEventPattern does): exit 0 if it does, 1 if not."""
+    from ..services.events.rule_inputs import pattern_matches  # the pattern compiler, only when it is needed
+
     try:
         matched = pattern_matches(_text(pattern, "--pattern"), _text(event, "--event"))
     except ValidationError as exc:
