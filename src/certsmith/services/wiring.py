@@ -28,6 +28,7 @@ from .acm.certificates import ISSUE_PRIVATE_JOB, CertificateService
 from .acm.key_pool import FILL_KEY_POOL_JOB, KeyPool
 from .audit_log import AuditLog
 from .blobs import FileBlobStore
+from .compliance.report import ComplianceReports
 from .endpoints.prober import EndpointProber
 from .endpoints.registry import EndpointRegistry
 from .events.delivery import EventDelivery, RetryPolicy
@@ -120,6 +121,7 @@ class Container:
     event_delivery: EventDelivery
     event_log: EventLog
     event_rules: EventRules
+    compliance: ComplianceReports
 
     def zone_content(self) -> dict[str, list[str]]:
         """What the validation zone's DNS server serves: the open challenges, and the probe of its delegation."""
@@ -257,4 +259,5 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         endpoints=endpoints, endpoint_prober=EndpointProber(database, clock, endpoints, outbox),
         notifiers=notifiers, event_dispatcher=EventDispatcher(database, clock, rules=event_rules.enabled_rules,
                                                                    on_dispatched=delivery.kick),
-        event_delivery=delivery, event_log=EventLog(database, clock), event_rules=event_rules)
+        event_delivery=delivery, event_log=EventLog(database, clock), event_rules=event_rules,
+        compliance=ComplianceReports(database, clock))

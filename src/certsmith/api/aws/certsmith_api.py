@@ -16,6 +16,7 @@ from .certsmith_deliveries import delivery_operations
 from .certsmith_endpoints import endpoint_operations
 from .certsmith_reissue import reissue_operations
 from .certsmith_renewal import renewal_operations
+from .certsmith_report import report_operations
 from .certsmith_rules import rule_operations
 from .pca import Handler
 
@@ -149,4 +150,5 @@ def certsmith_operations() -> dict[str, Handler]:
         **delivery_operations(),
         **endpoint_operations(),
         **rule_operations(),
+        **report_operations(),
     }
