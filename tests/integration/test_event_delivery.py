@@ -79,10 +79,13 @@ class Receiver:
                     with receiver.lock:
                         receiver.received.setdefault(self.path, []).append(
                             Received(envelope["id"], envelope, signature_ok(headers, body)))
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"no" if status != 200 else b"ok")
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"no" if status != 200 else b"ok")
+                except OSError:  # the sender is gone (a killed server): what it sent is recorded all the same
+                    pass
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
