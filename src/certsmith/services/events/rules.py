@@ -26,7 +26,7 @@ from ...domain.errors import ConcurrentModificationError, LimitExceededError, Re
 from ...domain.event_patterns import EventPattern, PatternError, compile_pattern
 from ...notify.targets import COMMANDS_OFF, NO_MAILER, check_target
 from ...store.database import Database
-from ...store.event_tables import EventDeliveryRow, EventRuleRow, EventTargetRow
+from ...store.tables import EventDeliveryRow, EventRuleRow, EventTargetRow
 from ..context import Caller
 from ..ports import SecretSealer
 from .dispatch import RuleTargets
