@@ -18,6 +18,7 @@ from .help import CertsmithTyper
 from .issuer import issuer_app
 from .master_key import master_key_app
 from .renewal import renewal_app
+from .report import report
 from .serve import serve, worker
 
 __all__ = ["app", "main"]
@@ -26,6 +27,7 @@ app = CertsmithTyper(help="certsmith: a self-hosted certificate manager with the
                      add_completion=False)
 app.command()(serve)
 app.command()(worker)
+app.command("report")(report)
 app.add_typer(ca_app, name="ca")
 app.add_typer(cert_app, name="cert")
 app.add_typer(credentials_app, name="credentials")
