@@ -79,7 +79,7 @@ class TlsNginx:
                 return False
         return True
 
-    def wait_serving(self, old_workers: set[int] = frozenset()) -> None:  # type: ignore[assignment]
+    def wait_serving(self, old_workers: frozenset[int] | set[int] = frozenset()) -> None:
         deadline = time.monotonic() + 15
         while True:
             if self.process is None or self.process.poll() is not None:
@@ -344,7 +344,7 @@ def test_a_renewal_not_yet_deployed_is_drift_and_told_once(own: Any, pki: dict[s
 def test_what_a_user_gives_is_checked_naming_the_field(own: Any, pki: dict[str, str]) -> None:
     account = pki["arn"].split(":")[4]
     missing = f"arn:aws:acm:us-east-1:{account}:certificate/00000000-0000-4000-8000-000000000000"
-    for request, code, start in [
+    cases: list[tuple[dict[str, Any], str, str]] = [
         ({"Host": "bad host"}, "ValidationException", "Host 'bad host' is neither a host name"),
         ({"Host": "web.test", "Port": 0}, "ValidationException", "Port 0 is not a port"),
         ({"Host": "web.test", "Port": 70000}, "ValidationException", "Port 70000 is not a port"),
@@ -353,7 +353,8 @@ def test_what_a_user_gives_is_checked_naming_the_field(own: Any, pki: dict[str, 
         ({"Host": "web.test", "CertificateArn": missing}, "ResourceNotFoundException", "CertificateArn: certificate"),
         ({"Host": "web.test", "CertificateArn": "arn:aws:acm:us-east-1:123:nope"}, "InvalidArnException",
          "CertificateArn"),
-    ]:
+    ]
+    for request, code, start in cases:
         got_code, message = error(own.create_endpoint, **request)
         assert (got_code, message[:len(start)]) == (code, start), (request, message)
     created = own.create_endpoint(Host="Dup.Endpoints.Test.", Port=9)["Endpoint"]

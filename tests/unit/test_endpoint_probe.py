@@ -23,6 +23,7 @@ from certsmith.testing.server import free_port
 from certsmith.tls.probe import probe_tls
 
 NOW = datetime.now(UTC)
+KeyPair = tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
 
 
 def _name(cn: str) -> x509.Name:
@@ -90,13 +91,17 @@ def start_tls(tmp: Path, chain: list[x509.Certificate], key: ec.EllipticCurvePri
     context.load_cert_chain(cert_file, key_file)
     sock = socket.create_server(("127.0.0.1", 0))
     server = TlsServer(sock.getsockname()[1], sock, context)
-    context.sni_callback = lambda _sock, name, _ctx: server.names.append(name)  # type: ignore[assignment,func-returns-value]
+
+    def remember(_sock: ssl.SSLObject, name: str | None, _context: ssl.SSLContext) -> None:
+        server.names.append(name)
+
+    context.sni_callback = remember
     threading.Thread(target=server.serve, daemon=True).start()
     return server
 
 
 @pytest.fixture(scope="module")
-def pki() -> dict[str, object]:
+def pki() -> dict[str, KeyPair]:
     ca = make_ca("Probe Test Root")
     other = make_ca("Another Root")
     return {"ca": ca, "other": other, "leaf": make_leaf(ca, ["web.probe.test"]),
@@ -104,33 +109,33 @@ def pki() -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def served(pki: dict[str, object], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, TlsServer]]:
+def served(pki: dict[str, KeyPair], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, TlsServer]]:
     tmp = tmp_path_factory.mktemp("tls")
     ca, leaf, expired = pki["ca"], pki["leaf"], pki["expired"]
-    servers = {"good": start_tls(tmp, [leaf[0], ca[0]], leaf[1]),  # type: ignore[index]
-               "expired": start_tls(tmp, [expired[0], ca[0]], expired[1])}  # type: ignore[index]
+    servers = {"good": start_tls(tmp, [leaf[0], ca[0]], leaf[1]),
+               "expired": start_tls(tmp, [expired[0], ca[0]], expired[1])}
     yield servers
     for server in servers.values():
         server.sock.close()
 
 
-def test_a_chain_that_verifies_is_read_whole_leaf_first_with_the_sni_sent(pki: dict[str, object],
+def test_a_chain_that_verifies_is_read_whole_leaf_first_with_the_sni_sent(pki: dict[str, KeyPair],
                                                                          served: dict[str, TlsServer]) -> None:
     ca, leaf = pki["ca"], pki["leaf"]
-    seen = probe_tls("127.0.0.1", served["good"].port, "web.probe.test", pem(ca[0]))  # type: ignore[index]
+    seen = probe_tls("127.0.0.1", served["good"].port, "web.probe.test", pem(ca[0]))
     assert seen.error is None and seen.trusted is True and seen.trust_error is None
-    assert [c.serial_number for c in parse_chain(seen.chain)] == [leaf[0].serial_number, ca[0].serial_number]  # type: ignore[index]
+    assert [c.serial_number for c in parse_chain(seen.chain)] == [leaf[0].serial_number, ca[0].serial_number]
     assert seen.handshake_ms is not None and 0 < seen.handshake_ms < 5000
     assert served["good"].names[-1] == "web.probe.test"
     assert evaluate(seen, "web.probe.test", None, datetime.now(UTC)).status == OK
-    probe_tls("127.0.0.1", served["good"].port, "127.0.0.1", pem(ca[0]))  # type: ignore[index]
+    probe_tls("127.0.0.1", served["good"].port, "127.0.0.1", pem(ca[0]))
     assert served["good"].names[-1] is None  # an IP address is not sent as SNI
 
 
 def test_a_chain_of_another_ca_or_not_in_the_system_store_is_untrusted_and_still_read(
-        pki: dict[str, object], served: dict[str, TlsServer]) -> None:
+        pki: dict[str, KeyPair], served: dict[str, TlsServer]) -> None:
     other = pki["other"]
-    seen = probe_tls("127.0.0.1", served["good"].port, "web.probe.test", pem(other[0]))  # type: ignore[index]
+    seen = probe_tls("127.0.0.1", served["good"].port, "web.probe.test", pem(other[0]))
     assert seen.error is None and seen.trusted is False
     assert seen.trust_error == "self-signed certificate in certificate chain"  # the root it sent is no anchor
     assert len(seen.chain) == 2
@@ -141,9 +146,9 @@ def test_a_chain_of_another_ca_or_not_in_the_system_store_is_untrusted_and_still
 
 
 def test_an_expired_certificate_still_verifies_its_trust_its_expiry_is_judged_apart(
-        pki: dict[str, object], served: dict[str, TlsServer]) -> None:
+        pki: dict[str, KeyPair], served: dict[str, TlsServer]) -> None:
     ca = pki["ca"]
-    seen = probe_tls("127.0.0.1", served["expired"].port, "old.probe.test", pem(ca[0]))  # type: ignore[index]
+    seen = probe_tls("127.0.0.1", served["expired"].port, "old.probe.test", pem(ca[0]))
     assert seen.trusted is True
     assert evaluate(seen, "old.probe.test", None, datetime.now(UTC)).status == "EXPIRED"
 

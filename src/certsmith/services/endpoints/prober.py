@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -76,18 +75,8 @@ class EndpointProber:
                                 execution_options={"synchronize_session": False})
         return ids
 
-    def wait_idle(self, timeout: float) -> bool:
-        """Whether every started probe has been recorded within ``timeout`` seconds (for tests and shutdown)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._lock:
-                if self._in_flight == 0:
-                    return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
-
     def close(self) -> None:
+        """Let the probes under way finish and stop the pool (a later sweep starts a new one)."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
