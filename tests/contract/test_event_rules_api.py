@@ -195,6 +195,7 @@ def test_target_errors_name_the_field_and_store_nothing(events: Any) -> None:
         ([{"Id": "a", "Email": {"To": ["a@example.test"]}}, {"Id": "b", "Webhook": {"Url": "ftp://b.test/"}}],
          "Targets[1].Webhook.Url: "),
         ([{"Id": "a", "Webhook": {"Url": "https://a.test/", "Secret": "short"}}], "Targets[0].Webhook.Secret: "),
+        ([{"Id": "a", "Webhook": {"Url": "https://a.test/", "Secret": "z" * 5000}}], "Targets[0].Webhook.Secret: "),
         ([{"Id": "a", "Webhook": {"Url": "https://a.test/", "Headers": {"Content-Type": "x"}}}],
          "Targets[0].Webhook.Headers: "),
         ([{"Id": "a", "Slack": {"WebhookUrl": "not a url"}}], "Targets[0].Slack.WebhookUrl: "),
@@ -207,6 +208,7 @@ def test_target_errors_name_the_field_and_store_nothing(events: Any) -> None:
     for targets, start in cases:
         code, message = error(events.put_targets, Rule="picky", Targets=targets)
         assert code == "ValidationException" and message.startswith(start), (targets, message)
+        assert "short" not in message and "zzz" not in message  # a secret is never quoted back
     for targets, where in (([{"Id": "a", "Email": {"To": ["a@example.test"]}, "RetryPolicy": {"MaximumRetryAttempts": 100}}],
                             "targets.1.member.retryPolicy.maximumRetryAttempts"),
                            ([{"Id": "a b", "Email": {"To": ["a@example.test"]}}], "targets.1.member.id"),
