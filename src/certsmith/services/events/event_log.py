@@ -196,6 +196,8 @@ class EventLog:
                     target_id: str | None = None, everything: bool = False) -> list[int]:
         """Put dead letters back in their queues (PENDING, attempts 0): the given deliveries (DEAD or DELIVERED, to
         send again), those of a rule (and one of its targets), or with ``everything`` all of the account's."""
+        if target_id is not None and rule is None:
+            raise ValidationError("TargetId: is only taken with Rule", field="TargetId")
         chosen = [name for name, given in (("DeliveryIds", delivery_ids is not None), ("Rule", rule is not None),
                                            ("All", everything)) if given]
         if len(chosen) != 1:
@@ -203,8 +205,6 @@ class EventLog:
             raise ValidationError("ReplayEvents: give exactly one of DeliveryIds, Rule (with TargetId if you like) or "
                                   f"All, or Rule with EventIds or From/To to replay past events (got {got})",
                                   field="DeliveryIds")
-        if target_id is not None and rule is None:
-            raise ValidationError("TargetId: is only taken with Rule", field="TargetId")
         now = self._clock.now()
         with self._db.transaction() as session:
             query = (select(EventDeliveryRow.id, EventDeliveryRow.state, EventDeliveryRow.target_id)
@@ -286,9 +286,10 @@ class EventLog:
             matched = [row for row in rows if pattern.matches(envelope_of(row))]
             if not matched or not targets:
                 return []
-            pending: set[tuple[int, str]] = set(session.execute(select(EventDeliveryRow.outbox_id, EventDeliveryRow.target_id).where(
+            queued = select(EventDeliveryRow.outbox_id, EventDeliveryRow.target_id).where(
                 EventDeliveryRow.target_id.in_(targets), EventDeliveryRow.state == PENDING,
-                EventDeliveryRow.outbox_id.in_([row.id for row in matched]))).all())
+                EventDeliveryRow.outbox_id.in_([row.id for row in matched]))
+            pending: set[tuple[int, str]] = {(outbox_id, target) for outbox_id, target in session.execute(queued)}
             values = [delivery_values(row.id, target, caller.account_id, now) for row in matched for target in targets
                       if (row.id, target) not in pending]
             for begin in range(0, len(matched), 500):
