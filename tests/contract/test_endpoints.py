@@ -10,6 +10,7 @@ import json
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from certsmith.domain.clock import SystemClock
+from certsmith.domain.endpoints import Observation
+from certsmith.services.context import Caller
+from certsmith.services.endpoints.prober import EndpointProber
+from certsmith.services.endpoints.registry import EndpointRegistry, EndpointSpec
+from certsmith.services.events.outbox import EventOutbox
+from certsmith.store.database import Database, migrate
 from certsmith.testing.pki import WAIT, root_ca
 from certsmith.testing.processes import launch, log_tail
 from certsmith.testing.server import stop_process
@@ -404,3 +412,37 @@ def test_the_worker_finds_the_drift_on_its_schedule_and_deploying_the_new_versio
     fixed = own.probe_endpoint(EndpointId=watched["EndpointId"])["Endpoint"]
     assert fixed["Status"] == "OK" and (fixed["ServedSerial"], fixed["ServedVersion"]) == (current, 2)
     assert "Error" not in fixed and len(events(own, DRIFT_EVENT, watched["EndpointArn"])) == 1
+
+
+def test_two_workers_share_a_backlog_each_endpoint_probed_once(tmp_path: Path) -> None:
+    """Claims are exclusive (SKIP LOCKED on PostgreSQL) and a pool works a backlog through without further sweeps.
+    The probe here is a stand-in that records who probed what; the real probe is the one above, against nginx."""
+    url = backend_url() or f"sqlite:///{tmp_path / 'claims.db'}"
+    migrate(url)
+    database = Database(url)
+    try:
+        clock = SystemClock()
+        registry = EndpointRegistry(database, clock)
+        caller = Caller("123456789012", "us-east-1", "test")
+        for index in range(60):
+            registry.create(caller, EndpointSpec(f"host{index}.backlog.test", 443))
+        probed: list[str] = []
+        lock = threading.Lock()
+
+        def stand_in(host: str, port: int, server_name: str, trust: str | None, timeout: float) -> Observation:
+            with lock:
+                probed.append(host)
+            time.sleep(0.005)
+            return Observation(None, error=f"{host}:{port}: connection refused")
+
+        workers = [EndpointProber(database, clock, registry, EventOutbox(), threads=2, probe=stand_in) for _ in "ab"]
+        assert [worker.sweep() for worker in workers] == [4, 4]  # once each; the pools claim the rest themselves
+        until("the backlog", lambda: len(registry.page(caller, status="UNREACHABLE", max_results=1000)[0]) == 60)
+        for worker in workers:
+            worker.close()
+        assert sorted(probed) == sorted(f"host{index}.backlog.test" for index in range(60))
+        with database.read() as session:
+            told = EventOutbox.read(session, account_id="123456789012", detail_type=UNREACHABLE_EVENT)
+        assert len(told) == 60
+    finally:
+        database.dispose()

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from ...domain.clock import Clock
 from ...domain.endpoints import Observation, Verdict, evaluate, events_for
 from ...store.database import Database
-from ...store.event_tables import EndpointRow
+from ...store.tables import EndpointRow
 from ...tls.probe import PROBE_TIMEOUT, probe_tls
 from ..context import Caller
 from ..events.outbox import EventOutbox
@@ -35,30 +35,42 @@ Probe = Callable[[str, int, str, "str | None", float], Observation]
 
 class EndpointProber:
     def __init__(self, database: Database, clock: Clock, registry: EndpointRegistry, outbox: EventOutbox, *,
-                 threads: int = 4, timeout: float = PROBE_TIMEOUT, probe: Probe = probe_tls) -> None:
+                 threads: int = 8, timeout: float = PROBE_TIMEOUT, probe: Probe = probe_tls) -> None:
         self._db, self._clock, self._registry, self._outbox = database, clock, registry, outbox
         self._threads, self._timeout, self._probe = threads, timeout, probe
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-        self._in_flight = 0
+        self._in_flight = 0  # claimed (or being claimed) and not yet recorded
+        self._backlog = False  # the last claim took all it asked for: more may be due
+        self._closed = False
 
     # -- the worker's sweep -----------------------------------------------------------------------------------------
     def sweep(self) -> int:
-        """Claim the due endpoints the pool has room for and start probing them; returns how many (it does not wait)."""
+        """Claim the due endpoints the pool has room for and start probing them; returns how many (it does not wait).
+
+        While a claim takes all it asked for, the pool's threads claim more themselves as they free up, so a backlog
+        is worked through between sweeps without holding up the worker's loop.
+        """
         with self._lock:
-            room = 2 * self._threads - self._in_flight
-        if room <= 0:
-            return 0
-        claimed = self.claim(self._clock.now(), room)
-        if not claimed:
-            return 0
+            room = 0 if self._closed else 2 * self._threads - self._in_flight
+            if room <= 0:
+                return 0
+            self._in_flight += room  # reserved: a sweep and a refilling thread never claim the same room twice
+        try:
+            claimed = self.claim(self._clock.now(), room)
+        except BaseException:
+            with self._lock:
+                self._in_flight -= room
+            raise
         with self._lock:
-            self._in_flight += len(claimed)
-            if self._pool is None:
+            self._in_flight -= room - len(claimed)
+            self._backlog = len(claimed) == room
+            if claimed and self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="endpoint-probe")
             pool = self._pool
-        for endpoint_id in claimed:
-            pool.submit(self._run_claimed, endpoint_id)
+        if pool is not None:
+            for endpoint_id in claimed:
+                pool.submit(self._run_claimed, endpoint_id)
         return len(claimed)
 
     def claim(self, now: datetime, limit: int) -> list[str]:
@@ -76,9 +88,9 @@ class EndpointProber:
         return ids
 
     def close(self) -> None:
-        """Let the probes under way finish and stop the pool (a later sweep starts a new one)."""
+        """Let the probes under way finish and stop the pool; claimed endpoints not probed are due after the lease."""
         with self._lock:
-            pool, self._pool = self._pool, None
+            pool, self._pool, self._closed = self._pool, None, True
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -92,6 +104,12 @@ class EndpointProber:
         finally:
             with self._lock:
                 self._in_flight -= 1
+                refill = self._backlog and not self._closed and self._in_flight <= self._threads
+        if refill:
+            try:
+                self.sweep()
+            except Exception as exc:  # noqa: BLE001 - the worker's next sweep tries again
+                log.warning("claiming due endpoints failed: %s", exc)
 
     # -- one probe --------------------------------------------------------------------------------------------------
     def probe(self, target: ProbeTarget) -> Verdict:

@@ -31,9 +31,7 @@ from ...domain.endpoints import (
 from ...domain.errors import ConflictError, InvalidArnError, ResourceNotFoundError, ValidationError
 from ...domain.events import days_to_expiry
 from ...store.database import Database
-from ...store.event_tables import EndpointRow
-from ...store.renewal_tables import CertificateVersionRow
-from ...store.tables import AuthorityRow, CertificateRow
+from ...store.tables import AuthorityRow, CertificateRow, CertificateVersionRow, EndpointRow
 from ..context import Caller
 from ..pca.lookup import decode_token, encode_token
 
