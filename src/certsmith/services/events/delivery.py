@@ -27,8 +27,7 @@ from sqlalchemy.orm import Session
 from ...domain.clock import Clock
 from ...notify.common import DeliveryFailed
 from ...store.database import Database
-from ...store.event_tables import EventDeliveryRow, EventRuleRow, EventTargetRow
-from ...store.renewal_tables import EventOutboxRow
+from ...store.tables import EventDeliveryRow, EventOutboxRow, EventRuleRow, EventTargetRow
 from .dispatch import PENDING, envelope_of
 
 __all__ = ["DEAD", "DELIVERED", "PENDING", "EventDelivery", "LeasedTarget", "RetryPolicy", "Sender"]

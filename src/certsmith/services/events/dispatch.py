@@ -22,9 +22,7 @@ from ...domain.clock import Clock
 from ...domain.event_patterns import EventPattern, PatternError, RuleMatcher, compile_pattern
 from ...domain.events import Event, envelope
 from ...store.database import Database
-from ...store.event_tables import EventRuleRow, EventTargetRow
-from ...store.renewal_tables import EventOutboxRow
-from ...store.tables import Base
+from ...store.tables import Base, EventOutboxRow, EventRuleRow, EventTargetRow
 
 __all__ = ["DISPATCH_LOCK", "EventDispatcher", "RuleTargets", "enabled_rules", "envelope_of"]
 

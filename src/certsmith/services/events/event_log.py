@@ -23,9 +23,7 @@ from ...domain.clock import Clock
 from ...domain.errors import InvalidNextTokenError, ResourceNotFoundError, ValidationError
 from ...domain.event_patterns import PatternError, compile_pattern
 from ...store.database import Database
-from ...store.event_tables import EventDeliveryRow, EventRuleRow, EventTargetRow
-from ...store.renewal_tables import EventOutboxRow
-from ...store.tables import Base
+from ...store.tables import Base, EventDeliveryRow, EventOutboxRow, EventRuleRow, EventTargetRow
 from ..context import Caller
 from .delivery import DEAD, DELIVERED, PENDING
 from .dispatch import DISPATCH_LOCK, delivery_values, envelope_of
