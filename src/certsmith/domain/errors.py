@@ -47,6 +47,7 @@ __all__ = [
     "InternalError",
     "InvalidArgsError",
     "InvalidArnError",
+    "InvalidEventPatternError",
     "InvalidNextTokenError",
     "InvalidPolicyError",
     "InvalidRequestError",
@@ -92,6 +93,12 @@ class InternalError(CertsmithError):
 
 class ValidationError(UserError):
     code = "validation"
+
+
+class InvalidEventPatternError(ValidationError):
+    """EventBridge's InvalidEventPatternException: the pattern is not one EventBridge would take."""
+
+    code = "invalid_event_pattern"
 
 
 class InvalidArgsError(UserError):

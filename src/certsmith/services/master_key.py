@@ -27,6 +27,7 @@ from ..store.tables import (
     AuthorityRow,
     CertificateRow,
     DnsProviderRow,
+    EventTargetRow,
     InstallationSecretRow,
     IssuerRow,
     KeyPoolRow,
@@ -62,6 +63,7 @@ SEALED_COLUMNS: list[SealedColumn] = [
     SealedColumn(IssuerRow, "sealed_eab_key", "arn"),
     SealedColumn(InstallationSecretRow, "sealed_value", "name"),
     SealedColumn(DnsProviderRow, "sealed_secrets", "arn"),
+    SealedColumn(EventTargetRow, "secret", "id"),
 ]
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from ...domain.arns import partition_of
-from ...domain.errors import InvalidNextTokenError, ResourceNotFoundError, ValidationError
+from ...domain.errors import InvalidEventPatternError, InvalidNextTokenError, ResourceNotFoundError, ValidationError
 from ...domain.event_patterns import EventPattern, PatternError, compile_pattern
 
 __all__ = ["DEFAULT_BUS", "MAX_PAGE", "REQUIRED_EVENT_FIELDS", "InvalidEventPatternError", "after_token", "check_bus",
@@ -21,11 +21,6 @@ MAX_PAGE = 100
 REQUIRED_EVENT_FIELDS = ("id", "account", "source", "time", "region", "resources", "detail-type")
 _NAME = re.compile(r"[.\-_A-Za-z0-9]{1,64}")
 
-
-class InvalidEventPatternError(ValidationError):
-    """EventBridge's InvalidEventPatternException: the pattern is not one EventBridge would take."""
-
-    code = "invalid_event_pattern"
 
 
 def rule_arn(region: str, account_id: str, name: str) -> str:
