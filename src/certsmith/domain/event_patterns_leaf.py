@@ -10,8 +10,9 @@ from typing import Any
 
 from certsmith.domain.event_patterns_matchers import (
     OPERATORS,
-    Bound,
+    Lookup,
     ScalarTest,
+    Span,
     affix,
     anything_but,
     cidr,
@@ -78,20 +79,18 @@ class Leaf:
     """The compiled array of one field: it matches when any of its values or matchers does."""
 
     key: str  # canonical JSON of the array, the leaf's identity
-    literals: frozenset[Hashable]  # literal_key of each plain value
-    prefixes: tuple[str, ...]  # {"prefix": "..."}, case-sensitive
-    suffixes: tuple[str, ...]  # {"suffix": "..."}, case-sensitive
-    lowered: frozenset[str]  # {"equals-ignore-case": "..."}, lower-cased
+    plain: Lookup  # the values and matchers answered by lookups
     tests: tuple[ScalarTest, ...]  # every other matcher but exists
     if_present: bool  # {"exists": true} is among the values
     if_absent: bool  # {"exists": false} is among the values
-    bound: Bound | None  # the whole array is one one-sided numeric matcher
+    span: Span | None  # the whole array is one numeric matcher: the numbers it accepts
     runs: tuple[str, ...] | None  # the whole array is one wildcard matcher: its literal runs between the *s
+    excluded: Lookup | None  # the whole array is one anything-but answered by lookups: what it excludes
     scalar: ScalarTest = field(repr=False)  # whether any value or matcher accepts one scalar
 
     @property
     def indexable(self) -> bool:
-        """Only plain values, case-sensitive prefixes and suffixes and equals-ignore-case: answerable by lookups."""
+        """Only matchers answered by lookups."""
         return not self.tests and not self.if_present and not self.if_absent
 
     def on_scalars(self, scalars: Sequence[Any]) -> bool:
@@ -123,8 +122,9 @@ class _Parts:
         self.lowered: set[str] = set()
         self.tests: list[ScalarTest] = []
         self.exists: set[bool] = set()
-        self.bound: Bound | None = None
+        self.span: Span | None = None
         self.runs: tuple[str, ...] | None = None
+        self.excluded: Lookup | None = None
 
 
 def parse_leaf(values: list[Any], where: str) -> Leaf:
@@ -142,30 +142,22 @@ def parse_leaf(values: list[Any], where: str) -> Leaf:
         else:
             parts.literals.add(literal_key(value))
     key = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    literals, prefixes, suffixes = frozenset(parts.literals), tuple(parts.prefixes), tuple(parts.suffixes)
-    lowered, tests = frozenset(parts.lowered), tuple(parts.tests)
-    bound, runs = (parts.bound, parts.runs) if len(values) == 1 else (None, None)
-    scalar = _scalar_test(literals, prefixes, suffixes, lowered, tests)
-    return Leaf(key, literals, prefixes, suffixes, lowered, tests, True in parts.exists, False in parts.exists,
-                bound, runs, scalar)
+    plain = Lookup(frozenset(parts.literals), tuple(parts.prefixes), tuple(parts.suffixes), frozenset(parts.lowered))
+    tests = tuple(parts.tests)
+    sole = len(values) == 1
+    return Leaf(key, plain, tests, True in parts.exists, False in parts.exists, parts.span if sole else None,
+                parts.runs if sole else None, parts.excluded if sole else None, _scalar_test(plain, tests))
 
 
-def _scalar_test(literals: frozenset[Hashable], prefixes: tuple[str, ...], suffixes: tuple[str, ...],
-                 lowered: frozenset[str], tests: tuple[ScalarTest, ...]) -> ScalarTest:
-    if not prefixes and not suffixes and not lowered:
-        if not tests:
-            return lambda value: literal_key(value) in literals
-        if not literals and len(tests) == 1:
-            return tests[0]
+def _scalar_test(plain: Lookup, tests: tuple[ScalarTest, ...]) -> ScalarTest:
+    accepts = plain.test()
+    if not tests:
+        return accepts
+    if plain.empty and len(tests) == 1:
+        return tests[0]
 
     def any_of(value: Any) -> bool:
-        if literal_key(value) in literals:
-            return True
-        if isinstance(value, str) and (
-                (prefixes and value.startswith(prefixes)) or (suffixes and value.endswith(suffixes))
-                or (lowered and value.lower() in lowered)):
-            return True
-        return any(test(value) for test in tests)
+        return accepts(value) or any(test(value) for test in tests)
     return any_of
 
 
@@ -196,9 +188,10 @@ def _operator(matcher: dict[str, Any], where: str, parts: _Parts) -> None:
             parts.tests.append(glob(runs))
             parts.runs = tuple(runs)
     elif name == "anything-but":
-        parts.tests.append(anything_but(arg, where))
+        test, parts.excluded = anything_but(arg, where)
+        parts.tests.append(test)
     elif name == "numeric":
-        test, parts.bound = numeric(arg, where)
+        test, parts.span = numeric(arg, where)
         parts.tests.append(test)
     elif name == "cidr":
         parts.tests.append(cidr(arg, where))

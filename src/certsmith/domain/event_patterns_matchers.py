@@ -5,17 +5,18 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 __all__ = [
-    "NUMERIC_LIMIT", "OPERATORS", "Bound", "PatternError", "ScalarTest", "affix", "anything_but", "cidr",
-    "equals_ignore_case", "fail", "glob", "literal_key", "numeric", "wildcard_parts",
+    "NUMERIC_LIMIT", "OPERATORS", "Lookup", "PatternError", "ScalarTest", "Span", "affix", "anything_but", "cidr",
+    "fail", "glob", "literal_key", "numeric", "wildcard_parts",
 ]
 
 ScalarTest = Callable[[Any], bool]
-Bound = tuple[bool, float | int, bool]  # (upper bound?, the bound, inclusive?)
+Span = tuple[float | int | None, bool, float | int | None, bool]  # (low, low inclusive?, high, high inclusive?)
 
 OPERATORS = ("anything-but", "cidr", "equals-ignore-case", "exists", "numeric", "prefix", "suffix", "wildcard")
 NUMERIC_LIMIT = 5.0e9  # EventBridge compares numbers between -5.0e9 and +5.0e9
@@ -50,6 +51,35 @@ def literal_key(value: Any) -> Any:
     return _NEVER
 
 
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Matchers answered by lookups: plain values, case-sensitive prefixes and suffixes, equals-ignore-case."""
+
+    literals: frozenset[Hashable] = frozenset()  # literal_key of each value
+    prefixes: tuple[str, ...] = ()
+    suffixes: tuple[str, ...] = ()
+    lowered: frozenset[str] = frozenset()  # equals-ignore-case, lower-cased
+
+    @property
+    def empty(self) -> bool:
+        return not self.literals and not self.prefixes and not self.suffixes and not self.lowered
+
+    def test(self) -> ScalarTest:
+        """Whether one scalar is accepted by any of the matchers."""
+        literals, prefixes, suffixes, lowered = self.literals, self.prefixes, self.suffixes, self.lowered
+        if not prefixes and not suffixes and not lowered:
+            return lambda value: literal_key(value) in literals
+
+        def test(value: Any) -> bool:
+            if literal_key(value) in literals:
+                return True
+            if not isinstance(value, str):
+                return False
+            return bool((prefixes and value.startswith(prefixes)) or (suffixes and value.endswith(suffixes))
+                        or (lowered and value.lower() in lowered))
+        return test
+
+
 def affix(name: str, arg: Any, where: str) -> str | ScalarTest:
     """A prefix or suffix operand: the string itself, or a test for the ``{"equals-ignore-case": ...}`` form."""
     usage = f'{name} needs a string or {{"equals-ignore-case": string}}'
@@ -63,12 +93,6 @@ def affix(name: str, arg: Any, where: str) -> str | ScalarTest:
     if not isinstance(arg, str):
         raise fail(where, usage)
     return arg
-
-
-def equals_ignore_case(text: str) -> ScalarTest:
-    """Equal to ``text`` but for case."""
-    low = text.lower()
-    return lambda value: isinstance(value, str) and value.lower() == low
 
 
 def wildcard_parts(text: Any, where: str, name: str = "wildcard") -> list[str]:
@@ -119,8 +143,8 @@ def glob(parts: list[str]) -> ScalarTest:
     return test
 
 
-def anything_but(arg: Any, where: str) -> ScalarTest:
-    """True for every scalar the operand does not name."""
+def anything_but(arg: Any, where: str) -> tuple[ScalarTest, Lookup | None]:
+    """True for every scalar the operand does not name; and what it names, when lookups can answer that."""
     if isinstance(arg, dict):
         return _anything_but_matcher(arg, where)
     values = arg if isinstance(arg, list) else [arg]
@@ -136,10 +160,10 @@ def anything_but(arg: Any, where: str) -> ScalarTest:
         for value in values:
             _number(value, where, "anything-but")
     excluded = frozenset(literal_key(value) for value in values)
-    return lambda value: literal_key(value) not in excluded
+    return (lambda value: literal_key(value) not in excluded), Lookup(literals=excluded)
 
 
-def _anything_but_matcher(arg: dict[str, Any], where: str) -> ScalarTest:
+def _anything_but_matcher(arg: dict[str, Any], where: str) -> tuple[ScalarTest, Lookup | None]:
     if len(arg) != 1:
         raise fail(where, _ANYTHING_BUT_USAGE)
     name, inner = next(iter(arg.items()))
@@ -150,30 +174,26 @@ def _anything_but_matcher(arg: dict[str, Any], where: str) -> ScalarTest:
         raise fail(where, f"anything-but {name}: empty arrays are not allowed")
     if not all(isinstance(value, str) for value in values):
         raise fail(where, f"anything-but {name} needs a string or an array of strings")
-    tests: list[ScalarTest] = []
-    for value in values:
-        if name in ("prefix", "suffix"):
-            if not value:
-                raise fail(where, f"anything-but {name} needs a non-empty string")
-            tests.append(_starts(value) if name == "prefix" else _ends(value))
-        elif name == "equals-ignore-case":
-            tests.append(equals_ignore_case(value))
-        else:
-            parts = wildcard_parts(value, where, "anything-but wildcard")
-            tests.append(glob(parts) if len(parts) > 1 else _exactly(parts[0]))
-    return lambda value: not any(test(value) for test in tests)
+    if name in ("prefix", "suffix"):
+        if not all(values):
+            raise fail(where, f"anything-but {name} needs a non-empty string")
+        lookup = Lookup(prefixes=tuple(values)) if name == "prefix" else Lookup(suffixes=tuple(values))
+    elif name == "equals-ignore-case":
+        lookup = Lookup(lowered=frozenset(value.lower() for value in values))
+    else:
+        runs = [wildcard_parts(value, where, "anything-but wildcard") for value in values]
+        if any(len(parts) > 1 for parts in runs):
+            tests = [glob(parts) if len(parts) > 1 else _exactly(parts[0]) for parts in runs]
+            return (lambda value: not any(test(value) for test in tests)), None
+        lookup = Lookup(literals=frozenset(parts[0] for parts in runs))
+    named = lookup.test()
+    return (lambda value: not named(value)), lookup
 
 
 def _exactly(text: str) -> ScalarTest:
     return lambda value: isinstance(value, str) and value == text
 
 
-def _starts(text: str) -> ScalarTest:
-    return lambda value: isinstance(value, str) and value.startswith(text)
-
-
-def _ends(text: str) -> ScalarTest:
-    return lambda value: isinstance(value, str) and value.endswith(text)
 
 
 def _number(value: Any, where: str, name: str) -> float | int:
@@ -184,27 +204,31 @@ def _number(value: Any, where: str, name: str) -> float | int:
     return value
 
 
-def numeric(arg: Any, where: str) -> tuple[ScalarTest, Bound | None]:
-    """The test for a numeric operand, and its bound when it has only one side."""
+def numeric(arg: Any, where: str) -> tuple[ScalarTest, Span]:
+    """The test for a numeric operand, and the span of numbers it accepts."""
     if not isinstance(arg, list) or len(arg) not in (2, 4):
         raise fail(where, _NUMERIC_USAGE)
     op = arg[0]
     if not isinstance(op, str) or op not in _NUMERIC_OPS:
         raise fail(where, f"numeric: unknown operator {json.dumps(op)}; use one of {', '.join(_NUMERIC_OPS)}")
     bound = _number(arg[1], where, "numeric")
+    span: Span
     if len(arg) == 2:
         if op == "=":
-            return _range(bound, True, bound, True), None
-        if op in (">", ">="):
-            return _range(bound, op == ">=", None, False), (False, bound, op == ">=")
-        return _range(None, False, bound, op == "<="), (True, bound, op == "<=")
+            span = (bound, True, bound, True)
+        elif op in (">", ">="):
+            span = (bound, op == ">=", None, False)
+        else:
+            span = (None, False, bound, op == "<=")
+        return _range(*span), span
     top_op = arg[2]
     if op not in (">", ">=") or not isinstance(top_op, str) or top_op not in ("<", "<="):
         raise fail(where, 'numeric: a range is a lower bound (">" or ">=") then an upper bound ("<" or "<=")')
     top = _number(arg[3], where, "numeric")
     if not bound < top:
         raise fail(where, f"numeric: the lower bound {bound} must be less than the upper bound {top}")
-    return _range(bound, op == ">=", top, top_op == "<="), None
+    span = (bound, op == ">=", top, top_op == "<=")
+    return _range(*span), span
 
 
 def _range(low: float | int | None, low_closed: bool, high: float | int | None, high_closed: bool) -> ScalarTest:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from certsmith.domain.event_patterns_leaf import MISSING, Leaf, objects_of, scalars_of
-from certsmith.domain.event_patterns_matchers import ScalarTest, literal_key
+from certsmith.domain.event_patterns_matchers import Lookup, ScalarTest, Span, literal_key
 
 if TYPE_CHECKING:
     from certsmith.domain.event_patterns import Check, EventPattern, Path
@@ -28,12 +28,13 @@ _NOTHING: tuple[Sequence[Any], bool] = ((), False)
 _BYTE_BITS = tuple(tuple(bit for bit in range(8) if byte >> bit & 1) for byte in range(256))
 
 
-class _FieldIndex:
-    """Plain values, case-sensitive prefixes and suffixes and equals-ignore-case at one path, as lookup tables."""
+class _LookupIndex:
+    """Matchers answered by lookups at one path, as tables; ``negated`` for anything-but, which wants a miss."""
 
-    __slots__ = ("_prefixes", "_suffixes", "exact", "lowered", "mask", "prefixes", "suffixes")
+    __slots__ = ("_prefixes", "_suffixes", "exact", "lowered", "mask", "negated", "prefixes", "suffixes")
 
-    def __init__(self) -> None:
+    def __init__(self, negated: bool) -> None:
+        self.negated = negated
         self.exact: dict[Hashable, int] = {}
         self.lowered: dict[str, int] = {}
         self.prefixes: dict[int, dict[str, int]] = {}  # by length
@@ -42,86 +43,91 @@ class _FieldIndex:
         self._prefixes: tuple[tuple[int, dict[str, int]], ...] = ()
         self._suffixes: tuple[tuple[int, dict[str, int]], ...] = ()
 
-    def add(self, leaf: Leaf, bit: int) -> None:
+    def add(self, lookup: Lookup, bit: int) -> None:
         self.mask |= bit
-        for value in leaf.literals:
+        for value in lookup.literals:
             self.exact[value] = self.exact.get(value, 0) | bit
-        for text in leaf.lowered:
+        for text in lookup.lowered:
             self.lowered[text] = self.lowered.get(text, 0) | bit
-        for tables, texts in ((self.prefixes, leaf.prefixes), (self.suffixes, leaf.suffixes)):
+        for tables, texts in ((self.prefixes, lookup.prefixes), (self.suffixes, lookup.suffixes)):
             for text in texts:
                 table = tables.setdefault(len(text), {})
                 table[text] = table.get(text, 0) | bit
 
-    def hits(self, values: Sequence[Any]) -> int:
-        exact, lowered = self.exact, self.lowered
-        prefixes, suffixes = self._prefixes, self._suffixes
-        hit = 0
-        for value in values:
-            hit |= exact.get(literal_key(value), 0)
-            if isinstance(value, str):
-                size = len(value)
-                for length, table in prefixes:
-                    if size >= length:
-                        hit |= table.get(value[:length], 0)
-                for length, table in suffixes:
-                    if size >= length:
-                        hit |= table.get(value[size - length:], 0)
-                if lowered:
-                    hit |= lowered.get(value.lower(), 0)
-        return hit
-
-    def freeze(self) -> _FieldIndex:
+    def freeze(self) -> _LookupIndex:
         self._prefixes = tuple(self.prefixes.items())
         self._suffixes = tuple(self.suffixes.items())
         return self
 
+    def hits(self, values: Sequence[Any]) -> int:
+        """The bits whose condition some value satisfies."""
+        hit = 0
+        for value in values:
+            found = self._found(value)
+            hit |= self.mask & ~found if self.negated else found
+        return hit
+
+    def _found(self, value: Any) -> int:
+        found = self.exact.get(literal_key(value), 0)
+        if isinstance(value, str):
+            size = len(value)
+            for length, table in self._prefixes:
+                if size >= length:
+                    found |= table.get(value[:length], 0)
+            for length, table in self._suffixes:
+                if size >= length:
+                    found |= table.get(value[size - length:], 0)
+            if self.lowered:
+                found |= self.lowered.get(value.lower(), 0)
+        return found
+
 
 class _NumberIndex:
-    """One-sided numeric conditions at one path, sorted by bound so that an event number finds its bits by bisection."""
+    """Numeric conditions at one path, their bounds sorted so that an event number finds its bits by bisection."""
 
-    __slots__ = ("lower", "lower_keys", "lower_or", "mask", "upper", "upper_keys", "upper_or")
+    __slots__ = ("high", "high_keys", "high_mask", "high_or", "low", "low_keys", "low_mask", "low_or", "mask")
 
     def __init__(self) -> None:
-        self.upper: list[tuple[tuple[float | int, int], int]] = []  # ((bound, 1 if inclusive), bit): x <= / < bound
-        self.lower: list[tuple[tuple[float | int, int], int]] = []  # ((bound, 0 if inclusive), bit): x >= / > bound
-        self.mask = 0
-        self.upper_keys: list[tuple[float | int, int]] = []
-        self.lower_keys: list[tuple[float | int, int]] = []
-        self.upper_or: list[int] = [0]
-        self.lower_or: list[int] = [0]
+        self.high: list[tuple[tuple[float | int, int], int]] = []  # ((bound, 1 if inclusive), bit): x <= / < bound
+        self.low: list[tuple[tuple[float | int, int], int]] = []  # ((bound, 0 if inclusive), bit): x >= / > bound
+        self.mask = self.high_mask = self.low_mask = 0
+        self.high_keys: list[tuple[float | int, int]] = []
+        self.low_keys: list[tuple[float | int, int]] = []
+        self.high_or: list[int] = [0]
+        self.low_or: list[int] = [0]
 
-    def add(self, leaf: Leaf, bit: int) -> None:
-        assert leaf.bound is not None
-        upper, bound, inclusive = leaf.bound
+    def add(self, span: Span, bit: int) -> None:
+        low, low_closed, high, high_closed = span
         self.mask |= bit
-        if upper:
-            self.upper.append(((bound, 1 if inclusive else 0), bit))
-        else:
-            self.lower.append(((bound, 0 if inclusive else 1), bit))
+        if low is not None:
+            self.low.append(((low, 0 if low_closed else 1), bit))
+            self.low_mask |= bit
+        if high is not None:
+            self.high.append(((high, 1 if high_closed else 0), bit))
+            self.high_mask |= bit
 
     def freeze(self) -> _NumberIndex:
-        self.upper.sort(key=lambda item: item[0])
-        self.lower.sort(key=lambda item: item[0])
-        self.upper_keys = [key for key, _ in self.upper]
-        self.lower_keys = [key for key, _ in self.lower]
-        self.upper_or = [0] * (len(self.upper) + 1)  # upper_or[i]: the bits of upper[i:]
-        for i in range(len(self.upper) - 1, -1, -1):
-            self.upper_or[i] = self.upper_or[i + 1] | self.upper[i][1]
-        self.lower_or = [0] * (len(self.lower) + 1)  # lower_or[i]: the bits of lower[:i]
-        for i, (_, bit) in enumerate(self.lower):
-            self.lower_or[i + 1] = self.lower_or[i] | bit
+        self.high.sort(key=lambda item: item[0])
+        self.low.sort(key=lambda item: item[0])
+        self.high_keys = [key for key, _ in self.high]
+        self.low_keys = [key for key, _ in self.low]
+        self.high_or = [0] * (len(self.high) + 1)  # high_or[i]: the bits of high[i:]
+        for i in range(len(self.high) - 1, -1, -1):
+            self.high_or[i] = self.high_or[i + 1] | self.high[i][1]
+        self.low_or = [0] * (len(self.low) + 1)  # low_or[i]: the bits of low[:i]
+        for i, (_, bit) in enumerate(self.low):
+            self.low_or[i + 1] = self.low_or[i] | bit
         return self
 
     def hits(self, values: Sequence[Any]) -> int:
+        """The bits whose span holds some value: both of its bounds hold for that one value."""
         hit = 0
         for value in values:
             if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
                 continue
-            if self.upper_keys:
-                hit |= self.upper_or[bisect_left(self.upper_keys, (value, 1))]
-            if self.lower_keys:
-                hit |= self.lower_or[bisect_right(self.lower_keys, (value, 0))]
+            below = self.high_or[bisect_left(self.high_keys, (value, 1))] if self.high_keys else 0
+            above = self.low_or[bisect_right(self.low_keys, (value, 0))] if self.low_keys else 0
+            hit |= self.mask & ~(self.high_mask & ~below | self.low_mask & ~above)
         return hit
 
 
@@ -205,7 +211,7 @@ class RuleMatcher(Generic[K]):
         self._alt_keys: list[K] = []  # alternative bit -> the key of its rule
         self._checks: list[Check] = []  # alternative bit -> its check on a whole event
         folds: list[tuple[int, int]] = []  # (first bit, other bits) of the rules with several alternatives
-        indexes: dict[tuple[Path, type], _FieldIndex | _NumberIndex | _GlobIndex] = {}
+        indexes: dict[tuple[Path, str], _LookupIndex | _NumberIndex | _GlobIndex] = {}
         generic: dict[tuple[Path, str], tuple[Path, Leaf, list[int]]] = {}
         under: dict[Path, int] = {}
         for key, pattern in rules:
@@ -215,15 +221,13 @@ class RuleMatcher(Generic[K]):
                 bit = 1 << len(self._alt_keys)
                 self._alt_keys.append(key)
                 self._checks.append(check)
-                indexed: set[tuple[Path, type]] = set()  # one condition per path in each index
+                indexed: set[tuple[Path, str]] = set()  # one condition per path in each index
                 for path, leaf in conditions:
                     under[path] = under.get(path, 0) | bit
                     kind = _index_kind(leaf)
                     if kind is not None and (path, kind) not in indexed:
                         indexed.add((path, kind))
-                        if (path, kind) not in indexes:
-                            indexes[path, kind] = kind()
-                        indexes[path, kind].add(leaf, bit)
+                        _add(indexes, path, kind, leaf, bit)
                     else:
                         generic.setdefault((path, leaf.key), (path, leaf, [0]))[2][0] |= bit
             if len(pattern.alternatives) > 1:
@@ -293,14 +297,36 @@ class RuleMatcher(Generic[K]):
         return out
 
 
-def _index_kind(leaf: Leaf) -> type[_FieldIndex] | type[_NumberIndex] | type[_GlobIndex] | None:
+def _index_kind(leaf: Leaf) -> str | None:
     if leaf.indexable:
-        return _FieldIndex
-    if leaf.bound is not None:
-        return _NumberIndex
+        return "lookup"
+    if leaf.span is not None:
+        return "number"
+    if leaf.excluded is not None:
+        return "excluded"
     if leaf.runs is not None:
-        return _GlobIndex
+        return "glob"
     return None
+
+
+def _add(indexes: dict[tuple[Path, str], _LookupIndex | _NumberIndex | _GlobIndex], path: Path, kind: str, leaf: Leaf,
+         bit: int) -> None:
+    index = indexes.get((path, kind))
+    if kind == "number":
+        number = index if isinstance(index, _NumberIndex) else _NumberIndex()
+        assert leaf.span is not None
+        number.add(leaf.span, bit)
+        indexes[path, kind] = number
+    elif kind == "glob":
+        globs = index if isinstance(index, _GlobIndex) else _GlobIndex()
+        globs.add(leaf, bit)
+        indexes[path, kind] = globs
+    else:
+        lookups = index if isinstance(index, _LookupIndex) else _LookupIndex(negated=kind == "excluded")
+        lookup = leaf.plain if kind == "lookup" else leaf.excluded
+        assert lookup is not None
+        lookups.add(lookup, bit)
+        indexes[path, kind] = lookups
 
 
 def _bits(value: int) -> Iterable[int]:
