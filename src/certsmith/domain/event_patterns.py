@@ -4,8 +4,9 @@ The language is Amazon EventBridge's, so a pattern written for EventBridge works
 in a field's array OR, nested objects match nested objects, an event array matches when any element does (two
 fields under one array must come from the same element), and the matchers prefix, suffix, equals-ignore-case,
 wildcard, anything-but, numeric, exists and cidr, with ``$or`` to combine objects. A field the pattern names but
-the event lacks fails the match, except for ``{"exists": false}``. One deliberate difference: a field constrained
-both inside and outside a ``$or`` must satisfy both (EventBridge keeps whichever was written last).
+the event lacks fails the match, except for ``{"exists": false}``. Two deliberate differences: a field constrained
+both inside and outside a ``$or`` must satisfy both (EventBridge keeps whichever was written last), and a ``$or``
+that is not an array of two or more objects is refused (EventBridge falls back to reading it as a field name).
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Many event patterns against one event at a time, with work that grows with the event rather than the rules.
 
 Every alternative of every pattern gets one bit. The event is walked once along the paths the patterns name. At
-each path, the conditions made of plain values, prefixes, suffixes and equals-ignore-case (source, detail-type,
-resources, names, ...) are answered together by a few dict lookups per event value, and one-sided numeric
-conditions (DaysToExpiry <= 30) by a bisection; each remaining distinct condition is evaluated once per event, and
-only while an alternative that needs it is still alive. Where the event offers several objects under one path (an
-array of objects), the alternatives there are checked one by one against the whole event, as EventPattern does.
+each path, conditions of plain values, prefixes, suffixes and equals-ignore-case (source, detail-type, resources,
+names, ...) are answered together by a few dict lookups per event value, anything-but of those by the same lookups
+wanting a miss, numeric conditions (DaysToExpiry <= 30) by bisection, and wildcards only where their literal start
+or end is there. Each remaining distinct condition is evaluated once per event, and only while an alternative that
+needs it is still alive. Where the event offers several objects under one path (an array of objects), the
+alternatives there are checked one by one against the whole event, as EventPattern does.
 """
 
 from __future__ import annotations
