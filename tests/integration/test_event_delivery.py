@@ -20,11 +20,12 @@ from sqlalchemy import select
 
 from certsmith.domain.events import AVAILABLE, Event
 from certsmith.services.context import Caller
+from certsmith.services.events.delivery import RetryPolicy
 from certsmith.services.events.outbox import EventOutbox
 from certsmith.services.events.rules import TargetSpec
 from certsmith.services.wiring import Container, build
 from certsmith.settings import Settings
-from certsmith.store.event_tables import EventRuleRow, EventTargetRow
+from certsmith.store.tables import EventRuleRow, EventTargetRow
 
 from ..conftest import backend_url, free_port
 
@@ -250,6 +251,19 @@ def test_a_refusal_is_a_dead_letter_and_replayed(world: World) -> None:
     assert len(again) == 3 and again == sorted(again)
     pump(world, lambda: len(world.receiver.ids("/refuse")) >= 7)
     assert world.receiver.ids("/refuse")[4:] == ids
+
+
+def test_retries_end_in_a_dead_letter_after_the_targets_max_attempts(world: World) -> None:
+    policy = RetryPolicy()
+    assert [policy.delay(n) for n in (1, 2, 3)] == [timedelta(seconds=10), timedelta(seconds=20), timedelta(seconds=40)]
+    assert policy.delay(30) == timedelta(minutes=15) and policy.delay(1, retry_after=90) == timedelta(seconds=90)
+    world.receiver.refuse["/busy"] = 503
+    add_rule(world, "busy", "busy", world.receiver.url("/busy"), max_attempts=3)
+    ids = write_events(world, "busy", 2)
+    pump(world, lambda: all(s and s[0].state == "DEAD" for s in deliveries(world, ids).values()))
+    letters = world.container.event_log.dead_letters(world.caller, rule="busy")[0]
+    assert [(d.event_id, d.attempts) for d in letters] == [(e, 3) for e in ids]
+    assert "503" in (letters[0].last_error or "")
 
 
 def test_two_workers_deliver_five_hundred_events_in_order(world: World) -> None:
