@@ -211,8 +211,11 @@ def replay(dead: Annotated[bool, typer.Option("--dead", help="the dead letters (
                                                      help="with --since: events up to then (default now)")] = None,
            endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
            region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
-    """Send again: dead letters (--dead [--rule R] [--target ID]), given deliveries (--delivery ID ...), or past
-    events to a rule (--rule R --since TIME [--until TIME], or --rule R --event ID ...)."""
+    """Send again: dead letters (--dead), given deliveries (--delivery ID), or past events to a rule (--rule R --since T).
+
+    --dead takes every dead letter, or with --rule (and --target) those of one rule (or target). Past events are those
+    the rule's pattern matches, written from --since to --until (default now), or given by --event ID.
+    """
     request: dict[str, Any] = {}
     modes = [name for name, given in (("--dead", dead), ("--delivery", bool(delivery)),
                                       ("--since/--event", since is not None or bool(event))) if given]
