@@ -109,6 +109,7 @@ class EventDelivery:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._running = self._again = False
 
     def sweep(self) -> int:
         """Lease the targets with due deliveries and send their queues; returns how many sends were made."""
@@ -123,8 +124,10 @@ class EventDelivery:
     def kick(self) -> None:
         """Start sweeping on a thread of this process unless one already does; returns at once."""
         with self._lock:
-            if self._stop.is_set() or (self._thread is not None and self._thread.is_alive()):
+            self._again = True  # a running sweep looks once more before it ends
+            if self._stop.is_set() or self._running:
                 return
+            self._running = True
             self._thread = threading.Thread(target=self._pump, name="event-delivery", daemon=True)
             self._thread.start()
 
@@ -137,11 +140,20 @@ class EventDelivery:
             thread.join(timeout)
 
     def _pump(self) -> None:
+        """Sweep while there is work, or while kicks keep coming."""
         try:
-            while not self._stop.is_set() and self.sweep() > 0:
-                pass
+            while not self._stop.is_set():
+                with self._lock:
+                    self._again = False
+                sent = self.sweep()
+                with self._lock:
+                    if not sent and not self._again:
+                        self._running = False
+                        return
         except Exception:  # the database may be briefly unavailable; the next kick tries again
             log.exception("%s: event delivery failed", self.owner)
+        with self._lock:
+            self._running = False
 
     # ---- leases -----------------------------------------------------------------------------------------
 
