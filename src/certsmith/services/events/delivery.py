@@ -165,6 +165,9 @@ class EventDelivery:
                  .join(EventRuleRow, EventRuleRow.id == EventTargetRow.rule_id)
                  .where(or_(EventTargetRow.lease_until.is_(None), EventTargetRow.lease_until <= now), due)
                  .order_by(EventTargetRow.id).limit(self._parallel))
+        with self._db.read() as session:  # idle sweeps take no write lock
+            if not session.execute(query).first():
+                return []
         with self._db.transaction() as session:
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True, of=EventTargetRow)

@@ -106,6 +106,9 @@ class EventDispatcher:
 
     def _batch_once(self) -> tuple[int, int]:
         """(events dispatched, deliveries made) by one transaction."""
+        with self._db.read() as session:  # idle sweeps take no write lock
+            if session.scalar(select(EventOutboxRow.id).where(EventOutboxRow.delivered_at.is_(None)).limit(1)) is None:
+                return 0, 0
         with self._db.transaction() as session:
             if session.get_bind().dialect.name == "postgresql":
                 # One dispatcher at a time keeps delivery ids in outbox order; another sweeper does not wait.
