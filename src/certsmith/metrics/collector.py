@@ -1,4 +1,4 @@
-"""What the database says, as Prometheus metric families: one aggregate query per family, at scrape time.
+"""What the database says, as Prometheus metric families: a few aggregate queries, at scrape time.
 
 Several API and worker processes share one database, so the database is the truth: nothing here is counted in
 memory. Every query groups in SQL and hands back a few rows; durations are bucketed by ``CASE`` in SQL too.
@@ -12,12 +12,12 @@ from typing import Any
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from ..domain.clock import Clock
 from ..store.database import Database
-from ..store.event_tables import EndpointRow, EventDeliveryRow
+from ..store.event_tables import EventDeliveryRow
 from ..store.jobs import READY
 from ..store.renewal_tables import CertificateVersionRow
 from ..store.tables import CertificateRow, JobRow
@@ -29,13 +29,10 @@ ISSUANCE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0
                     14400.0, 86400.0, 259200.0)
 VALIDATION_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 43200.0, 86400.0, 259200.0)
 DELIVERY_STATES = ("PENDING", "DELIVERED", "DEAD")
-# A renewal that needs the user or gave up: FAILED, PENDING_VALIDATION, or PENDING_AUTO_RENEWAL with a reason.
-_FAILED_RENEWALS = ("FAILED", "PENDING_VALIDATION", "PENDING_AUTO_RENEWAL")
-_ENDPOINT_LABELS = ["host", "port", "server_name", "arn"]
 
 
 class DatabaseCollector(Collector):
-    """Every family of /metrics but the per-certificate series (see ``certificates.py``) and the API requests."""
+    """The aggregate families of /metrics (the per-certificate and per-endpoint series are written as text)."""
 
     def __init__(self, database: Database, clock: Clock, series_cap: int) -> None:
         self._db, self._clock, self._cap = database, clock, max(0, series_cap)
@@ -49,7 +46,6 @@ class DatabaseCollector(Collector):
         with self._db.read() as session:
             yield from self._certificates(session)
             yield self._renewals(session)
-            yield self._renewal_failures(session)
             yield self._issuance(session, sqlite)
             yield HistogramMetricFamily(
                 "certsmith_validation_duration_seconds",
@@ -57,19 +53,37 @@ class DatabaseCollector(Collector):
                 labels=["type"])
             yield from self._jobs(session, now, sqlite)
             yield from self._deliveries(session)
-            yield from self._endpoints(session, now, sqlite)
 
     def _certificates(self, session: Session) -> Iterator[Metric]:
+        """Counts by type and status, renewals failed or waiting, those with a NotAfter: one pass over the table."""
         c = CertificateRow
-        rows = session.execute(select(c.type, c.status, func.count(), func.count(c.not_after))
-                               .group_by(c.type, c.status)).all()
+        status = c.renewal["RenewalStatus"].as_string()
+        failing = case((c.renewal.is_(None), None),
+                       (status.in_(("FAILED", "PENDING_VALIDATION")), status),
+                       (and_(status == "PENDING_AUTO_RENEWAL", c.renewal["RenewalStatusReason"].as_string().is_not(None)),
+                        status), else_=None).label("failing")
+        rows = session.execute(select(c.type, c.status, failing, func.count(), func.count(c.not_after))
+                               .group_by(c.type, c.status, failing)).all()
         counts = GaugeMetricFamily("certsmith_certificates", "ACM certificates by type and status.",
                                    labels=["type", "status"])
+        failures = GaugeMetricFamily(
+            "certsmith_renewal_failures",
+            "Certificates whose renewal failed or waits on the user (FAILED, PENDING_VALIDATION, "
+            "PENDING_AUTO_RENEWAL with a reason), by type and renewal status.", labels=["type", "status"])
+        by_status: dict[tuple[str, str], int] = {}
+        by_failure: dict[tuple[str, str], int] = {}
         with_expiry = 0
-        for kind, status, count, expiring in rows:
-            counts.add_metric([kind, status], count)
+        for kind, state, renewal, count, expiring in rows:
+            by_status[kind, state] = by_status.get((kind, state), 0) + count
+            if renewal is not None:
+                by_failure[kind, renewal] = by_failure.get((kind, renewal), 0) + count
             with_expiry += expiring
+        for key, count in sorted(by_status.items()):
+            counts.add_metric(list(key), count)
+        for key, count in sorted(by_failure.items()):
+            failures.add_metric(list(key), count)
         yield counts
+        yield failures
         yield GaugeMetricFamily("certsmith_certificate_series_dropped",
                                 "Certificates left out of the per-certificate series by metrics_certificate_series "
                                 "(those expiring latest).", value=max(0, with_expiry - self._cap))
@@ -84,28 +98,12 @@ class DatabaseCollector(Collector):
             family.add_metric([kind], count)
         return family
 
-    def _renewal_failures(self, session: Session) -> Metric:
-        c = CertificateRow
-        status = c.renewal["RenewalStatus"].as_string()
-        reason = c.renewal["RenewalStatusReason"].as_string()
-        rows = session.execute(
-            select(c.type, status, func.count())
-            .where(c.renewal.is_not(None), status.in_(_FAILED_RENEWALS),
-                   or_(status != "PENDING_AUTO_RENEWAL", reason.is_not(None)))
-            .group_by(c.type, status)).all()
-        family = GaugeMetricFamily(
-            "certsmith_renewal_failures",
-            "Certificates whose renewal failed or waits on the user (FAILED, PENDING_VALIDATION, "
-            "PENDING_AUTO_RENEWAL with a reason), by type and renewal status.", labels=["type", "status"])
-        for kind, renewal_status, count in rows:
-            family.add_metric([kind, renewal_status], count)
-        return family
-
     def _issuance(self, session: Session, sqlite: bool) -> Metric:
         c, v = CertificateRow, CertificateVersionRow
         seconds = seconds_between(v.issued_at, c.created_at, sqlite).label("seconds")
+        # Materialized, so that each row's duration is computed once rather than once per bucket.
         first = (select(c.type.label("type"), seconds).select_from(v).join(c, c.id == v.certificate_id)
-                 .where(v.version == 1, v.action == "ISSUANCE").subquery())
+                 .where(v.version == 1, v.action == "ISSUANCE").cte("first_versions").prefix_with("MATERIALIZED"))
         rows = session.execute(select(first.c.type, *bucket_columns(first.c.seconds, ISSUANCE_BUCKETS))
                                .group_by(first.c.type)).all()
         family = HistogramMetricFamily(
@@ -149,34 +147,6 @@ class DatabaseCollector(Collector):
         yield family
         yield GaugeMetricFamily("certsmith_event_delivery_attempts_failed",
                                 "Failed attempts counted on deliveries still pending.", value=failed)
-
-    def _endpoints(self, session: Session, now: datetime, sqlite: bool) -> Iterator[Metric]:
-        e = EndpointRow
-        rows = session.execute(
-            select(e.host, e.port, e.server_name, e.certificate_arn, e.status, epoch_seconds(e.probed_at, sqlite),
-                   e.handshake_ms, epoch_seconds(e.served_not_after, sqlite))
-            .where(e.probed_at.is_not(None)).order_by(e.host, e.port, e.server_name)).all()
-        up = gauge("certsmith_endpoint_up", "1 when the last probe completed a TLS handshake, else 0.")
-        drift = gauge("certsmith_endpoint_drift",
-                      "1 when the endpoint serves another certificate than the current version it should (DRIFT).")
-        days = gauge("certsmith_endpoint_days_to_expiry", "Days until the served certificate expires.")
-        handshake = gauge("certsmith_endpoint_handshake_seconds", "Seconds the last probe's TLS handshake took.")
-        probed = gauge("certsmith_endpoint_probe_timestamp_seconds", "When the endpoint was last probed (Unix time).")
-        stamp = now.timestamp()
-        for host, port, server_name, arn, status, probed_at, handshake_ms, not_after in rows:
-            values = [host, str(port), server_name, arn or ""]
-            up.add_metric(values, 0 if status == "UNREACHABLE" else 1)
-            drift.add_metric(values, 1 if status == "DRIFT" else 0)
-            probed.add_metric(values, probed_at)
-            if not_after is not None:
-                days.add_metric(values, (not_after - stamp) / 86400)
-            if handshake_ms is not None:
-                handshake.add_metric(values, handshake_ms / 1000)
-        yield from (up, drift, days, handshake, probed)
-
-
-def gauge(name: str, help_text: str) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, help_text, labels=_ENDPOINT_LABELS)
 
 
 def bucket_columns(seconds: Any, bounds: Sequence[float]) -> list[Any]:

@@ -9,9 +9,9 @@ line feed.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-__all__ = ["CONTENT_TYPE", "family_header", "label_value", "labels", "number"]
+__all__ = ["CONTENT_TYPE", "family_header", "gauge_family", "label_value", "labels", "number"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -44,3 +44,11 @@ def number(value: float) -> str:
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
     return repr(value)
+
+
+def gauge_family(name: str, help_text: str, label_names: Sequence[str],
+                 samples: Iterable[tuple[Sequence[str], float]]) -> str:
+    """A gauge family's text: its header, then one line per (label values, value)."""
+    lines = [family_header(name, help_text, "gauge")]
+    lines.extend(f"{name}{labels(zip(label_names, values, strict=True))} {number(value)}\n" for values, value in samples)
+    return "".join(lines)

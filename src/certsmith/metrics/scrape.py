@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import CollectorRegistry
@@ -14,9 +15,10 @@ from ..domain.clock import Clock
 from ..store.database import Database
 from .certificates import certificate_series
 from .collector import DatabaseCollector
+from .endpoints import endpoint_series
 from .requests import ApiRequests
 
-__all__ = ["Metrics"]
+__all__ = ["Metrics", "bearer_allows"]
 
 log = logging.getLogger("certsmith.metrics")
 
@@ -26,7 +28,7 @@ class Metrics:
 
     def __init__(self, database: Database, clock: Clock, *, token: str | None, certificate_series: int,
                  operations: Mapping[str, tuple[str, Collection[str]]]) -> None:
-        self._db, self._clock, self._token, self._limit = database, clock, token, certificate_series
+        self._db, self._clock, self._token, self._limit = database, clock, token or None, certificate_series
         self.requests = ApiRequests(operations)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(DatabaseCollector(database, clock, certificate_series))
@@ -34,17 +36,18 @@ class Metrics:
         self._running: asyncio.Future[bytes] | None = None
 
     def allowed(self, authorization: str | None) -> bool:
-        """Open without a token; with one, only ``Authorization: Bearer <token>`` (compared in constant time)."""
-        if self._token is None:
-            return True
-        scheme, _, given = (authorization or "").strip().partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), self._token.encode())
+        return bearer_allows(self._token, authorization)
 
     def render(self) -> bytes:
-        """The whole page in the text format (blocking: several queries and, with many certificates, a second of CPU
-        at most)."""
-        page = generate_latest(self.registry)
-        return page + certificate_series(self._db, self._clock.now(), self._limit).encode()
+        """The whole page in the text format (blocking). The aggregate queries run on a second thread meanwhile: the
+        database computes them without holding the GIL, while the per-certificate lines are Python's work."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="certsmith-metrics") as pool:
+            aggregates = pool.submit(self._aggregates)
+            series = certificate_series(self._db, self._clock.now(), self._limit)
+            return aggregates.result() + series.encode()
+
+    def _aggregates(self) -> bytes:
+        return generate_latest(self.registry) + endpoint_series(self._db, self._clock.now()).encode()
 
     async def scrape(self) -> bytes:
         """The page, rendered on a thread; scrapes that arrive while one renders share its page."""
@@ -59,3 +62,11 @@ class Metrics:
             self._running = None
         if not future.cancelled() and future.exception() is not None:
             log.error("rendering /metrics failed", exc_info=future.exception())
+
+
+def bearer_allows(token: str | None, authorization: str | None) -> bool:
+    """Open without a token; with one, only ``Authorization: Bearer <token>`` (compared in constant time)."""
+    if token is None:
+        return True
+    scheme, _, given = (authorization or "").strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
