@@ -141,6 +141,7 @@ def fleet(own: Server, api: Any, tmp_path_factory: pytest.TempPathFactory) -> It
     ca = root_ca(pca, "Report Root")
     arns["wildcard"] = _issued(acm, ca, "*.shop.report.test", PROD, ["*.shop.report.test", "shop.report.test"])
     arns["staging"] = _issued(acm, ca, "*.staging.report.test", [{"Key": "env", "Value": "staging"}])
+    acm.export_certificate(CertificateArn=arns["staging"], Passphrase=PASSPHRASE)
     arns["short"] = _issued(acm, ca, "short.report.test", [{"Key": "certsmith:validity", "Value": "7d"}])
     # Renewed while a server still serves version 1.
     arns["drift"] = drift = _issued(acm, ca, "drift.report.test")
@@ -200,6 +201,8 @@ def test_each_rule_finds_its_certificates(api: Any, fleet: dict[str, Any]) -> No
     assert drift["Endpoint"] == {"Host": "127.0.0.1", "Port": fleet["port"], "ServerName": "drift.report.test"}
     assert "serves version 1" in drift["Detail"] and "the current one is version 2" in drift["Detail"]
     assert drift["Severity"] == "HIGH" and drift["DomainName"] == "drift.report.test"
+    assert "it was exported" in one(findings, fleet["staging"], "unused")["Detail"]
+    assert "exported" not in one(findings, fleet["short"], "unused")["Detail"]
 
     counts = {s["Rule"]: s["Count"] for s in report["Summary"]}
     assert counts == {rule: sum(1 for f in findings if f["Rule"] == rule) for rule in counts}

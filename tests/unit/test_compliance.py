@@ -232,7 +232,9 @@ def test_unused_and_imported_without_renewal() -> None:
     far = NOW + timedelta(days=200)
     unused = CertificateState(ARN, "idle.example.com", "AMAZON_ISSUED", "ISSUED", not_after=far)
     finding = only(run(unused), UNUSED)
-    assert finding.severity == "LOW" and "InUseBy is empty" in finding.detail
+    assert finding.severity == "LOW" and finding.detail == "issued but associated with no service (InUseBy is empty)"
+    exported = CertificateState(ARN, "idle.example.com", "PRIVATE", "ISSUED", not_after=far, exported=True)
+    assert "it was exported, so it may be installed where certsmith cannot see" in only(run(exported), UNUSED).detail
     assert run(CertificateState(ARN, "idle.example.com", "PRIVATE", "PENDING_VALIDATION")) == []
     imported = CertificateState(ARN, "ext.example.com", "IMPORTED", "ISSUED", not_after=far, in_use_by=("lb",))
     finding = only(run(imported), IMPORTED_NO_RENEWAL)

@@ -84,6 +84,7 @@ class CertificateState:
     in_use_by: tuple[str, ...] = ()
     tags: tuple[tuple[str, str], ...] = ()  # (key, value); a tag without a value has ""
     chain: tuple[ChainCertificate, ...] = ()
+    exported: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,9 +202,9 @@ def evaluate(state: CertificateState, policy: ReportPolicy, now: datetime) -> li
     if FORBIDDEN_WILDCARD in rules and policy.wildcard_forbidden_tags:
         found += _forbidden_wildcards(state, policy.wildcard_forbidden_tags)
     if UNUSED in rules and state.status == "ISSUED" and not state.in_use_by:
-        found.append(_finding(UNUSED, "LOW", state, "issued but associated with no service (InUseBy is empty)",
-                              "delete it if nothing serves it, or associate it with what does; an unused certificate "
-                              "is a key that can leak for nothing"))
+        exported = "; it was exported, so it may be installed where certsmith cannot see" if state.exported else ""
+        found.append(_finding(UNUSED, "LOW", state, f"issued but associated with no service (InUseBy is empty){exported}",
+                              "delete it if nothing serves it: an unused certificate is a key that can leak for nothing"))
     if IMPORTED_NO_RENEWAL in rules and state.type == "IMPORTED" and state.status in ("ISSUED", "EXPIRED", "INACTIVE"):
         found.append(_imported(state, now))
     return found

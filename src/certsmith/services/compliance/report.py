@@ -71,7 +71,8 @@ class ComplianceReports:
                 CertificateRow.id, CertificateRow.arn, CertificateRow.domain_name, CertificateRow.type,
                 CertificateRow.status, CertificateRow.names, CertificateRow.key_algorithm,
                 CertificateRow.signature_algorithm, CertificateRow.not_after, CertificateRow.in_use_by,
-                CertificateRow.tags, CertificateRow.serial, CertificateRow.version)
+                CertificateRow.tags, CertificateRow.serial, CertificateRow.version,
+                CertificateRow.exported)
                 .where(*scope, CertificateRow.status.in_(_STATUSES))).all()
             known: dict[str, Any] = {}
             for row in rows:
@@ -82,7 +83,7 @@ class ComplianceReports:
                     signature_algorithm=row.signature_algorithm, not_after=row.not_after,
                     in_use_by=tuple(str(u) for u in row.in_use_by or ()),
                     tags=tuple((str(t.get("Key")), str(t.get("Value") or "")) for t in row.tags or ()),
-                    chain=chains.get(row.arn, ()))
+                    chain=chains.get(row.arn, ()), exported=bool(row.exported))
                 findings += evaluate(state, policy, now)
             if ENDPOINT_OLD_VERSION in policy.rules:
                 for endpoint in self._drifted(session, caller, known):
