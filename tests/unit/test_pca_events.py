@@ -99,6 +99,12 @@ def test_validation_failed() -> None:
     assert timed_out.resources == (CERT,) and timed_out.detail["FailedNames"] == ["a.example.com"]
     assert timed_out.detail["DomainValidationMethod"] == "DNS"
     assert f"`certsmith doctor validation {CERT}`" in timed_out.detail["RecommendedAction"]
+    by_mail = own.validation_failed(CERT, ["a.example.com"], "VALIDATION_TIMED_OUT", "no approval", NOW,
+                                    validation_method="EMAIL")
+    assert "approval mails for a.example.com approved" in by_mail.detail["RecommendedAction"]
+    by_http = own.validation_failed(CERT, ["a.example.com"], "VALIDATION_TIMED_OUT", "no redirect", NOW,
+                                    validation_method="HTTP")
+    assert by_http.detail["RecommendedAction"].startswith("Put the HTTP redirects of a.example.com in place")
 
 
 def test_endpoint_events_name_host_and_port() -> None:

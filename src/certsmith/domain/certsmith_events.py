@@ -52,9 +52,13 @@ def validation_failed(certificate_arn: str, names: Sequence[str], reason: str, m
     if reason == "CAA_ERROR":
         action = (f"Allow the issuer in the CAA records of {which} (or remove the record that forbids it), then request "
                   "the certificate again.")
+    elif reason == "VALIDATION_TIMED_OUT" and validation_method == "EMAIL":
+        action = (f"Request the certificate again and have the approval mails for {which} approved within 72 hours "
+                  "(they go to the domains' administrative addresses).")
     elif reason == "VALIDATION_TIMED_OUT":
-        action = (f"Put the validation records of {which} in place (`certsmith doctor validation {certificate_arn}` "
-                  "shows what is missing), then request the certificate again.")
+        what = "HTTP redirects" if validation_method == "HTTP" else "validation records"
+        action = (f"Put the {what} of {which} in place (`certsmith doctor validation {certificate_arn}` shows what is "
+                  "missing), then request the certificate again.")
     elif reason == "DOMAIN_VALIDATION_DENIED":
         action = (f"The CA could not validate {which}: `certsmith doctor validation {certificate_arn}` shows what each "
                   "resolver answers; fix the records, then request the certificate again.")

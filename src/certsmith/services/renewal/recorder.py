@@ -117,7 +117,8 @@ class RenewalRecorder:
                 directory = session.scalar(select(IssuerRow.directory_url).where(
                     IssuerRow.account_id == row.account_id, IssuerRow.region == row.region,
                     IssuerRow.name == row.issuer_name))
-            issuer = issuer_of(row, directory=directory, issuer_dn=certificate.issuer.rfc4514_string())
+            issuer_dn = certificate.issuer.rfc4514_string() if row.type == "IMPORTED" else None
+            issuer = issuer_of(row, directory=directory, issuer_dn=issuer_dn)
             self._outbox.add(session, row.account_id, row.region,
                              available(certificate_facts(row, issuer=issuer), _EVENT_ACTIONS[action], now), now)
 
