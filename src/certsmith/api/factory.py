@@ -57,6 +57,7 @@ def app_from_container(container: Container) -> Any:
             container.signal.notify()
             for thread in threads:
                 thread.join(timeout=10)
+            container.stop_background()
             container.database.dispose()
 
     app = create_app(container, lifespan)

@@ -137,6 +137,7 @@ def worker(
     while any(thread.is_alive() for thread in workers):
         for thread in workers:
             thread.join(timeout=0.5)
+    container.stop_background()
     container.database.dispose()
 
 

@@ -170,6 +170,13 @@ class Container:
         return Worker(self.database, self.jobs, self.handlers(), self.clock, self.signal, periodic=self.periodic(),
                       lease=timedelta(seconds=self.settings.job_lease_seconds))
 
+    def stop_background(self) -> None:
+        """After the workers have stopped: let the probes and the event send under way finish, give their leases
+        back, and close the notifiers' connections."""
+        self.endpoint_prober.close()
+        self.event_delivery.close()
+        self.notifiers.close()
+
 
 def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = True) -> Container:
     """Build the services. With ``prepare``, create the data dir, migrate, and make the first credentials."""

@@ -67,7 +67,8 @@ class EventDeliveryRow(Base):
     delivered_at: Mapped[datetime | None]
     __table_args__ = (UniqueConstraint("outbox_id", "target_id", name="uq_event_delivery"),
                       Index("ix_event_deliveries_queue", "target_id", "state", "id"),
-                      Index("ix_event_deliveries_due", "state", "next_attempt_at"))
+                      Index("ix_event_deliveries_due", "state", "next_attempt_at"),
+                      {"sqlite_autoincrement": True})  # ids never reused: a delivery's id orders its target's queue
 
 
 class EndpointRow(Base):

@@ -58,7 +58,8 @@ def upgrade() -> None:
     sa.Column('created_at', certsmith.store.tables.UTCDateTime(), nullable=False),
     sa.Column('delivered_at', certsmith.store.tables.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('outbox_id', 'target_id', name='uq_event_delivery')
+    sa.UniqueConstraint('outbox_id', 'target_id', name='uq_event_delivery'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('event_deliveries', schema=None) as batch_op:
         batch_op.create_index('ix_event_deliveries_due', ['state', 'next_attempt_at'], unique=False)
