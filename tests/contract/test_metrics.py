@@ -1,0 +1,225 @@
+"""GET /metrics against a real `certsmith serve`: real certificates through boto3, real probes, the real parser.
+
+The module's server requires a bearer token (CERTSMITH_METRICS_TOKEN); the shared server, started without one,
+shows that /metrics is open by default.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+from cryptography import x509
+from prometheus_client.parser import text_string_to_metric_families
+
+from certsmith.testing.pki import WAIT, root_ca
+
+from ..conftest import Server, backend_url, free_port, start_server
+
+TOKEN = "metrics-token-7f3a9c"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "ec"
+FAMILIES = {  # as the parser names them: a counter's family drops its _total
+    "certsmith_certificate_not_after_timestamp_seconds", "certsmith_certificate_days_to_expiry",
+    "certsmith_certificate_series_dropped", "certsmith_certificates", "certsmith_renewals",
+    "certsmith_renewal_failures", "certsmith_issuance_duration_seconds", "certsmith_validation_duration_seconds",
+    "certsmith_jobs", "certsmith_job_oldest_age_seconds", "certsmith_event_deliveries",
+    "certsmith_event_delivery_attempts_failed", "certsmith_api_requests", "certsmith_endpoint_up",
+    "certsmith_endpoint_drift", "certsmith_endpoint_days_to_expiry", "certsmith_endpoint_handshake_seconds",
+    "certsmith_endpoint_probe_timestamp_seconds",
+}
+Samples = dict[str, list[tuple[str, dict[str, str], float]]]
+
+
+def scrape(server: Server, token: str | None = TOKEN) -> Samples:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.get(f"{server.endpoint}/metrics", headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == CONTENT_TYPE
+    return {family.name: [(s.name, s.labels, s.value) for s in family.samples]
+            for family in text_string_to_metric_families(response.text)}
+
+
+def value(samples: Samples, family: str, sample: str | None = None, **labels: str) -> float | None:
+    """The value of the one sample of ``family`` with these labels (among others), or None."""
+    found = [v for name, have, v in samples[family]
+             if (sample is None or name == sample) and all(have.get(k) == want for k, want in labels.items())]
+    assert len(found) <= 1, f"{family} {labels}: {found}"
+    return found[0] if found else None
+
+
+def requests_counted(server: Server, operation: str, code: str) -> float:
+    return value(scrape(server), "certsmith_api_requests", service="acm", operation=operation, code=code) or 0.0
+
+
+@pytest.fixture(scope="module")
+def metered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CERTSMITH_METRICS_TOKEN", TOKEN)
+        srv = start_server(tmp_path_factory.mktemp("metrics"), backend_url())
+    yield srv
+    srv.stop()
+    assert not srv.errors(), srv.errors()
+
+
+@pytest.fixture(scope="module")
+def acm(metered: Server) -> Any:
+    return metered.client("acm")
+
+
+@pytest.fixture(scope="module")
+def fleet(metered: Server, acm: Any) -> dict[str, Any]:
+    """On the module's fresh server: a root CA, two private certificates (one revoked), one imported."""
+    ca = root_ca(metered.client("acm-pca"), "Metrics Root")
+    arns = []
+    for name in ("one.metrics.test", "two.metrics.test"):
+        arn = acm.request_certificate(DomainName=name, CertificateAuthorityArn=ca,
+                                      KeyAlgorithm="EC_prime256v1")["CertificateArn"]
+        acm.get_waiter("certificate_validated").wait(CertificateArn=arn, WaiterConfig=WAIT)
+        arns.append(arn)
+    acm.export_certificate(CertificateArn=arns[1], Passphrase=b"metrics passphrase")  # only exported ones revoke
+    acm.revoke_certificate(CertificateArn=arns[1], RevocationReason="SUPERSEDED")
+    imported = acm.import_certificate(Certificate=(VECTORS / "leaf.pem").read_bytes(),
+                                      PrivateKey=(VECTORS / "leaf.key").read_bytes(),
+                                      CertificateChain=(VECTORS / "chain.pem").read_bytes())["CertificateArn"]
+    return {"ca": ca, "issued": arns[0], "revoked": arns[1], "imported": imported}
+
+
+@pytest.fixture(scope="module")
+def tls_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A TLS server on loopback serving the EC vector leaf and its chain; it completes each handshake, then closes."""
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "chain.pem").write_bytes((VECTORS / "leaf.pem").read_bytes() + (VECTORS / "chain.pem").read_bytes())
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "chain.pem", VECTORS / "leaf.key")
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)  # so that the loop sees the stop
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(5)
+            try:
+                with context.wrap_socket(conn, server_side=True):
+                    pass
+            except (OSError, ssl.SSLError):
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield int(listener.getsockname()[1])
+    stop.set()
+    thread.join(timeout=5)
+    listener.close()
+
+
+# -- access --------------------------------------------------------------------------------------------------------------
+def test_a_token_is_required_when_one_is_set(metered: Server) -> None:
+    page = f"{metered.endpoint}/metrics"
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, {"Authorization": f"Basic {TOKEN}"}):
+        response = httpx.get(page, headers=headers, timeout=10)
+        assert response.status_code == 401, headers
+        assert response.headers["www-authenticate"].startswith("Bearer") and TOKEN not in response.text
+    assert "certsmith_certificates" in scrape(metered)
+
+
+def test_metrics_are_open_without_a_token(server: Server) -> None:
+    assert FAMILIES <= set(scrape(server, token=None))
+
+
+# -- certificates ----------------------------------------------------------------------------------------------------------
+def test_every_family_is_there(metered: Server) -> None:
+    assert FAMILIES <= set(scrape(metered))
+
+
+def test_certificates_by_type_and_status(metered: Server, fleet: dict[str, Any]) -> None:
+    samples = scrape(metered)
+    counts = {(labels["type"], labels["status"]): v for _, labels, v in samples["certsmith_certificates"]}
+    assert counts == {("PRIVATE", "ISSUED"): 1, ("PRIVATE", "REVOKED"): 1, ("IMPORTED", "ISSUED"): 1}
+    assert value(samples, "certsmith_certificate_series_dropped") == 0
+    issuance = {labels["le"]: v for name, labels, v in samples["certsmith_issuance_duration_seconds"]
+                if name.endswith("_bucket") and labels["type"] == "PRIVATE"}
+    assert issuance["+Inf"] == 2 and list(issuance.values()) == sorted(issuance.values())  # cumulative
+    assert value(samples, "certsmith_issuance_duration_seconds", "certsmith_issuance_duration_seconds_count",
+                 type="PRIVATE") == 2
+    assert value(samples, "certsmith_issuance_duration_seconds", type="IMPORTED") is None  # imported: not issued here
+    assert samples["certsmith_renewals"] == [] and samples["certsmith_renewal_failures"] == []
+
+
+def test_each_certificate_has_its_expiry(metered: Server, acm: Any, fleet: dict[str, Any]) -> None:
+    samples = scrape(metered)
+    now = datetime.now(UTC)
+    for key, kind, status, issuer in (("issued", "PRIVATE", "ISSUED", fleet["ca"]),
+                                      ("revoked", "PRIVATE", "REVOKED", fleet["ca"]),
+                                      ("imported", "IMPORTED", "ISSUED", "certsmith vectors")):
+        detail = acm.describe_certificate(CertificateArn=fleet[key])["Certificate"]
+        labels = {"arn": fleet[key], "domain": detail["DomainName"], "type": kind, "status": status, "issuer": issuer}
+        not_after = value(samples, "certsmith_certificate_not_after_timestamp_seconds", **labels)
+        days = value(samples, "certsmith_certificate_days_to_expiry", **labels)
+        assert not_after == detail["NotAfter"].timestamp(), (key, not_after, detail["NotAfter"])
+        assert days is not None and abs(days - (detail["NotAfter"] - now).total_seconds() / 86400) < 1, (key, days)
+    assert len(samples["certsmith_certificate_days_to_expiry"]) == 3
+
+
+# -- API requests ----------------------------------------------------------------------------------------------------------
+def test_api_requests_are_counted_by_operation_and_error_code(metered: Server, acm: Any) -> None:
+    missing = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000000"
+    failed_before = requests_counted(metered, "DescribeCertificate", "ResourceNotFoundException")
+    listed_before = requests_counted(metered, "ListCertificates", "OK")
+    with pytest.raises(ClientError) as info:
+        acm.describe_certificate(CertificateArn=missing)
+    assert info.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    acm.list_certificates()
+    acm.list_certificates()
+    assert requests_counted(metered, "DescribeCertificate", "ResourceNotFoundException") == failed_before + 1
+    assert requests_counted(metered, "ListCertificates", "OK") == listed_before + 2
+
+
+# -- queue, deliveries, endpoints ------------------------------------------------------------------------------------------
+def test_jobs_and_deliveries(metered: Server) -> None:
+    samples = scrape(metered)
+    states = {labels["state"]: v for _, labels, v in samples["certsmith_event_deliveries"]}
+    assert set(states) >= {"PENDING", "DELIVERED", "DEAD"} and all(v >= 0 for v in states.values())
+    assert value(samples, "certsmith_event_delivery_attempts_failed") == 0
+    kinds = {labels["kind"] for _, labels, _ in samples["certsmith_jobs"]}
+    assert kinds == {labels["kind"] for _, labels, _ in samples["certsmith_job_oldest_age_seconds"]}
+    assert all(v >= 0 for _, _, v in samples["certsmith_job_oldest_age_seconds"])
+
+
+def test_endpoints_from_their_last_probe(metered: Server, tls_port: int) -> None:
+    own = metered.client("certsmith")
+    closed = free_port()
+    for port in (tls_port, closed):
+        endpoint = own.create_endpoint(Host="127.0.0.1", Port=port, ServerName="ec.vectors.test")["Endpoint"]
+        own.probe_endpoint(EndpointId=endpoint["EndpointId"])
+    samples = scrape(metered)
+    now = time.time()
+    served = {"host": "127.0.0.1", "port": str(tls_port), "server_name": "ec.vectors.test", "arn": ""}
+    down = {**served, "port": str(closed)}
+    assert value(samples, "certsmith_endpoint_up", **served) == 1
+    assert value(samples, "certsmith_endpoint_up", **down) == 0
+    assert value(samples, "certsmith_endpoint_drift", **served) == 0
+    leaf = x509.load_pem_x509_certificate((VECTORS / "leaf.pem").read_bytes())
+    days = value(samples, "certsmith_endpoint_days_to_expiry", **served)
+    assert days is not None and abs(days - (leaf.not_valid_after_utc.timestamp() - now) / 86400) < 1
+    assert value(samples, "certsmith_endpoint_days_to_expiry", **down) is None  # nothing was served
+    handshake = value(samples, "certsmith_endpoint_handshake_seconds", **served)
+    assert handshake is not None and 0 < handshake < 10
+    for labels in (served, down):
+        probed = value(samples, "certsmith_endpoint_probe_timestamp_seconds", **labels)
+        assert probed is not None and now - 120 < probed <= now + 1
