@@ -45,7 +45,31 @@ echo "== static checks (ruff, mypy --strict)"
 "$VENV/bin/ruff" check src tests bench
 "$VENV/bin/mypy"
 
-echo "== tests on SQLite"
-CERTSMITH_TEST_BACKEND=sqlite "$VENV/bin/python" -m pytest -q "$@"
-echo "== contract and integration tests on PostgreSQL"
-CERTSMITH_TEST_BACKEND=postgres "$VENV/bin/python" -m pytest -q tests/contract tests/integration tests/public "$@"
+SQLITE_TESTS=("$@")
+PG_TESTS=(tests/contract tests/integration tests/public "$@")
+if [ "${CERTSMITH_TEST_SERIAL:-}" = 1 ]; then
+  echo "== tests on SQLite"
+  CERTSMITH_TEST_BACKEND=sqlite "$VENV/bin/python" -m pytest -q "${SQLITE_TESTS[@]}"
+  echo "== contract and integration tests on PostgreSQL"
+  CERTSMITH_TEST_BACKEND=postgres "$VENV/bin/python" -m pytest -q "${PG_TESTS[@]}"
+  exit 0
+fi
+# The two stages run side by side (most of a test's time is spent waiting on servers and peers); each has its own
+# temporary folders and log, printed when both are done. CERTSMITH_TEST_SERIAL=1 runs them one after the other.
+LOGS=$(mktemp -d /tmp/certsmith-tests.XXXXXX)
+echo "== the whole suite on SQLite, and beside it the contract, integration and public tests on PostgreSQL"
+CERTSMITH_TEST_BACKEND=sqlite "$VENV/bin/python" -m pytest -q -p no:cacheprovider --basetemp "$LOGS/sqlite" \
+  "${SQLITE_TESTS[@]}" >"$LOGS/sqlite.log" 2>&1 &
+SQLITE_PID=$!
+CERTSMITH_TEST_BACKEND=postgres "$VENV/bin/python" -m pytest -q -p no:cacheprovider --basetemp "$LOGS/postgres" \
+  "${PG_TESTS[@]}" >"$LOGS/postgres.log" 2>&1 &
+PG_PID=$!
+SQLITE_STATUS=0; PG_STATUS=0
+wait "$SQLITE_PID" || SQLITE_STATUS=$?
+wait "$PG_PID" || PG_STATUS=$?
+echo "== tests on SQLite (exit $SQLITE_STATUS)"
+cat "$LOGS/sqlite.log"
+echo "== contract, integration and public tests on PostgreSQL (exit $PG_STATUS)"
+cat "$LOGS/postgres.log"
+rm -rf "$LOGS"
+[ "$SQLITE_STATUS" = 0 ] && [ "$PG_STATUS" = 0 ]
