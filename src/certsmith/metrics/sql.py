@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from sqlalchemy import Float, Integer, case, cast, extract, func, literal
+from sqlalchemy import BigInteger, Float, case, cast, extract, func, literal
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..store.tables import CertificateRow
@@ -18,8 +18,8 @@ _UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38)  # unixepoch() parses a litt
 def epoch_seconds(column: Any, sqlite: bool) -> ColumnElement[Any]:
     """A UTC timestamp column (stored naive) as whole seconds since the epoch."""
     if sqlite:
-        return func.unixepoch(column) if _UNIXEPOCH else cast(func.strftime("%s", column), Integer)
-    return cast(extract("epoch", column), Integer)
+        return func.unixepoch(column) if _UNIXEPOCH else cast(func.strftime("%s", column), BigInteger)
+    return cast(extract("epoch", column), BigInteger)
 
 
 def seconds_between(later: Any, earlier: Any, sqlite: bool) -> ColumnElement[Any]:
