@@ -161,6 +161,7 @@ class Container:
         seconds = self.settings.renewal_sweep_seconds
         return [Periodic("renewal sweep", seconds, self.scheduler.sweep),
                 Periodic("notice sweep", seconds, self.notices.sweep),
+                Periodic("CA expiry check", 3600, self.notices.ca_expiry),
                 Periodic("endpoint probes", self.settings.endpoint_probe_seconds, self.endpoint_prober.sweep),
                 Periodic("event dispatch", self.settings.event_delivery_seconds, self.event_dispatcher.sweep),
                 Periodic("event delivery", self.settings.event_delivery_seconds, self.event_delivery.kick)]
@@ -244,7 +245,7 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         imports=CertificateImporter(database, sealer, clock, certificates, recorder), search=CertificateSearch(database),
         lifecycle=CertificateLifecycleService(database, jobs, sealer, clock, signal, certificates, issuance),
         acm_account=AccountConfigurationService(database, clock),
-        revocation=RevocationService(database, jobs, sealer, clock),
+        revocation=RevocationService(database, jobs, sealer, clock, outbox=outbox, public_url=public_url),
         audit_reports=AuditReportService(database, jobs, blobs, clock, signal),
         audit_log=AuditLog(writes, clock), writes=writes, key_pool=key_pool, issuers=issuers,
         public_requests=PublicRequests(database, jobs, clock, signal, issuers, records, providers, public_url,

@@ -114,21 +114,24 @@ class EventDispatcher:
                 # One dispatcher at a time keeps delivery ids in outbox order; another sweeper does not wait.
                 if not session.execute(select(func.pg_try_advisory_xact_lock(DISPATCH_LOCK))).scalar_one():
                     return 0, 0
-            rows = session.scalars(select(EventOutboxRow).where(EventOutboxRow.delivered_at.is_(None))
-                                   .order_by(EventOutboxRow.id).limit(self._batch)).all()
-            if not rows:
+            heads = session.execute(select(EventOutboxRow.id, EventOutboxRow.account_id, EventOutboxRow.region)
+                                    .where(EventOutboxRow.delivered_at.is_(None))
+                                    .order_by(EventOutboxRow.id).limit(self._batch)).all()
+            if not heads:
                 return 0, 0
             now = self._clock.now()
             matchers: dict[tuple[str, str], tuple[RuleMatcher[int], list[RuleTargets]] | None] = {}
+            for scope in dict.fromkeys((account, region) for _, account, region in heads):
+                rules = list(self._rules(session, *scope))
+                matchers[scope] = (RuleMatcher([(i, r.pattern) for i, r in enumerate(rules)]), rules) if rules else None
+            # Only events of a scope with rules are read whole; the others are marked dispatched by id.
+            wanted = [id_ for id_, account, region in heads if matchers[(account, region)] is not None]
+            rows = session.scalars(select(EventOutboxRow).where(EventOutboxRow.id.in_(wanted))
+                                   .order_by(EventOutboxRow.id)).all() if wanted else []
             values: list[dict[str, Any]] = []
             for row in rows:
-                scope = (row.account_id, row.region)
-                if scope not in matchers:
-                    rules = list(self._rules(session, *scope))
-                    matchers[scope] = (RuleMatcher([(i, r.pattern) for i, r in enumerate(rules)]), rules) if rules else None
-                found = matchers[scope]
-                if found is None:
-                    continue
+                found = matchers[(row.account_id, row.region)]
+                assert found is not None
                 matcher, rules = found
                 targets: list[str] = []
                 for index in sorted(matcher.match(envelope_of(row))):
@@ -136,6 +139,6 @@ class EventDispatcher:
                 values += [delivery_values(row.id, target, row.account_id, now) for target in targets]
             if values:
                 session.execute(insert(_DELIVERIES), values)
-            session.execute(update(EventOutboxRow).where(EventOutboxRow.id.in_([r.id for r in rows]))
+            session.execute(update(EventOutboxRow).where(EventOutboxRow.id.in_([head.id for head in heads]))
                             .values(delivered_at=now))
-            return len(rows), len(values)
+            return len(heads), len(values)
