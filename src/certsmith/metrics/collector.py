@@ -44,9 +44,8 @@ class DatabaseCollector(Collector):
         now = self._clock.now()
         sqlite = self._db.is_sqlite
         with self._db.read() as session:
-            yield from self._certificates(session)
+            yield from self._certificates(session, sqlite)
             yield self._renewals(session)
-            yield self._issuance(session, sqlite)
             yield HistogramMetricFamily(
                 "certsmith_validation_duration_seconds",
                 "Seconds from the request of a public certificate until every name was validated (not recorded yet).",
@@ -54,39 +53,62 @@ class DatabaseCollector(Collector):
             yield from self._jobs(session, now, sqlite)
             yield from self._deliveries(session)
 
-    def _certificates(self, session: Session) -> Iterator[Metric]:
-        """Counts by type and status, renewals failed or waiting, those with a NotAfter: one pass over the table."""
-        c = CertificateRow
+    def _certificates(self, session: Session, sqlite: bool) -> Iterator[Metric]:
+        """Counts by type and status, renewals failed or waiting, issuance durations, how many have a NotAfter.
+
+        One pass over the certificates (the widest table: each scan of it is most of a query's time) with their
+        first version beside them, grouped in SQL; Python adds up the few rows by family.
+        """
+        c, v = CertificateRow, CertificateVersionRow
         status = c.renewal["RenewalStatus"].as_string()
         failing = case((c.renewal.is_(None), None),
                        (status.in_(("FAILED", "PENDING_VALIDATION")), status),
                        (and_(status == "PENDING_AUTO_RENEWAL", c.renewal["RenewalStatusReason"].as_string().is_not(None)),
-                        status), else_=None).label("failing")
-        rows = session.execute(select(c.type, c.status, failing, func.count(), func.count(c.not_after))
-                               .group_by(c.type, c.status, failing)).all()
-        counts = GaugeMetricFamily("certsmith_certificates", "ACM certificates by type and status.",
-                                   labels=["type", "status"])
-        failures = GaugeMetricFamily(
-            "certsmith_renewal_failures",
-            "Certificates whose renewal failed or waits on the user (FAILED, PENDING_VALIDATION, "
-            "PENDING_AUTO_RENEWAL with a reason), by type and renewal status.", labels=["type", "status"])
+                        status), else_=None)
+        issuance = case((v.action == "ISSUANCE", seconds_between(v.issued_at, c.created_at, sqlite)), else_=None)
+        # Materialized, so that each row's duration is computed once rather than once per bucket.
+        each = (select(c.type.label("type"), c.status.label("status"), failing.label("failing"),
+                       c.not_after.label("not_after"), issuance.label("seconds"))
+                .select_from(c).outerjoin(v, and_(v.certificate_id == c.id, v.version == 1))
+                .cte("each_certificate").prefix_with("MATERIALIZED"))
+        rows = session.execute(
+            select(each.c.type, each.c.status, each.c.failing, func.count(), func.count(each.c.not_after),
+                   *bucket_columns(each.c.seconds, ISSUANCE_BUCKETS))
+            .group_by(each.c.type, each.c.status, each.c.failing)).all()
         by_status: dict[tuple[str, str], int] = {}
         by_failure: dict[tuple[str, str], int] = {}
+        durations: dict[str, list[float]] = {}
         with_expiry = 0
-        for kind, state, renewal, count, expiring in rows:
+        for kind, state, renewal, count, expiring, *figures in rows:
             by_status[kind, state] = by_status.get((kind, state), 0) + count
             if renewal is not None:
                 by_failure[kind, renewal] = by_failure.get((kind, renewal), 0) + count
             with_expiry += expiring
+            if figures[-2]:  # some were issued here
+                added = durations.setdefault(kind, [0.0] * len(figures))
+                durations[kind] = [a + float(f or 0) for a, f in zip(added, figures, strict=True)]
+        counts = GaugeMetricFamily("certsmith_certificates", "ACM certificates by type and status.",
+                                   labels=["type", "status"])
         for key, count in sorted(by_status.items()):
             counts.add_metric(list(key), count)
+        yield counts
+        failures = GaugeMetricFamily(
+            "certsmith_renewal_failures",
+            "Certificates whose renewal failed or waits on the user (FAILED, PENDING_VALIDATION, "
+            "PENDING_AUTO_RENEWAL with a reason), by type and renewal status.", labels=["type", "status"])
         for key, count in sorted(by_failure.items()):
             failures.add_metric(list(key), count)
-        yield counts
         yield failures
         yield GaugeMetricFamily("certsmith_certificate_series_dropped",
                                 "Certificates left out of the per-certificate series by metrics_certificate_series "
                                 "(those expiring latest).", value=max(0, with_expiry - self._cap))
+        family = HistogramMetricFamily(
+            "certsmith_issuance_duration_seconds",
+            "Seconds from the request of a certificate until its first version was issued, by type.", labels=["type"])
+        for kind, figures in sorted(durations.items()):
+            buckets, total = histogram(ISSUANCE_BUCKETS, figures)
+            family.add_metric([kind], buckets, total)
+        yield family
 
     def _renewals(self, session: Session) -> Metric:
         c, v = CertificateRow, CertificateVersionRow
@@ -96,22 +118,6 @@ class DatabaseCollector(Collector):
                                      labels=["type"])
         for kind, count in rows:
             family.add_metric([kind], count)
-        return family
-
-    def _issuance(self, session: Session, sqlite: bool) -> Metric:
-        c, v = CertificateRow, CertificateVersionRow
-        seconds = seconds_between(v.issued_at, c.created_at, sqlite).label("seconds")
-        # Materialized, so that each row's duration is computed once rather than once per bucket.
-        first = (select(c.type.label("type"), seconds).select_from(v).join(c, c.id == v.certificate_id)
-                 .where(v.version == 1, v.action == "ISSUANCE").cte("first_versions").prefix_with("MATERIALIZED"))
-        rows = session.execute(select(first.c.type, *bucket_columns(first.c.seconds, ISSUANCE_BUCKETS))
-                               .group_by(first.c.type)).all()
-        family = HistogramMetricFamily(
-            "certsmith_issuance_duration_seconds",
-            "Seconds from the request of a certificate until its first version was issued, by type.", labels=["type"])
-        for kind, *figures in rows:
-            buckets, total = histogram(ISSUANCE_BUCKETS, figures)
-            family.add_metric([kind], buckets, total)
         return family
 
     def _jobs(self, session: Session, now: datetime, sqlite: bool) -> Iterator[Metric]:
@@ -150,8 +156,9 @@ class DatabaseCollector(Collector):
 
 
 def bucket_columns(seconds: Any, bounds: Sequence[float]) -> list[Any]:
-    """Per bound, how many values are at most it (cumulative: CASE in SQL); then the count and the sum."""
-    return [*(func.sum(case((seconds <= bound, 1), else_=0)) for bound in bounds), func.count(), func.sum(seconds)]
+    """Per bound, how many values are at most it (cumulative: CASE in SQL); then the count and the sum (NULLs are
+    no observation)."""
+    return [*(func.sum(case((seconds <= bound, 1), else_=0)) for bound in bounds), func.count(seconds), func.sum(seconds)]
 
 
 def histogram(bounds: Iterable[float], figures: Sequence[Any]) -> tuple[list[tuple[str, float]], float]:

@@ -1,26 +1,42 @@
-"""``GET /metrics``: who may scrape, and the page, computed from the database off the event loop."""
+"""``GET /metrics``: who may scrape, and the page, computed from the database off the event loop.
+
+A scrape reads everything it needs from the database before the response starts (a failure there is a 503), and
+writes the per-certificate lines while the page is being sent. The aggregate queries run on a second thread beside
+the per-certificate read: the database computes them without holding the GIL, while the lines are Python's work.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
-from collections.abc import Collection, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Collection, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from ..domain.clock import Clock
 from ..store.database import Database
-from .certificates import certificate_series
+from .certificates import series_chunks, series_rows
 from .collector import DatabaseCollector
 from .endpoints import endpoint_series
 from .requests import ApiRequests
 
-__all__ = ["Metrics", "bearer_allows"]
+__all__ = ["Metrics", "Page", "bearer_allows"]
 
 log = logging.getLogger("certsmith.metrics")
+
+
+class Page:
+    """A page whose database reads are done (or, for the aggregates, under way): its bytes, a chunk at a time."""
+
+    def __init__(self, rows: list[tuple[object, ...]], stamp: float, rest: Future[bytes]) -> None:
+        self._rows, self._stamp, self._rest = rows, stamp, rest
+
+    def __iter__(self) -> Iterator[bytes]:
+        for text in series_chunks(self._rows, self._stamp):
+            yield text.encode()
+        yield self._rest.result()  # a failure here ends the response unfinished: the scraper sees a failed scrape
 
 
 class Metrics:
@@ -33,35 +49,31 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(DatabaseCollector(database, clock, certificate_series))
         self.registry.register(self.requests)
-        self._running: asyncio.Future[bytes] | None = None
+        self._beside = ThreadPoolExecutor(max_workers=2, thread_name_prefix="certsmith-metrics")
 
     def allowed(self, authorization: str | None) -> bool:
         return bearer_allows(self._token, authorization)
 
+    def prepare(self) -> Page:
+        """Read the page's data (blocking: up to a few tenths of a second with 100,000 certificates)."""
+        rest = self._beside.submit(self._rest)
+        try:
+            rows = series_rows(self._db, self._limit)
+        except Exception:
+            log.exception("reading the certificates for /metrics failed")
+            raise
+        return Page(rows, self._clock.now().timestamp(), rest)
+
     def render(self) -> bytes:
-        """The whole page in the text format (blocking). The aggregate queries run on a second thread meanwhile: the
-        database computes them without holding the GIL, while the per-certificate lines are Python's work."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="certsmith-metrics") as pool:
-            aggregates = pool.submit(self._aggregates)
-            series = certificate_series(self._db, self._clock.now(), self._limit)
-            return aggregates.result() + series.encode()
+        """The whole page at once."""
+        return b"".join(self.prepare())
 
-    def _aggregates(self) -> bytes:
-        return generate_latest(self.registry) + endpoint_series(self._db, self._clock.now()).encode()
-
-    async def scrape(self) -> bytes:
-        """The page, rendered on a thread; scrapes that arrive while one renders share its page."""
-        if self._running is None:
-            running = asyncio.ensure_future(asyncio.to_thread(self.render))
-            running.add_done_callback(self._finished)
-            self._running = running
-        return await asyncio.shield(self._running)
-
-    def _finished(self, future: asyncio.Future[bytes]) -> None:
-        if self._running is future:
-            self._running = None
-        if not future.cancelled() and future.exception() is not None:
-            log.error("rendering /metrics failed", exc_info=future.exception())
+    def _rest(self) -> bytes:
+        try:
+            return generate_latest(self.registry) + endpoint_series(self._db, self._clock.now()).encode()
+        except Exception:
+            log.exception("the aggregate queries of /metrics failed")
+            raise
 
 
 def bearer_allows(token: str | None, authorization: str | None) -> bool:
