@@ -1,7 +1,8 @@
 """GET /metrics against a real `certsmith serve`: real certificates through boto3, real probes, the real parser.
 
-The module's server requires a bearer token (CERTSMITH_METRICS_TOKEN); the shared server, started without one,
-shows that /metrics is open by default.
+The module's server requires a bearer token (CERTSMITH_METRICS_TOKEN) and keeps three per-certificate series
+(CERTSMITH_METRICS_CERTIFICATE_SERIES); the shared server, started without either, shows that /metrics is open by
+default.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from prometheus_client.parser import text_string_to_metric_families
 
 from certsmith.testing.pki import WAIT, root_ca
@@ -26,6 +30,7 @@ from certsmith.testing.pki import WAIT, root_ca
 from ..conftest import Server, backend_url, free_port, start_server
 
 TOKEN = "metrics-token-7f3a9c"
+SERIES = 3  # the soonest to expire: the short-lived import and the two private certificates, not the vector import
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "ec"
 FAMILIES = {  # as the parser names them: a counter's family drops its _total
@@ -65,6 +70,7 @@ def requests_counted(server: Server, operation: str, code: str) -> float:
 def metered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CERTSMITH_METRICS_TOKEN", TOKEN)
+        patch.setenv("CERTSMITH_METRICS_CERTIFICATE_SERIES", str(SERIES))
         srv = start_server(tmp_path_factory.mktemp("metrics"), backend_url())
     yield srv
     srv.stop()
@@ -76,9 +82,32 @@ def acm(metered: Server) -> Any:
     return metered.client("acm")
 
 
+def short_lived() -> tuple[bytes, bytes, bytes]:
+    """A leaf valid for ten more days, its key and its CA's certificate (PEM), made here."""
+    now = datetime.now(UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, 'Metrics "Test" CA'),
+                         x509.NameAttribute(NameOID.COMMON_NAME, "Metrics Test Root")])
+
+    def build(subject: x509.Name, public: Any, ca: bool, days: int) -> bytes:
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_name).public_key(public)
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+                   .not_valid_after(now + timedelta(days=days))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if not ca:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName("soon.metrics.test")]), False)
+        return builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+    leaf = build(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "soon.metrics.test")]), key.public_key(), False, 10)
+    pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return leaf, pem_key, build(ca_name, ca_key.public_key(), True, 365)
+
+
 @pytest.fixture(scope="module")
 def fleet(metered: Server, acm: Any) -> dict[str, Any]:
-    """On the module's fresh server: a root CA, two private certificates (one revoked), one imported."""
+    """On the module's fresh server: a root CA, two private certificates (one revoked), two imported (one expiring in
+    ten days, one in 2066)."""
     ca = root_ca(metered.client("acm-pca"), "Metrics Root")
     arns = []
     for name in ("one.metrics.test", "two.metrics.test"):
@@ -91,7 +120,9 @@ def fleet(metered: Server, acm: Any) -> dict[str, Any]:
     imported = acm.import_certificate(Certificate=(VECTORS / "leaf.pem").read_bytes(),
                                       PrivateKey=(VECTORS / "leaf.key").read_bytes(),
                                       CertificateChain=(VECTORS / "chain.pem").read_bytes())["CertificateArn"]
-    return {"ca": ca, "issued": arns[0], "revoked": arns[1], "imported": imported}
+    leaf, key, chain = short_lived()
+    soon = acm.import_certificate(Certificate=leaf, PrivateKey=key, CertificateChain=chain)["CertificateArn"]
+    return {"ca": ca, "issued": arns[0], "revoked": arns[1], "imported": imported, "soon": soon}
 
 
 @pytest.fixture(scope="module")
@@ -150,8 +181,8 @@ def test_every_family_is_there(metered: Server) -> None:
 def test_certificates_by_type_and_status(metered: Server, fleet: dict[str, Any]) -> None:
     samples = scrape(metered)
     counts = {(labels["type"], labels["status"]): v for _, labels, v in samples["certsmith_certificates"]}
-    assert counts == {("PRIVATE", "ISSUED"): 1, ("PRIVATE", "REVOKED"): 1, ("IMPORTED", "ISSUED"): 1}
-    assert value(samples, "certsmith_certificate_series_dropped") == 0
+    assert counts == {("PRIVATE", "ISSUED"): 1, ("PRIVATE", "REVOKED"): 1, ("IMPORTED", "ISSUED"): 2}
+    assert value(samples, "certsmith_certificate_series_dropped") == 1  # four with a NotAfter, three series
     issuance = {labels["le"]: v for name, labels, v in samples["certsmith_issuance_duration_seconds"]
                 if name.endswith("_bucket") and labels["type"] == "PRIVATE"}
     assert issuance["+Inf"] == 2 and list(issuance.values()) == sorted(issuance.values())  # cumulative
@@ -161,19 +192,21 @@ def test_certificates_by_type_and_status(metered: Server, fleet: dict[str, Any])
     assert samples["certsmith_renewals"] == [] and samples["certsmith_renewal_failures"] == []
 
 
-def test_each_certificate_has_its_expiry(metered: Server, acm: Any, fleet: dict[str, Any]) -> None:
+def test_the_certificates_expiring_first_have_their_expiry(metered: Server, acm: Any, fleet: dict[str, Any]) -> None:
     samples = scrape(metered)
     now = datetime.now(UTC)
-    for key, kind, status, issuer in (("issued", "PRIVATE", "ISSUED", fleet["ca"]),
-                                      ("revoked", "PRIVATE", "REVOKED", fleet["ca"]),
-                                      ("imported", "IMPORTED", "ISSUED", "certsmith vectors")):
+    for key, kind, status, issuer in (("soon", "IMPORTED", "ISSUED", 'Metrics "Test" CA'),
+                                      ("issued", "PRIVATE", "ISSUED", fleet["ca"]),
+                                      ("revoked", "PRIVATE", "REVOKED", fleet["ca"])):
         detail = acm.describe_certificate(CertificateArn=fleet[key])["Certificate"]
         labels = {"arn": fleet[key], "domain": detail["DomainName"], "type": kind, "status": status, "issuer": issuer}
         not_after = value(samples, "certsmith_certificate_not_after_timestamp_seconds", **labels)
         days = value(samples, "certsmith_certificate_days_to_expiry", **labels)
         assert not_after == detail["NotAfter"].timestamp(), (key, not_after, detail["NotAfter"])
         assert days is not None and abs(days - (detail["NotAfter"] - now).total_seconds() / 86400) < 1, (key, days)
-    assert len(samples["certsmith_certificate_days_to_expiry"]) == 3
+    assert abs((value(samples, "certsmith_certificate_days_to_expiry", arn=fleet["soon"]) or 0) - 10) < 1
+    shown = {labels["arn"] for _, labels, _ in samples["certsmith_certificate_days_to_expiry"]}
+    assert len(shown) == SERIES and fleet["imported"] not in shown  # it expires last: left out by the cap
 
 
 # -- API requests ----------------------------------------------------------------------------------------------------------
