@@ -209,6 +209,19 @@ def test_the_certificates_expiring_first_have_their_expiry(metered: Server, acm:
     assert len(shown) == SERIES and fleet["imported"] not in shown  # it expires last: left out by the cap
 
 
+def test_a_renewal_is_counted(metered: Server, acm: Any, fleet: dict[str, Any]) -> None:
+    before = value(scrape(metered), "certsmith_renewals", "certsmith_renewals_total", type="PRIVATE") or 0
+    acm.renew_certificate(CertificateArn=fleet["issued"])
+    deadline = time.monotonic() + 30
+    while (acm.describe_certificate(CertificateArn=fleet["issued"])["Certificate"].get("RenewalSummary", {})
+           .get("RenewalStatus") != "SUCCESS"):
+        assert time.monotonic() < deadline, "the renewal did not succeed within 30 s"
+        time.sleep(0.1)
+    samples = scrape(metered)
+    assert value(samples, "certsmith_renewals", "certsmith_renewals_total", type="PRIVATE") == before + 1
+    assert samples["certsmith_renewal_failures"] == []
+
+
 # -- API requests ----------------------------------------------------------------------------------------------------------
 def test_api_requests_are_counted_by_operation_and_error_code(metered: Server, acm: Any) -> None:
     missing = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-4000-8000-000000000000"
