@@ -106,7 +106,7 @@ def certificate(n: int, now: datetime) -> tuple[tuple[Any, ...], list[tuple[Any,
     if kind != "IMPORTED" and issued:
         renewal = {1: summary("SUCCESS"), 2: summary("PENDING_AUTO_RENEWAL", "CA_UNREACHABLE"),
                    3: summary("PENDING_AUTO_RENEWAL"), 4: summary("FAILED", "OTHER"),
-                   5: summary("PENDING_VALIDATION", "PENDING_DOMAIN_VALIDATION")}.get(n % 250)
+                   5: summary("PENDING_VALIDATION", "PENDING_DOMAIN_VALIDATION")}.get(n * 7 % 250)
     renewed = issued and kind != "IMPORTED" and n % 10 == 0
     domain = f"host{n}.metrics.bench.test" if n % 1000 != 86 else 'odd"name\\.bench.test'
     row = (ident, f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/{ident}", ACCOUNT, REGION, kind, status, domain,

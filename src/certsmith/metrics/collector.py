@@ -23,11 +23,10 @@ from ..store.renewal_tables import CertificateVersionRow
 from ..store.tables import CertificateRow, JobRow
 from .sql import epoch_seconds, seconds_between
 
-__all__ = ["DELIVERY_STATES", "ISSUANCE_BUCKETS", "VALIDATION_BUCKETS", "DatabaseCollector"]
+__all__ = ["DELIVERY_STATES", "ISSUANCE_BUCKETS", "DatabaseCollector", "bucket_columns", "histogram"]
 
 ISSUANCE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
                     14400.0, 86400.0, 259200.0)
-VALIDATION_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 43200.0, 86400.0, 259200.0)
 DELIVERY_STATES = ("PENDING", "DELIVERED", "DEAD")
 
 
