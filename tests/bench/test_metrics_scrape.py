@@ -34,7 +34,7 @@ def test_metrics_bench_reports_json() -> None:
         with_expiry = SIZE * 96 // 100  # pending, failed and timed-out certificates have no NotAfter
         assert figures["size"] == SIZE and figures["series"] == with_expiry and figures["dropped"] == 0
         assert figures["series_samples"] == 2 * with_expiry and figures["bytes"] > 100 * with_expiry
-        for key in ("scrape_seconds", "aggregates_seconds", "series_direct_seconds", "series_library_seconds"):
+        for key in ("scrape_seconds", "page_seconds", "aggregates_seconds", "series_direct_seconds", "series_library_seconds"):
             assert 0 < figures[key] < 60, key
         assert isinstance(figures["goal_met"], bool)
     rules = report["rules"]
