@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, fields, replace
@@ -61,23 +62,47 @@ class Settings:
         return f"{scheme}://{host}:{self.port}"
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
 def _coerce(name: str, value: Any) -> Any:
-    kind = {f.name: f.type for f in fields(Settings)}[name]
-    if "Path" in str(kind):
+    """The value as the setting's type; a ValueError naming the setting if it is not one."""
+    kind = str({f.name: f.type for f in fields(Settings)}[name])
+    if "Path" in kind:
+        if not isinstance(value, str | Path):
+            raise ValueError(f"setting {name} must be a path, not {value!r}")
         return Path(value)
-    if str(kind) == "float" and not isinstance(value, float):
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = value.strip().lower() if isinstance(value, str) else None
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise ValueError(f"setting {name} must be true or false (or 1/0, yes/no, on/off), not {value!r}")
+    if kind == "float":
         try:
-            return float(value)
-        except ValueError:
-            raise ValueError(f"setting {name} must be a number, not {value!r}") from None
-    if "int" in str(kind) and not isinstance(value, int):
+            number = math.nan if isinstance(value, bool) else float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number):
+            raise ValueError(f"setting {name} must be a number, not {value!r}")
+        return number
+    if kind == "int" and (not isinstance(value, int) or isinstance(value, bool)):
         try:
-            return int(value)
+            whole = int(value) if isinstance(value, str) or (isinstance(value, float) and value.is_integer()) else None
         except ValueError:
-            raise ValueError(f"setting {name} must be a whole number, not {value!r}") from None
-    if "bool" in str(kind) and isinstance(value, str):
-        return value.lower() in ("1", "true", "yes", "on")
+            whole = None
+        if whole is None:
+            raise ValueError(f"setting {name} must be a whole number, not {value!r}")
+        return whole
     return value
+
+
+def _coerced(name: str, value: Any, origin: str) -> Any:
+    try:
+        return _coerce(name, value)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (from {origin})") from None
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
@@ -86,19 +111,32 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     known = {f.name for f in fields(Settings)}
     path = config_file or (Path(os.environ["CERTSMITH_CONFIG"]) if os.environ.get("CERTSMITH_CONFIG") else None)
     if path is not None:
-        with open(path, "rb") as handle:
-            document = tomllib.load(handle)
-        table = document.get("certsmith", document)
-        for key, value in table.items():
+        for key, value in _table(path).items():
             name = key.replace("-", "_")
             if name not in known:
                 raise ValueError(f"{path}: unknown setting {key!r}")
-            values[name] = _coerce(name, value)
+            values[name] = _coerced(name, value, str(path))
     for name in known:
-        env = os.environ.get(f"CERTSMITH_{name.upper()}")
+        variable = f"CERTSMITH_{name.upper()}"
+        env = os.environ.get(variable)
         if env is not None:
-            values[name] = _coerce(name, env)
+            values[name] = _coerced(name, env, variable)
     for name, value in overrides.items():
         if value is not None:
             values[name] = _coerce(name, value)
     return replace(Settings(), **values)
+
+
+def _table(path: Path) -> dict[str, Any]:
+    """The settings of a TOML file: its ``[certsmith]`` table, or its top level."""
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the settings file ({exc.strerror or exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a valid TOML file: {exc}") from None
+    table = document.get("certsmith", document)
+    if not isinstance(table, dict):
+        raise ValueError(f"{path}: 'certsmith' must be a table ([certsmith]), not {type(table).__name__}")
+    return table

@@ -42,6 +42,8 @@ def test_webhook_is_normalised() -> None:
     ({"url": 5}, None, "Webhook.Url: must be an http or https URL"),
     ({"url": "https://example.test:99999/"}, None, "Webhook.Url: must be an http or https URL (its port is not a number "
                                                   "from 1 to 65535)"),
+    ({"url": "http://127.0.0.1:0/x"}, None, "Webhook.Url: must be an http or https URL (its port is not a number "
+                                            "from 1 to 65535)"),
     ({"url": "https://user:pw@example.test/"}, None, "Webhook.Url: must not carry a user name or password"),
     ({"url": "https://example.test/a b"}, None, "Webhook.Url: must be an http or https URL (it holds spaces or "
                                                 "control characters)"),

@@ -6,6 +6,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import botocore.session
 from botocore.config import Config
@@ -20,7 +21,7 @@ from botocore.exceptions import (
 
 from ..models import MODELS_PATH
 
-__all__ = ["ApiError", "Client", "ClientOptions", "make_client"]
+__all__ = ["ApiError", "Client", "ClientOptions", "endpoint_problem", "make_client"]
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8000"
 DEFAULT_CREDENTIALS = Path("certsmith-data/credentials")
@@ -93,7 +94,27 @@ class Client:
         return str(exc)
 
 
+def endpoint_problem(endpoint: str) -> str | None:
+    """What is wrong with an --endpoint value, in words for people; None if it is an http(s) URL with a host."""
+    what = "an http:// or https:// URL"
+    try:
+        parts = urlsplit(endpoint.strip())
+        usable = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        if usable and parts.port == 0:
+            raise ValueError("port 0")
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535", ...
+        usable = False
+        what += " with a port from 1 to 65535" if "port" in str(exc).lower() else ""
+    if usable:
+        return None
+    return (f"--endpoint must be {what}, e.g. {DEFAULT_ENDPOINT}, not {endpoint!r} "
+            "(the value of --endpoint or CERTSMITH_ENDPOINT)")
+
+
 def make_client(service: str, options: ClientOptions) -> Client:
+    problem = endpoint_problem(options.endpoint)
+    if problem is not None:
+        raise ApiError(problem)
     if not options.credentials.exists():
         raise ApiError(f"no credentials file at {options.credentials}; pass --credentials or set "
                        "AWS_SHARED_CREDENTIALS_FILE (certsmith serve writes <data-dir>/credentials)")
@@ -109,7 +130,7 @@ def make_client(service: str, options: ClientOptions) -> Client:
                                     config=Config(retries={"max_attempts": 2}))
     except ProfileNotFound:
         raise ApiError(_no_key(options.credentials)) from None
-    except BotoCoreError as exc:
+    except (BotoCoreError, ValueError) as exc:  # botocore's ValueError: an endpoint it cannot use
         raise ApiError(str(exc)) from None
     return Client(raw, options)
 

@@ -13,7 +13,16 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .client import DEFAULT_CREDENTIALS, DEFAULT_ENDPOINT, DEFAULT_REGION, Client, ClientOptions, make_client
+from .client import (
+    DEFAULT_CREDENTIALS,
+    DEFAULT_ENDPOINT,
+    DEFAULT_REGION,
+    ApiError,
+    Client,
+    ClientOptions,
+    endpoint_problem,
+    make_client,
+)
 
 __all__ = ["DEFAULT_CREDENTIALS", "DEFAULT_ENDPOINT", "DEFAULT_REGION", "AsJson", "CaBundle", "Credentials",
            "Endpoint", "Quiet", "Region", "connect", "expiry", "fail", "one_output", "print_arns", "print_json",
@@ -45,7 +54,14 @@ def stdout_console() -> Console:
 
 
 def connect(service: str, endpoint: str, credentials: Path, region: str, ca_bundle: Path | None) -> Client:
-    return make_client(service, ClientOptions(endpoint, credentials, region, ca_bundle))
+    """A client of the service, or the command ends here with what is wrong (a bad --endpoint is a usage error)."""
+    problem = endpoint_problem(endpoint)
+    if problem is not None:
+        raise fail(problem, code=2)
+    try:
+        return make_client(service, ClientOptions(endpoint, credentials, region, ca_bundle))
+    except ApiError as exc:
+        raise fail(str(exc)) from None
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

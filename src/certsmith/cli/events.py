@@ -76,25 +76,36 @@ def target_text(target: dict[str, Any]) -> str:
 
 
 def _target(target_id: str, webhook: str | None, secret: str | None, slack: str | None, email: list[str],
-            command: str | None) -> dict[str, Any] | None:
-    kinds = [name for name, given in (("--webhook", webhook), ("--slack", slack), ("--email", email),
-                                      ("--command", command)) if given]
+            command: str | None) -> dict[str, Any]:
+    """The one target of ``rule add``; a usage error if there is none, more than one, or an empty value."""
+    given = [(name, value) for name, value in (("--webhook", webhook), ("--slack", slack), *(("--email", address)
+                                                                                              for address in email),
+                                               ("--command", command)) if value is not None]
+    for name, value in given:
+        if not value.strip():
+            raise fail(f"{name} is empty", code=2)
+    kinds = list(dict.fromkeys(name for name, _ in given))
     if len(kinds) > 1:
         raise fail(f"give one target: {' or '.join(kinds)}, not both (add more with --target-id)", code=2)
+    if not kinds:
+        raise fail("give the rule's target: --webhook URL, --slack URL, --email ADDRESS or --command CMD "
+                   "(a rule without one sends its events nowhere)", code=2)
     if secret is not None and webhook is None:
         raise fail("--secret goes with --webhook", code=2)
     if webhook is not None:
         hook: dict[str, Any] = {"Url": webhook}
         if secret is not None:
             hook["Secret"] = _text(secret, "--secret")
+            if not hook["Secret"]:
+                raise fail(f"--secret {'file ' + secret[1:] + ' ' if secret.startswith('@') else ''}is empty; leave "
+                           "--secret out for an unsigned webhook", code=2)
         return {"Id": target_id, "Webhook": hook}
     if slack is not None:
         return {"Id": target_id, "Slack": {"WebhookUrl": _text(slack, "--slack")}}
     if email:
         return {"Id": target_id, "Email": {"To": list(email)}}
-    if command is not None:
-        return {"Id": target_id, "Command": {"Command": command}}
-    return None
+    assert command is not None
+    return {"Id": target_id, "Command": {"Command": command}}
 
 
 def _with_targets(client: Client, rule: dict[str, Any]) -> dict[str, Any]:
@@ -140,10 +151,10 @@ def add(
     try:
         client = _client(endpoint, credentials, region, ca_bundle)
         existed = any(r["Name"] == name for r in client.call("list_rules", NamePrefix=name).get("Rules", []))
-        if existed and target is not None:  # the target is checked before the rule changes
+        if existed:  # the target is checked before the rule changes
             _put_targets(client, name, target)
         client.call("put_rule", **rule)
-        if not existed and target is not None:
+        if not existed:
             try:
                 _put_targets(client, name, target)
             except ApiError:

@@ -15,7 +15,7 @@ from ..keys.master_key import MasterKeyError, MasterKeySource
 from ..settings import Settings
 from ..tls.auto import AutoTLS, key_password, server_names
 from ..tls.context import ServerTLS, context_factory
-from .local import ConfigOption, DatabaseUrlOption, DataDirOption, fail, local_settings, open_container
+from .local import ConfigOption, DatabaseUrlOption, DataDirOption, check_port, fail, local_settings, open_container
 
 if TYPE_CHECKING:
     from ..dns.server import ValidationDnsServer
@@ -126,6 +126,7 @@ def worker(
     settings = local_settings(config, data_dir=data_dir, database_url=database_url, validation_zone=validation_zone,
                               resolvers=resolvers, smtp_url=smtp_url, mail_from=mail_from,
                               http_validation_port=http_validation_port)
+    check_port("--http-validation-port", settings.http_validation_port)
     configure_logging(settings)
     container = open_container(settings)
     stop = threading.Event()
@@ -142,6 +143,8 @@ def worker(
 
 
 def _check_addresses(settings: Settings) -> None:
+    check_port("--port", settings.port)  # port 0 would be written into every certificate's CRL and OCSP URLs
+    check_port("--http-validation-port", settings.http_validation_port)
     if settings.host in _WILDCARDS and not settings.public_url:
         fail(f"--host {settings.host or '(empty)'} listens on every address, so certsmith cannot tell which address "
              "clients reach it at, and would write that address into the CRL and OCSP URLs of every certificate. "

@@ -81,7 +81,8 @@ def check_url(name: str, value: Any) -> str:
         raise ValueError(f"{problem} (it holds spaces or control characters)")
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises on a bad port
+        if parts.port == 0:  # raises on a port that is no number or above 65535
+            raise ValueError("port 0")
     except ValueError:
         raise ValueError(f"{problem} (its port is not a number from 1 to 65535)") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
