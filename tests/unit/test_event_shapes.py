@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -26,11 +27,32 @@ PRIVATE = CertificateFacts(
 PUBLIC = replace(PRIVATE, certificate_type="AMAZON_ISSUED", common_name="example.com",
                  names=("example.com", "www.example.com"), validation_method="DNS", in_use=False, exported=True)
 IMPORTED = replace(PRIVATE, certificate_type="IMPORTED", key_pair_origin="CUSTOMER_PROVIDED", in_use=False)
+CA_ARN = "arn:aws:acm-pca:eu-west-1:123456789012:certificate-authority/0f0e0d0c-0000-4000-8000-000000000002"
+
+# certsmith's fields, which follow ACM's in every detail.
+CERTSMITH_KEYS = ("DomainNames", "Issuer", "InUseBy", "RecommendedAction")
+NOT_PLANNED = "Replace it before 2027-03-31: certsmith will not renew it (no renewal is planned)."
+
+
+def _split(detail: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """ACM's fields and certsmith's, after checking that ACM's all come first."""
+    acm = {key: value for key, value in detail.items() if key not in CERTSMITH_KEYS}
+    ours = {key: value for key, value in detail.items() if key in CERTSMITH_KEYS}
+    assert list(detail) == [*acm, *ours]
+    return acm, ours
+
+
+def _exactly(detail: dict[str, Any], acm: dict[str, Any], ours: dict[str, Any]) -> None:
+    """ACM's fields are exactly ``acm``, in its order; certsmith's are exactly ``ours``, in its order."""
+    got_acm, got_ours = _split(detail)
+    assert got_acm == acm and list(got_acm) == list(acm)
+    assert got_ours == ours and list(got_ours) == list(ours)
 
 
 def test_available_on_issuance() -> None:
     event = events.available(PUBLIC, "ISSUANCE", NOW)
-    assert event == Event(events.AVAILABLE, (ARN,), {
+    assert (event.detail_type, event.resources, event.time, event.source) == (events.AVAILABLE, (ARN,), NOW, "aws.acm")
+    _exactly(event.detail, {
         "Action": "ISSUANCE",
         "CertificateType": "AMAZON_ISSUED",
         "CommonName": "example.com",
@@ -43,7 +65,11 @@ def test_available_on_issuance() -> None:
         "DaysToExpiry": 14,
         "InUse": False,
         "Exported": True,
-    }, NOW)
+    }, {
+        "DomainNames": ["example.com", "www.example.com"],
+        "InUseBy": [],
+        "RecommendedAction": f"The certificate is ready to install. {NOT_PLANNED}",
+    })
 
 
 @pytest.mark.parametrize("action", ["ISSUANCE", "RENEWAL", "IMPORT", "REIMPORT"])
@@ -53,6 +79,26 @@ def test_available_actions(action: str) -> None:
     assert detail["CertificateType"] == "IMPORTED"
     assert detail["CertificateKeyPairOrigin"] == "CUSTOMER_PROVIDED"
     assert "DomainValidationMethod" not in detail  # not known for imported certificates
+    first = {"RENEWAL": "Install the renewed certificate wherever the previous one is installed.",
+             "REIMPORT": "Install the re-imported certificate wherever the previous one is installed.",
+             }.get(action, "The certificate is ready to install.")
+    assert detail["RecommendedAction"] == (f"{first} Import a renewed certificate before 2027-03-31; certsmith cannot "
+                                           "renew an imported certificate.")
+
+
+def test_available_names_the_issuer_the_services_and_the_planned_renewal() -> None:
+    managed = replace(PRIVATE, issuer=CA_ARN, in_use_by=("lb-1", "lb-2"), renews_at=ISSUED + timedelta(days=365))
+    _, ours = _split(events.available(managed, "RENEWAL", NOW).detail)
+    assert ours == {
+        "DomainNames": ["www.example.internal", "api.example.internal"],
+        "Issuer": CA_ARN,
+        "InUseBy": ["lb-1", "lb-2"],
+        "RecommendedAction": ("Install the renewed certificate wherever the previous one is installed (lb-1, lb-2). "
+                              "No action needed: certsmith's renewal of it is due now."),
+    }
+    later = replace(managed, renews_at=NOW + timedelta(days=2))
+    assert events.available(later, "ISSUANCE", NOW).detail["RecommendedAction"] == (
+        "The certificate is ready to install. No action needed: certsmith renews it on 2027-03-18.")
 
 
 def test_available_refuses_an_unknown_action() -> None:
@@ -66,7 +112,7 @@ def test_expired() -> None:
     assert event.detail_type == "ACM Certificate Expired"
     assert event.resources == (ARN,)
     assert event.time == at
-    assert event.detail == {
+    _exactly(event.detail, {
         "CertificateType": "AMAZON_ISSUED",
         "CommonName": "example.com",
         "FirstSubjectAlternativeName": "example.com",
@@ -77,7 +123,12 @@ def test_expired() -> None:
         "CertificateExpirationDate": "2027-03-31T12:00:00Z",
         "InUse": False,
         "Exported": True,
-    }
+    }, {
+        "DomainNames": ["example.com", "www.example.com"],
+        "InUseBy": [],
+        "RecommendedAction": ("Request or import a new certificate and replace this one wherever it is installed; clients "
+                              "refuse it since it expired."),
+    })
     assert list(event.detail) == list(events.expired(PUBLIC, at).detail)  # a stable field order
 
 
@@ -87,25 +138,33 @@ def test_expired_private_has_no_validation_method() -> None:
     assert "DomainValidationMethod" not in detail
     assert detail["FirstSubjectAlternativeName"] == "www.example.internal"  # the first SAN, not the common name
     assert detail["InUse"] is True and detail["Exported"] is False
+    used = events.expired(replace(PRIVATE, in_use_by=("lb-1", "web-2")), NOT_AFTER).detail
+    assert used["InUseBy"] == ["lb-1", "web-2"]
+    assert used["RecommendedAction"] == ("Request or import a new certificate; services using it (lb-1, web-2) now fail "
+                                         "TLS.")
 
 
 def test_approaching() -> None:
     event = events.approaching(PRIVATE, NOW)
     assert event.detail_type == "ACM Certificate Approaching Expiration"
     assert event.resources == (ARN,)
-    assert event.detail == {
+    _exactly(event.detail, {
         "DaysToExpiry": 14,
         "CommonName": "api.example.internal",
         "FirstSubjectAlternativeName": "www.example.internal",
         "ValidityInDays": 395,
         "CertificateKeyPairOrigin": "AWS_MANAGED",
-    }
+    }, {
+        "DomainNames": ["www.example.internal", "api.example.internal"],
+        "InUseBy": [],
+        "RecommendedAction": NOT_PLANNED,
+    })
 
 
 def test_action_required() -> None:
     event = events.action_required(PUBLIC, "PENDING_DOMAIN_VALIDATION", NOW)
     assert event.detail_type == "ACM Certificate Renewal Action Required"
-    assert event.detail == {
+    _exactly(event.detail, {
         "CertificateType": "AMAZON_ISSUED",
         "CommonName": "example.com",
         "FirstSubjectAlternativeName": "example.com",
@@ -117,10 +176,19 @@ def test_action_required() -> None:
         "CertificateExpirationDate": "2027-03-31T12:00:00Z",
         "InUse": False,
         "Exported": True,
-    }
-    private = events.action_required(PRIVATE, "PCA_INVALID_STATE", NOW).detail
+    }, {
+        "DomainNames": ["example.com", "www.example.com"],
+        "InUseBy": [],
+        "RecommendedAction": (f"Restore the validation CNAME records for example.com, www.example.com; `certsmith cert "
+                              f"create-records {ARN} --provider NAME` writes them."),
+    })
+    private = events.action_required(replace(PRIVATE, issuer=CA_ARN, authority_status="DISABLED"), "PCA_INVALID_STATE",
+                                     NOW).detail
     assert private["RenewalStatusReason"] == "PCA_INVALID_STATE"
     assert "DomainValidationMethod" not in private
+    assert private["Issuer"] == CA_ARN
+    assert private["RecommendedAction"] == (f"Enable the issuing CA {CA_ARN} (it is DISABLED): `certsmith ca enable "
+                                            f"{CA_ARN}`; certsmith then renews the certificate before 2027-03-31.")
 
 
 @pytest.mark.parametrize("reason", ["", "pending", "CAA ERROR", "X" * 65])
@@ -132,7 +200,7 @@ def test_action_required_refuses_a_malformed_reason(reason: str) -> None:
 def test_revoked() -> None:
     event = events.revoked(PRIVATE, NOW)
     assert event.detail_type == "ACM Certificate Revoked"
-    assert event.detail == {
+    _exactly(event.detail, {
         "CertificateType": "PRIVATE",
         "CommonName": "api.example.internal",
         "FirstSubjectAlternativeName": "www.example.internal",
@@ -140,17 +208,30 @@ def test_revoked() -> None:
         "CertificateKeyPairOrigin": "AWS_MANAGED",
         "CertificateExpirationDate": "2027-03-31T12:00:00Z",
         "Exportable": True,
-    }
+    }, {
+        "DomainNames": ["www.example.internal", "api.example.internal"],
+        "InUseBy": [],
+        "RecommendedAction": ("Request a new certificate and install it wherever this one was installed; clients that "
+                              "check revocation refuse it."),
+    })
+    compromised = events.revoked(replace(PRIVATE, revocation_reason="KEY_COMPROMISE"), NOW).detail
+    assert compromised["RecommendedAction"] == (
+        "Request a new certificate and install it wherever this one was installed; clients that check revocation refuse "
+        "it (revoked: KEY_COMPROMISE). Use a new key: this one must not be trusted again.")
 
 
-def test_every_detail_is_json_of_strings_ints_and_bools() -> None:
+def test_every_detail_is_json_of_strings_ints_bools_and_lists_of_strings() -> None:
     made = [events.available(PUBLIC, "RENEWAL", NOW), events.expired(IMPORTED, NOT_AFTER), events.approaching(PUBLIC, NOW),
             events.action_required(PRIVATE, "OTHER", NOW), events.revoked(PUBLIC, NOW)]
     assert [event.detail_type for event in made] == [events.AVAILABLE, events.EXPIRED, events.APPROACHING,
                                                       events.ACTION_REQUIRED, events.REVOKED]
     for event in made:
         assert json.loads(json.dumps(event.detail)) == event.detail
-        assert all(type(value) in (str, int, bool) for value in event.detail.values())
+        for key, value in event.detail.items():
+            if isinstance(value, list):
+                assert key in ("DomainNames", "InUseBy") and all(type(item) is str for item in value)
+            else:
+                assert type(value) in (str, int, bool), key
         for key in ("CertificateCreatedDate", "CertificateExpirationDate"):
             if key in event.detail:
                 assert datetime.strptime(event.detail[key], "%Y-%m-%dT%H:%M:%SZ")

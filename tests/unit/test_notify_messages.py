@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from certsmith.notify.email import email_text
 from certsmith.notify.messages import PCA_AUDIT_REPORT, PCA_CRL, PCA_ISSUANCE, PCA_REVOCATION
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
+NOT_PLANNED = "Replace it before 2026-03-15: certsmith will not renew it (no renewal is planned)."
 ARN = "arn:aws:acm:us-east-1:123456789012:certificate/5b1c2d3e-0000-4000-8000-000000000001"
 CA_ARN = "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/0f0e0d0c-0000-4000-8000-000000000002"
 
@@ -27,15 +29,53 @@ def _envelope(event: events.Event) -> dict[str, Any]:
     return events.envelope(event, event_id="e-1", account="123456789012", region="us-east-1")
 
 
-def test_every_acm_detail_type_is_told() -> None:
-    facts = _facts()
-    told = {
-        events.AVAILABLE: describe(_envelope(events.available(facts, "ISSUANCE", NOW))),
-        events.APPROACHING: describe(_envelope(events.approaching(facts, NOW))),
-        events.ACTION_REQUIRED: describe(_envelope(events.action_required(facts, "CAA_ERROR", NOW))),
-        events.EXPIRED: describe(_envelope(events.expired(facts, NOW))),
-        events.REVOKED: describe(_envelope(events.revoked(facts, NOW))),
+def _acm_only(envelope: dict[str, Any]) -> dict[str, Any]:
+    """The envelope as ACM itself sends it: without certsmith's fields (so describe falls back to its own action)."""
+    for key in ("DomainNames", "Issuer", "InUseBy", "RecommendedAction"):
+        envelope["detail"].pop(key, None)
+    return envelope
+
+
+def _every_acm_event(facts: events.CertificateFacts) -> dict[str, dict[str, Any]]:
+    return {
+        events.AVAILABLE: _envelope(events.available(facts, "ISSUANCE", NOW)),
+        events.APPROACHING: _envelope(events.approaching(facts, NOW)),
+        events.ACTION_REQUIRED: _envelope(events.action_required(facts, "CAA_ERROR", NOW)),
+        events.EXPIRED: _envelope(events.expired(facts, NOW)),
+        events.REVOKED: _envelope(events.revoked(facts, NOW)),
     }
+
+
+def test_every_acm_detail_type_is_told_with_certsmiths_recommended_action() -> None:
+    sent = _every_acm_event(_facts())
+    assert set(sent) == set(events.DETAIL_TYPES)
+    told = {detail_type: describe(envelope) for detail_type, envelope in sent.items()}
+    for detail_type, message in told.items():
+        assert message.subject.startswith(f"{detail_type}: www.example.com and 1 more")
+        assert ("Certificate", ARN) in message.lines and ("Names", "www.example.com, example.com") in message.lines
+        assert ("Account", "123456789012 (us-east-1)") in message.lines
+        if "InUse" in sent[detail_type]["detail"]:
+            assert ("In use", "yes") in message.lines  # InUseBy is empty: the message says InUse instead
+        assert not any(label in ("Recommended action", "Domain names") for label, _ in message.lines)
+        assert message.action == sent[detail_type]["detail"]["RecommendedAction"]
+    assert {detail_type: message.action for detail_type, message in told.items()} == {
+        events.AVAILABLE: f"The certificate is ready to install. {NOT_PLANNED}",
+        events.APPROACHING: NOT_PLANNED,
+        events.ACTION_REQUIRED: ("Allow the issuer in the CAA records of www.example.com, example.com (a CAA record forbids "
+                                 "it); certsmith renews the certificate once they do, before 2026-03-15."),
+        events.EXPIRED: ("Request or import a new certificate and replace this one wherever it is installed; clients "
+                         "refuse it since it expired."),
+        events.REVOKED: ("Request a new certificate and install it wherever this one was installed; clients that check "
+                         "revocation refuse it."),
+    }
+    assert told[events.AVAILABLE].subject == "ACM Certificate Available: www.example.com and 1 more (issued)"
+    assert told[events.ACTION_REQUIRED].subject == ("ACM Certificate Renewal Action Required: www.example.com and 1 more "
+                                                    "(CAA_ERROR, 14 days left)")
+    assert ("Expires", "2026-03-15 00:00 UTC") in told[events.EXPIRED].lines
+
+
+def test_every_acm_detail_type_is_told_without_a_recommended_action() -> None:
+    told = {detail_type: describe(_acm_only(envelope)) for detail_type, envelope in _every_acm_event(_facts()).items()}
     assert set(told) == set(events.DETAIL_TYPES)
     for detail_type, message in told.items():
         assert message.subject.startswith(f"{detail_type}: www.example.com")
@@ -56,36 +96,69 @@ def test_every_acm_detail_type_is_told() -> None:
 
 def test_imported_certificates_are_re_imported() -> None:
     imported = _facts("IMPORTED", None, "CUSTOMER_PROVIDED")
-    message = describe(_envelope(events.approaching(imported, NOW)))  # no CertificateType in this detail: the origin says
+    envelope = _envelope(events.approaching(imported, NOW))
+    assert describe(envelope).action == envelope["detail"]["RecommendedAction"] == (
+        "Import a renewed certificate before 2026-03-15; certsmith cannot renew an imported certificate.")
+    expired = _envelope(events.expired(imported, NOW))
+    assert describe(expired).action == expired["detail"]["RecommendedAction"] == (
+        "Request or import a new certificate and replace this one wherever it is installed; clients refuse it since it "
+        "expired.")
+
+
+def test_imported_certificates_are_re_imported_without_a_recommended_action() -> None:
+    imported = _facts("IMPORTED", None, "CUSTOMER_PROVIDED")
+    message = describe(_acm_only(_envelope(events.approaching(imported, NOW))))  # no CertificateType: the origin says
     assert message.action == ("Re-import a renewed certificate within the 14 days left; certsmith cannot renew imported "
                               "certificates.")
-    envelope = _envelope(events.approaching(imported, NOW))
+    envelope = _acm_only(_envelope(events.approaching(imported, NOW)))
     envelope["detail"] |= {"CertificateType": "IMPORTED", "CertificateExpirationDate": "2026-03-15T00:00:00Z"}
     assert describe(envelope).action == ("Re-import a renewed certificate before 2026-03-15 00:00 UTC; certsmith cannot "
                                          "renew imported certificates.")
-    assert "Re-import a valid certificate" in describe(_envelope(events.expired(imported, NOW))).action
+    assert "Re-import a valid certificate" in describe(_acm_only(_envelope(events.expired(imported, NOW)))).action
 
 
-@pytest.mark.parametrize(("method", "action"), [
-    ("DNS", "Restore the validation CNAME records for www.example.com, api.example.com"),
-    ("HTTP", "Restore the HTTP validation redirects for www.example.com, api.example.com"),
-    ("EMAIL", "Approve the validation mails sent for www.example.com, api.example.com"),
+@pytest.mark.parametrize(("method", "recommended", "fallback"), [
+    ("DNS", f"Restore the validation CNAME records for www.example.com, example.com; `certsmith cert create-records {ARN} "
+            "--provider NAME` writes them.",
+     "Restore the validation CNAME records for www.example.com, api.example.com"),
+    ("HTTP", "Restore the HTTP redirects of www.example.com, example.com to certsmith (DescribeCertificate shows them); "
+             "certsmith checks them every hour and renews the certificate once they answer, before 2026-03-15.",
+     "Restore the HTTP validation redirects for www.example.com, api.example.com"),
+    ("EMAIL", "Approve the validation mails sent for www.example.com, example.com; certsmith renews the certificate once "
+              "they are approved, before 2026-03-15.",
+     "Approve the validation mails sent for www.example.com, api.example.com"),
 ])
-def test_pending_domain_validation(method: str, action: str) -> None:
+def test_pending_domain_validation(method: str, recommended: str, fallback: str) -> None:
     envelope = _envelope(events.action_required(_facts(method=method), events.PENDING_DOMAIN_VALIDATION, NOW))
+    message = describe(envelope)
+    assert message.action == envelope["detail"]["RecommendedAction"] == recommended
+    assert message.subject == ("ACM Certificate Renewal Action Required: www.example.com and 1 more "
+                               "(PENDING_DOMAIN_VALIDATION, 14 days left)")
+    assert ("Renewal blocked by", "PENDING_DOMAIN_VALIDATION") in message.lines
+    # Without certsmith's RecommendedAction, describe says it from the method and the names the event carries.
+    del envelope["detail"]["RecommendedAction"]
     envelope["detail"]["DomainNames"] = ["www.example.com", "api.example.com"]
     message = describe(envelope)
-    assert message.action == f"{action} so certsmith can renew the certificate before 2026-03-15 00:00 UTC."
+    assert message.action == f"{fallback} so certsmith can renew the certificate before 2026-03-15 00:00 UTC."
     assert message.subject == ("ACM Certificate Renewal Action Required: www.example.com and 1 more "
                                "(PENDING_DOMAIN_VALIDATION, 14 days left)")
     assert ("Renewal blocked by", "PENDING_DOMAIN_VALIDATION") in message.lines
 
 
-def test_other_reasons_point_at_the_certificate() -> None:
-    message = describe(_envelope(events.action_required(_facts(), "OTHER", NOW)))
+def test_other_reasons() -> None:
+    envelope = _envelope(events.action_required(_facts(), "OTHER", NOW))
+    assert describe(envelope).action == envelope["detail"]["RecommendedAction"] == (
+        "The renewal is blocked (OTHER): fix the cause, or request or import a new certificate before 2026-03-15.")
+    private = _envelope(events.action_required(replace(_facts("PRIVATE"), issuer=CA_ARN), "PCA_INVALID_STATE", NOW))
+    assert describe(private).action == private["detail"]["RecommendedAction"] == (
+        f"Make the issuing CA {CA_ARN} ACTIVE (it is not ACTIVE); certsmith then renews the certificate before 2026-03-15.")
+
+
+def test_other_reasons_point_at_the_certificate_without_a_recommended_action() -> None:
+    message = describe(_acm_only(_envelope(events.action_required(_facts(), "OTHER", NOW))))
     assert message.action == (f"Fix what blocks the renewal (OTHER) (`certsmith cert describe {ARN}`) "
                               "before 2026-03-15 00:00 UTC.")
-    private = _envelope(events.action_required(_facts("PRIVATE"), "PCA_INVALID_STATE", NOW))
+    private = _acm_only(_envelope(events.action_required(_facts("PRIVATE"), "PCA_INVALID_STATE", NOW)))
     assert "private CA ACTIVE" in describe(private).action
 
 
@@ -154,6 +227,13 @@ def test_unknown_events_show_their_detail() -> None:
 
 def test_email_text_lines_up_the_facts() -> None:
     subject, text = email_text(_envelope(events.approaching(_facts(), NOW)))
+    assert subject == "[certsmith] ACM Certificate Approaching Expiration: www.example.com and 1 more (14 days left)"
+    assert f"Certificate:    {ARN}\n" in text and "Names:          www.example.com, example.com\n" in text
+    assert f"\nWhat to do: {NOT_PLANNED}\n" in text and "The event (id e-1) is attached as JSON." in text
+
+
+def test_email_text_without_a_recommended_action() -> None:
+    subject, text = email_text(_acm_only(_envelope(events.approaching(_facts(), NOW))))
     assert subject == "[certsmith] ACM Certificate Approaching Expiration: www.example.com (14 days left)"
     assert f"Certificate:    {ARN}\n" in text and "Days to expiry: 14\n" in text
     assert "\nWhat to do: Nothing to do yet" in text and "The event (id e-1) is attached as JSON." in text
