@@ -1,4 +1,5 @@
-"""What ACM's events carry for a person: ACM's fields unchanged, then DomainNames, Issuer, InUseBy, RecommendedAction."""
+"""What ACM's events carry for a person: ACM's fields unchanged, then DomainNames, Issuer, InUseBy, ManagedRenewal (the
+renewal events only) and RecommendedAction."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ CA = "arn:aws:acm-pca:eu-west-1:123456789012:certificate-authority/0f0e0d0c-0000
 ISSUED = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 NOT_AFTER = datetime(2027, 1, 2, 12, 0, 0, tzinfo=UTC)
 NOW = NOT_AFTER - timedelta(days=14, hours=3)
-CERTSMITH_FIELDS = ["DomainNames", "Issuer", "InUseBy", "RecommendedAction"]
+CERTSMITH_FIELDS = ["DomainNames", "Issuer", "InUseBy", "ManagedRenewal", "RecommendedAction"]
 
 PRIVATE = CertificateFacts(
     arn=ARN, certificate_type="PRIVATE", common_name="api.example.internal",
@@ -38,17 +39,22 @@ def _acm_only(detail: dict[str, object]) -> dict[str, object]:
 
 def test_acm_fields_are_unchanged_and_certsmith_fields_follow() -> None:
     plain = replace(PRIVATE, issuer=None, in_use_by=(), renews_at=None)
-    cases = [
+    renewals = [
         (events.available(PRIVATE, "RENEWAL", NOW), events.available(plain, "RENEWAL", NOW)),
         (events.approaching(PRIVATE, NOW), events.approaching(plain, NOW)),
         (events.action_required(PRIVATE, "PCA_INVALID_STATE", NOW), events.action_required(plain, "PCA_INVALID_STATE", NOW)),
+    ]
+    others = [
         (events.expired(PRIVATE, NOW), events.expired(plain, NOW)),
         (events.revoked(PRIVATE, NOW), events.revoked(plain, NOW)),
     ]
-    for rich, bare in cases:
+    for rich, bare in renewals + others:
         assert _acm_only(rich.detail) == _acm_only(bare.detail)  # certsmith's facts change none of ACM's fields
-        assert list(rich.detail)[-4:] == CERTSMITH_FIELDS  # appended after ACM's, in this order
         assert rich.resources == (ARN,) and rich.source == "aws.acm"
+    for rich, _ in renewals:
+        assert list(rich.detail)[-5:] == CERTSMITH_FIELDS  # appended after ACM's, in this order
+    for rich, _ in others:  # no renewal to speak of once expired or revoked
+        assert list(rich.detail)[-4:] == [f for f in CERTSMITH_FIELDS if f != "ManagedRenewal"]
     detail = events.approaching(PRIVATE, NOW).detail
     assert detail["DomainNames"] == ["api.example.internal", "www.example.internal"]
     assert detail["Issuer"] == CA and detail["InUseBy"] == list(PRIVATE.in_use_by)
@@ -173,3 +179,55 @@ def test_existing_callers_keep_working_with_the_defaults() -> None:
     detail = events.approaching(facts, NOW).detail
     assert detail["InUseBy"] == [] and "Issuer" not in detail
     assert detail["RecommendedAction"] == "Replace it before 2027-01-02: certsmith will not renew it (no renewal is planned)."
+
+
+# -- ManagedRenewal -------------------------------------------------------------------------------------------------
+def _renewal(facts: CertificateFacts, now: datetime = NOW) -> object:
+    return events.approaching(facts, now).detail["ManagedRenewal"]
+
+
+def test_managed_renewal_on_track_in_progress_or_not_renewed() -> None:
+    assert _renewal(PRIVATE) == _renewal(PUBLIC) == "ON_TRACK"
+    assert _renewal(replace(PRIVATE, renews_at=NOW - timedelta(minutes=59))) == "ON_TRACK"  # due now: the worker is on it
+    assert _renewal(replace(PRIVATE, renewing=True)) == "IN_PROGRESS"
+    assert _renewal(replace(PRIVATE, renewing=True, renews_at=None)) == "IN_PROGRESS"
+    # Under way well past its time, but without an error: a slow CA, not a failure.
+    assert _renewal(replace(PRIVATE, renewing=True, renews_at=NOW - timedelta(days=2))) == "IN_PROGRESS"
+    assert _renewal(IMPORTED) == "NOT_RENEWED"
+    assert _renewal(replace(IMPORTED, renews_at=NOW + timedelta(days=3))) == "NOT_RENEWED"  # never, whatever else is said
+    strict = replace(PRIVATE, renews_at=None, not_renewed_because="it has not been exported and is not in use")
+    assert _renewal(strict) == "NOT_RENEWED"
+    assert events.available(IMPORTED, "REIMPORT", NOW).detail["ManagedRenewal"] == "NOT_RENEWED"
+    assert events.available(PUBLIC, "ISSUANCE", NOW).detail["ManagedRenewal"] == "ON_TRACK"
+
+
+def test_managed_renewal_needs_action_or_overdue() -> None:
+    waiting = replace(PRIVATE, needs_action="PCA_INVALID_STATE", renewing=True, authority_status="DISABLED")
+    assert _renewal(waiting) == "NEEDS_ACTION"
+    assert events.action_required(waiting, "PCA_INVALID_STATE", NOW).detail["ManagedRenewal"] == "NEEDS_ACTION"
+    # The event itself says the renewal waits, even when the facts were read before the plan said so.
+    assert events.action_required(PRIVATE, "CAA_ERROR", NOW).detail["ManagedRenewal"] == "NEEDS_ACTION"
+
+    late = replace(PRIVATE, renews_at=NOW - timedelta(hours=1, seconds=1))
+    assert _renewal(late) == "OVERDUE"
+    action = events.approaching(late, NOW).detail["RecommendedAction"]
+    assert action == ("The renewal certsmith planned for 2026-12-19 has not happened: check that a certsmith worker runs "
+                      "and what `certsmith renewal status` says; replace it before 2027-01-02 if it cannot be renewed.")
+    failed = replace(late, renews_at=NOW - timedelta(days=3), last_error="the CA did not answer")
+    assert _renewal(failed) == "OVERDUE"
+    assert "has not happened (the CA did not answer)" in events.approaching(failed, NOW).detail["RecommendedAction"]
+    stuck = replace(failed, renewing=True)
+    assert _renewal(stuck) == "OVERDUE"
+    assert events.approaching(stuck, NOW).detail["RecommendedAction"] == (
+        "Find out why certsmith's renewal of it, due on 2026-12-16, keeps failing (the CA did not answer): "
+        "`certsmith renewal status` shows it; certsmith keeps trying until 2027-01-02.")
+    assert _renewal(replace(stuck, renews_at=NOW - timedelta(minutes=30))) == "IN_PROGRESS"  # an error, still in time
+
+
+def test_renewal_state_is_the_same_function_for_every_caller() -> None:
+    assert events.MANAGED_RENEWAL == ("ON_TRACK", "IN_PROGRESS", "NEEDS_ACTION", "OVERDUE", "NOT_RENEWED")
+    assert events.renewal_state("PRIVATE", NOW, renews_at=NOW + timedelta(days=1)) == events.ON_TRACK
+    assert events.renewal_state("AMAZON_ISSUED", NOW) == events.NOT_RENEWED
+    assert events.renewal_state("PRIVATE", NOW, renews_at=NOW - 2 * events.RENEWAL_GRACE) == events.OVERDUE
+    with pytest.raises(ValueError, match="renews_at must be timezone-aware"):
+        events.renewal_state("PRIVATE", NOW, renews_at=datetime(2026, 11, 3))

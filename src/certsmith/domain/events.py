@@ -1,20 +1,33 @@
 """ACM-shaped EventBridge events (``source: aws.acm``): the detail of each detail-type and the envelope.
 
 Each detail carries ACM's fields exactly as ACM sends them, then certsmith's: ``DomainNames`` (every name),
-``Issuer``, ``InUseBy`` and ``RecommendedAction`` (what a person should do, in plain words).
+``Issuer``, ``InUseBy``, ``ManagedRenewal`` (Available, Approaching Expiration and Renewal Action Required only) and
+``RecommendedAction`` (what a person should do, in plain words).
+
+``ManagedRenewal`` says how certsmith's renewal of the certificate stands, for rules to match on (an escalation
+that should page only for certificates in trouble matches ``{"anything-but": ["ON_TRACK", "IN_PROGRESS"]}``):
+
+- ``ON_TRACK``: a renewal is planned before expiry and its time has not passed (by more than RENEWAL_GRACE, an hour);
+- ``IN_PROGRESS``: a renewal is under way (without errors, or for less than RENEWAL_GRACE past its time);
+- ``NEEDS_ACTION``: the renewal waits for the user (a validation record gone, a CA that refuses …);
+- ``OVERDUE``: the renewal's time passed more than RENEWAL_GRACE ago and no renewal happened (a failed attempt, no
+  worker running, or a renewal under way that keeps meeting errors);
+- ``NOT_RENEWED``: certsmith does not renew it (imported, or not eligible for managed renewal).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = [
-    "ACTIONS", "ACTION_REQUIRED", "APPROACHING", "AVAILABLE", "DETAIL_TYPES", "EXPIRED", "PENDING_DOMAIN_VALIDATION",
-    "REVOKED", "SOURCE", "CertificateFacts", "Event", "action_required", "approaching", "available", "day",
-    "days_to_expiry", "envelope", "expired", "iso_time", "recommended_action", "revoked", "validity_in_days",
+    "ACTIONS", "ACTION_REQUIRED", "APPROACHING", "AVAILABLE", "DETAIL_TYPES", "EXPIRED", "IN_PROGRESS", "MANAGED_RENEWAL",
+    "NEEDS_ACTION", "NOT_RENEWED", "ON_TRACK", "OVERDUE", "PENDING_DOMAIN_VALIDATION", "RENEWAL_GRACE", "REVOKED",
+    "SOURCE", "CertificateFacts", "Event", "action_required", "approaching", "available", "day", "days_to_expiry",
+    "envelope", "expired", "iso_time", "managed_renewal", "recommended_action", "renewal_state", "revoked",
+    "validity_in_days",
 ]
 
 SOURCE = "aws.acm"
@@ -29,6 +42,11 @@ ACTIONS = ("ISSUANCE", "RENEWAL", "IMPORT", "REIMPORT")
 PENDING_DOMAIN_VALIDATION = "PENDING_DOMAIN_VALIDATION"
 CERTIFICATE_TYPES = ("AMAZON_ISSUED", "PRIVATE", "IMPORTED")
 VALIDATION_METHODS = ("DNS", "EMAIL", "HTTP")
+
+# ManagedRenewal: how certsmith's renewal of the certificate stands (see the module docstring).
+ON_TRACK, IN_PROGRESS, NEEDS_ACTION, OVERDUE, NOT_RENEWED = "ON_TRACK", "IN_PROGRESS", "NEEDS_ACTION", "OVERDUE", "NOT_RENEWED"
+MANAGED_RENEWAL = (ON_TRACK, IN_PROGRESS, NEEDS_ACTION, OVERDUE, NOT_RENEWED)
+RENEWAL_GRACE = timedelta(hours=1)  # how long past its time a renewal may still start or finish before it is OVERDUE
 
 _DAY = timedelta(days=1)
 _REASON = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
@@ -53,7 +71,7 @@ class CertificateFacts:
     # certsmith's own facts (what a person needs to act); the defaults say "not known".
     issuer: str | None = None  # the issuing CA's ARN, an ACME issuer's "name (directory)", an imported one's issuer DN
     in_use_by: tuple[str, ...] = ()
-    renews_at: datetime | None = None  # when certsmith's managed renewal is planned; None: not planned
+    renews_at: datetime | None = None  # when certsmith's managed renewal is due (also once under way); None: not planned
     renewing: bool = False  # a renewal is under way
     needs_action: str | None = None  # the renewal waits for the user: a FailureReason or PENDING_DOMAIN_VALIDATION
     not_renewed_because: str | None = None  # why certsmith will not renew it (plain words)
@@ -120,7 +138,7 @@ def available(facts: CertificateFacts, action: str, now: datetime) -> Event:
         "InUse": facts.in_use,
         "Exported": facts.exported,
     }
-    detail |= _certsmith(facts, recommended_action(AVAILABLE, facts, now, action=action))
+    detail |= _certsmith(facts, recommended_action(AVAILABLE, facts, now, action=action), managed_renewal(facts, now))
     return _event(AVAILABLE, facts, detail, now)
 
 
@@ -145,7 +163,7 @@ def approaching(facts: CertificateFacts, now: datetime) -> Event:
     not_after = _required(facts.not_after, "not_after", APPROACHING)
     detail: dict[str, Any] = {"DaysToExpiry": days_to_expiry(not_after, now)}
     detail |= _described(facts, APPROACHING)
-    detail |= _certsmith(facts, recommended_action(APPROACHING, facts, now))
+    detail |= _certsmith(facts, recommended_action(APPROACHING, facts, now), managed_renewal(facts, now))
     return _event(APPROACHING, facts, detail, now)
 
 
@@ -164,7 +182,8 @@ def action_required(facts: CertificateFacts, reason: str, now: datetime) -> Even
         "InUse": facts.in_use,
         "Exported": facts.exported,
     }
-    detail |= _certsmith(facts, recommended_action(ACTION_REQUIRED, facts, now, reason=reason))
+    waiting = managed_renewal(replace(facts, needs_action=facts.needs_action or reason), now)
+    detail |= _certsmith(facts, recommended_action(ACTION_REQUIRED, facts, now, reason=reason), waiting)
     return _event(ACTION_REQUIRED, facts, detail, now)
 
 
@@ -203,6 +222,28 @@ def recommended_action(detail_type: str, facts: CertificateFacts, now: datetime,
     return outlook
 
 
+def renewal_state(certificate_type: str, now: datetime, *, renews_at: datetime | None = None, renewing: bool = False,
+                  needs_action: str | None = None, last_error: str | None = None) -> str:
+    """ManagedRenewal from what is known of the renewal (``renews_at``: when it is or was due; ``last_error``: what an
+    attempt since the certificate was issued said). See the module docstring for the values."""
+    if certificate_type == "IMPORTED":
+        return NOT_RENEWED
+    if needs_action:
+        return NEEDS_ACTION
+    late = renews_at is not None and _aware(now, "now") - _aware(renews_at, "renews_at") > RENEWAL_GRACE
+    if renewing:
+        return OVERDUE if late and last_error else IN_PROGRESS
+    if renews_at is not None:
+        return OVERDUE if late else ON_TRACK
+    return NOT_RENEWED
+
+
+def managed_renewal(facts: CertificateFacts, now: datetime) -> str:
+    """The certificate's ManagedRenewal at ``now``."""
+    return renewal_state(facts.certificate_type, now, renews_at=facts.renews_at, renewing=facts.renewing,
+                         needs_action=facts.needs_action, last_error=facts.last_error)
+
+
 def day(moment: datetime) -> str:
     """``YYYY-MM-DD`` (UTC), as the recommended actions name a day."""
     return iso_time(moment)[:10]
@@ -235,12 +276,14 @@ def _described(facts: CertificateFacts, detail_type: str) -> dict[str, Any]:
     return fields
 
 
-def _certsmith(facts: CertificateFacts, action: str) -> dict[str, Any]:
-    """certsmith's fields, after ACM's: every name, the issuer, who uses it, and what to do."""
+def _certsmith(facts: CertificateFacts, action: str, renewal: str | None = None) -> dict[str, Any]:
+    """certsmith's fields, after ACM's: every name, the issuer, who uses it, how its renewal stands, what to do."""
     fields: dict[str, Any] = {"DomainNames": list(dict.fromkeys(facts.names or (facts.common_name,)))}
     if facts.issuer:
         fields["Issuer"] = facts.issuer
     fields["InUseBy"] = list(facts.in_use_by)
+    if renewal is not None:
+        fields["ManagedRenewal"] = renewal
     fields["RecommendedAction"] = action
     return fields
 
@@ -252,6 +295,13 @@ def _outlook(facts: CertificateFacts, now: datetime) -> str:
         return f"Import a renewed certificate before {until}; certsmith cannot renew an imported certificate."
     if facts.needs_action:
         return _unblock(facts, facts.needs_action)
+    if managed_renewal(facts, now) == OVERDUE and facts.renews_at is not None:
+        said = f" ({facts.last_error})" if facts.last_error else ""
+        if facts.renewing:
+            return (f"Find out why certsmith's renewal of it, due on {day(facts.renews_at)}, keeps failing{said}: "
+                    f"`certsmith renewal status` shows it; certsmith keeps trying until {until}.")
+        return (f"The renewal certsmith planned for {day(facts.renews_at)} has not happened{said}: check that a certsmith "
+                f"worker runs and what `certsmith renewal status` says; replace it before {until} if it cannot be renewed.")
     if facts.renewing:
         return "No action needed: certsmith is renewing it now."
     if facts.renews_at is not None:

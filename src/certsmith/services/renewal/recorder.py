@@ -15,14 +15,15 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ...domain.events import CertificateFacts, available
+from ...domain.events import CertificateFacts, available, renewal_state
 from ...domain.notices import DEFAULT_DAYS_BEFORE_EXPIRY, NoticeFacts, NoticeState, first_notice_at
 from ...domain.renewal import AriWindow, RenewalPlan, plan_renewal, renewal_eligibility
 from ...store.tables import AccountConfigurationRow, CertificateRow, CertificateVersionRow, IssuerRow
 from ..events.outbox import EventOutbox
 from .policies import RenewalPolicies
 
-__all__ = ["ARI_RECHECK", "RenewalRecorder", "certificate_facts", "days_before_expiry", "is_acme", "issuer_of", "key_id"]
+__all__ = ["ARI_RECHECK", "RenewalRecorder", "certificate_facts", "days_before_expiry", "is_acme", "issuer_of", "key_id",
+           "managed_renewal_of", "planned_at"]
 
 ARI_RECHECK = timedelta(hours=12)  # how often an ACME CA's renewal window is asked again when it names no time
 _EVENT_ACTIONS = {"ISSUANCE": "ISSUANCE", "RENEWAL": "RENEWAL", "IMPORT": "IMPORT", "REIMPORT": "REIMPORT",
@@ -59,10 +60,18 @@ def certificate_facts(row: CertificateRow, *, issuer: str | None = None,
         key_pair_origin=row.key_pair_origin, validation_method=method, in_use=bool(row.in_use_by),
         exported=row.exported, exportable=(row.options or {}).get("Export") == "ENABLED" or row.type == "PRIVATE",
         issuer=issuer if issuer is not None else issuer_of(row), in_use_by=tuple(str(u) for u in row.in_use_by or ()),
-        renews_at=_planned(plan), renewing=bool(plan.get("renewing")), needs_action=plan.get("needs_action") or None,
+        renews_at=planned_at(plan), renewing=bool(plan.get("renewing")), needs_action=plan.get("needs_action") or None,
         not_renewed_because=plan.get("reason") if plan.get("eligibility") == "INELIGIBLE" else None,
         last_error=" ".join(str(error).split())[:300] if error else None, missing_names=missing,
         authority_status=authority_status, revocation_reason=row.revocation_reason)
+
+
+def managed_renewal_of(certificate_type: str, plan: dict[str, Any] | None, now: datetime) -> str:
+    """ManagedRenewal (ON_TRACK, IN_PROGRESS, NEEDS_ACTION, OVERDUE, NOT_RENEWED) from a ``renewal_plan`` column, as the
+    events say it."""
+    plan = plan or {}
+    return renewal_state(certificate_type, now, renews_at=planned_at(plan), renewing=bool(plan.get("renewing")),
+                         needs_action=plan.get("needs_action") or None, last_error=plan.get("last_error") or None)
 
 
 def issuer_of(row: CertificateRow, *, directory: str | None = None, issuer_dn: str | None = None) -> str | None:
@@ -77,10 +86,11 @@ def issuer_of(row: CertificateRow, *, directory: str | None = None, issuer_dn: s
     return row.issuer
 
 
-def _planned(plan: dict[str, Any]) -> datetime | None:
-    """When the plan renews the certificate (None when it is not renewed or a renewal is under way)."""
+def planned_at(plan: dict[str, Any]) -> datetime | None:
+    """When the plan (a ``renewal_plan`` column) renews the certificate, or did start a renewal under way; None when
+    it is not renewed."""
     at = plan.get("at")
-    if plan.get("eligibility") != "ELIGIBLE" or plan.get("renewing") or not isinstance(at, str):
+    if plan.get("eligibility") != "ELIGIBLE" or not isinstance(at, str):
         return None
     try:
         moment = datetime.fromisoformat(at)
