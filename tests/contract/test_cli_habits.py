@@ -6,6 +6,7 @@ every help page names its environment variables and defaults, never a Python typ
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -14,8 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from typer.testing import CliRunner, Result
+
 from certsmith.cli.ca import ca_app
 from certsmith.cli.cert import cert_app
+from certsmith.cli.main import app
 from certsmith.testing.pki import make_csr
 
 from ..conftest import Server, free_port, no_database
@@ -154,3 +158,97 @@ def test_connection_problems_are_explained(server: Server, tmp_path: Path) -> No
     assert nobody.returncode == 1 and f"no certsmith answers at {closed}" in nobody.stderr
     for result in (no_key, nobody):
         assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def _run(*args: str | Path | int, env: dict[str, str] | None = None) -> Result:
+    """``certsmith ARGS`` in this process (no child process: these refusals come before any server work)."""
+    return CliRunner().invoke(app, [str(arg) for arg in args], env=env)
+
+
+def _refused(result: Result, *words: str, code: int = 2) -> None:
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr, result.exception)
+    assert isinstance(result.exception, SystemExit), result.exception  # a message, never a traceback
+    line = result.stderr.strip()
+    assert line.startswith("certsmith: ") and "\n" not in line, line
+    for word in words:
+        assert word in line, line
+
+
+@no_database
+def test_serve_refuses_ports_outside_1_to_65535(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _refused(_run("serve", "--port", 0, "--data-dir", data), "--port must be from 1 to 65535, not 0", "CERTSMITH_PORT")
+    _refused(_run("serve", "--port", 99999, "--data-dir", data), "--port must be from 1 to 65535, not 99999")
+    _refused(_run("serve", "--data-dir", data, env={"CERTSMITH_PORT": "0"}), "--port must be from 1 to 65535, not 0")
+    (tmp_path / "port.toml").write_text("[certsmith]\nport = 70000\n")
+    _refused(_run("serve", "--config", tmp_path / "port.toml", "--data-dir", data), "not 70000")
+    _refused(_run("serve", "--port", free_port(), "--http-validation-port", 0, "--data-dir", data),
+             "--http-validation-port must be from 1 to 65535, not 0")
+    _refused(_run("worker", "--http-validation-port", 65536, "--data-dir", data), "not 65536")
+    assert not data.exists()
+
+
+@no_database
+def test_serve_says_in_one_line_what_is_wrong_with_its_folder_or_settings(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    data = tmp_path / "data"
+    port = free_port()
+    _refused(_run("serve", "--port", port, "--data-dir", tmp_path / "a-file" / "x"),
+             f"--data-dir {tmp_path / 'a-file' / 'x'}: Not a directory")
+    _refused(_run("serve", "--port", port, "--data-dir", data, env={"CERTSMITH_SMTP_URL": "http://x"}),
+             "bad settings: smtp_url must start with smtp:// or smtps://, not http://")
+    _refused(_run("serve", "--port", port, "--data-dir", data, "--dns-listen", "nowhere"), "dns_listen 'nowhere'")
+    _refused(_run("serve", "--port", port, "--data-dir", data, env={"CERTSMITH_EVENT_COMMANDS": "maybe"}),
+             "setting event_commands must be true or false", "'maybe'", "CERTSMITH_EVENT_COMMANDS")
+    (tmp_path / "broken.toml").write_text("[certsmith]\nport = \n")
+    _refused(_run("serve", "--config", tmp_path / "broken.toml"), f"{tmp_path / 'broken.toml'}: not a valid TOML file")
+    assert not data.exists()  # each refused before anything was made
+
+
+@no_database
+def test_a_bad_endpoint_is_a_usage_error(tmp_path: Path) -> None:
+    wanted = "--endpoint must be an http:// or https:// URL, e.g. http://127.0.0.1:8000"
+    _refused(_run("cert", "list", "--endpoint", "127.0.0.1:18437"), wanted, "not '127.0.0.1:18437'")
+    _refused(_run("ca", "list", env={"CERTSMITH_ENDPOINT": "localhost:8000"}), wanted, "CERTSMITH_ENDPOINT")
+    _refused(_run("endpoint", "probe", "ep-x", "--endpoint", "http://127.0.0.1:99999"), "with a port from 1 to 65535")
+    _refused(_run("events", "list", "--endpoint", "http://127.0.0.1:0"), "with a port from 1 to 65535")
+
+
+@no_database
+def test_rule_add_takes_one_target_and_no_empty_secret(tmp_path: Path) -> None:
+    add = ["events", "rule", "add", "r", "--pattern", "{}"]
+    _refused(_run(*add, "--webhook", "https://a.test/", "--secret", ""),
+             "--secret is empty; leave --secret out for an unsigned webhook")
+    (tmp_path / "empty").write_text("\n")
+    _refused(_run(*add, "--webhook", "https://a.test/", "--secret", f"@{tmp_path / 'empty'}"), "is empty")
+    _refused(_run(*add), "give the rule's target: --webhook URL, --slack URL, --email ADDRESS or --command CMD")
+    _refused(_run(*add, "--webhook", ""), "--webhook is empty")
+    _refused(_run(*add, "--email", "a@example.test", "--command", "true"), "give one target: --email or --command")
+
+
+def test_events_list_says_what_its_limit_left_out(server: Server) -> None:
+    acm = server.client("acm")
+    pem = {"Certificate": (VECTORS / "rsa" / "leaf.pem").read_bytes(),
+           "PrivateKey": (VECTORS / "rsa" / "leaf.key").read_bytes(),
+           "CertificateChain": (VECTORS / "rsa" / "chain.pem").read_bytes()}
+    arn = acm.import_certificate(**pem)["CertificateArn"]
+    for _ in range(2):
+        acm.import_certificate(CertificateArn=arn, **pem)  # each import is an ACM Certificate Available event
+    listed = _run("events", "list", "--resource", arn, "--limit", 1, "--json", env=server.env())
+    assert listed.exit_code == 0, listed.stderr
+    assert len(json.loads(listed.stdout)) == 1
+    assert re.search(r"showing the first 1 events \(oldest first\); 2 later ones left out: see them with --since "
+                     r"\S+Z \(the time of the last shown\), or a larger --limit \(now 1\)", listed.stderr), listed.stderr
+    everything = _run("events", "list", "--resource", arn, env=server.env())
+    assert everything.exit_code == 0 and everything.stderr == "" and everything.stdout.count("ACM Certificate Available") == 3
+
+
+def test_endpoint_add_probes_at_once(server: Server) -> None:
+    closed = free_port()
+    added = _run("endpoint", "add", f"127.0.0.1:{closed}", "--interval", "1h", env=server.env())
+    assert added.exit_code == 0, added.stderr
+    assert f"monitoring 127.0.0.1:{closed}" in added.stdout and "UNREACHABLE" in added.stdout
+    own = server.client("certsmith")
+    [found] = [e for e in own.list_endpoints()["Endpoints"] if e["Port"] == closed]
+    assert found["Status"] == "UNREACHABLE" and found.get("ProbedAt") is not None
+    own.delete_endpoint(EndpointId=found["EndpointId"])

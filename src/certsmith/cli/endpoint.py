@@ -131,7 +131,7 @@ def add(
     endpoint: ServerUrl = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
     region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False,
 ) -> None:
-    """Monitor a TLS endpoint: probed at once, then every --interval."""
+    """Monitor a TLS endpoint: probed at once (the verdict is printed), then every --interval."""
     try:
         host, port = split_target(target)
         seconds = parse_interval(interval)
@@ -143,15 +143,27 @@ def add(
             request[key] = value
     if trust is not None:
         request["TrustBundle"] = trust.read_text()
+    client = _client(endpoint, credentials, region, ca_bundle)
     try:
-        created = _client(endpoint, credentials, region, ca_bundle).call("create_endpoint", **request)["Endpoint"]
+        created = client.call("create_endpoint", **request)["Endpoint"]
     except ApiError as exc:
         raise fail(str(exc)) from None
+    try:  # the endpoint is monitored either way; the worker's first probe would come only at its next sweep
+        probed: dict[str, Any] | None = client.call("probe_endpoint", EndpointId=created["EndpointId"])["Endpoint"]
+        problem = None
+    except ApiError as exc:
+        probed, problem = None, str(exc)
     if as_json:
-        print_json(created)
-        return
-    console.print(f"monitoring {escape(_where(created))} (SNI {escape(created['ServerName'])}) every "
-                  f"{created['IntervalSeconds']} s as {escape(created['EndpointId'])}", soft_wrap=True, highlight=False)
+        print_json(probed or created)
+    else:
+        console.print(f"monitoring {escape(_where(created))} (SNI {escape(created['ServerName'])}) every "
+                      f"{created['IntervalSeconds']} s as {escape(created['EndpointId'])}", soft_wrap=True,
+                      highlight=False)
+        if probed is not None:
+            _print_probe(probed)
+    if problem is not None:
+        typer.echo(f"the first probe could not be made ({problem}); the workers probe it soon, then every --interval",
+                   err=True)
 
 
 @endpoint_app.command("list")

@@ -36,6 +36,7 @@ from .common import (
 __all__ = ["parse_since", "register"]
 
 console = stdout_console()
+COUNT_AT_MOST = 10_000  # events past --limit that `events list` counts to say how many it left out
 _SPAN = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 DetailType = Annotated[str | None, typer.Option("--type", metavar="DETAIL-TYPE",
@@ -126,8 +127,11 @@ def events_list(detail_type: DetailType = None, resource: Resource = None, sourc
             if not page.get("NextToken"):
                 break
             request["NextToken"] = page["NextToken"]
+        left_out = _count_rest(client, request) if len(found) >= limit and request.get("NextToken") else 0
     except ApiError as exc:
         raise fail(str(exc)) from None
+    if left_out:
+        _say_left_out(found, left_out, limit)
     if as_json:
         print_json([_plain(e) for e in found])
         return
@@ -140,6 +144,28 @@ def events_list(detail_type: DetailType = None, resource: Resource = None, sourc
     console.print(table)
     if not found:
         typer.echo("no event", err=True)
+
+
+def _count_rest(client: Client, request: dict[str, Any]) -> int:
+    """How many events match after the last one shown (from the request's NextToken), counted up to COUNT_AT_MOST."""
+    rest = 0
+    while rest < COUNT_AT_MOST:
+        page = client.call("list_events", Limit=1000, **request)
+        rest += len(page.get("Events", []))
+        if not page.get("NextToken"):
+            break
+        request["NextToken"] = page["NextToken"]
+    return rest
+
+
+def _say_left_out(found: list[dict[str, Any]], rest: int, limit: int) -> None:
+    """On stderr: the events past --limit that were not shown, and how to see them."""
+    last = found[-1]
+    when = f"--since {_iso(last['Time'])} (the time of the last shown)" if isinstance(last.get("Time"), datetime) \
+        else "--since TIME"
+    more = f"more than {COUNT_AT_MOST}" if rest >= COUNT_AT_MOST else str(rest)
+    typer.echo(f"showing the first {len(found)} events (oldest first); {more} later one{'s' if rest != 1 else ''} "
+               f"left out: see them with {when}, or a larger --limit (now {limit})", err=True)
 
 
 def events_tail(detail_type: DetailType = None, resource: Resource = None, source: Source = None, since: Since = None,
