@@ -178,6 +178,8 @@ class CertificateRow(Base):
     next_notice_at: Mapped[datetime | None]
     notices: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, default=0)
+    # When every name of the current request or renewal was last found validated (the validation latency metric).
+    validated_at: Mapped[datetime | None]
     __table_args__ = (
         # The renewal scheduler and the notice sweep read only due rows.
         Index("ix_certificates_next_renewal", "next_renewal_at"),

@@ -1,4 +1,4 @@
-"""Events and monitoring: event rules and targets, deliveries, monitored endpoints
+"""Events and monitoring: event rules and targets, deliveries, monitored endpoints; when a certificate was validated
 
 Revision ID: 0012
 Revises: 0011
@@ -18,6 +18,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('certificates', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('validated_at', certsmith.store.tables.UTCDateTime(), nullable=True))
+
     op.create_table('endpoints',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('account_id', sa.String(length=12), nullable=False),
@@ -111,3 +114,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_endpoints_next_probe_at'))
 
     op.drop_table('endpoints')
+    with op.batch_alter_table('certificates', schema=None) as batch_op:
+        batch_op.drop_column('validated_at')
