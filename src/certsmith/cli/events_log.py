@@ -109,8 +109,9 @@ def _line(event: dict[str, Any]) -> str:
 
 
 def events_list(detail_type: DetailType = None, resource: Resource = None, source: Source = None, since: Since = None,
-                limit: Annotated[int, typer.Option("--limit", min=1, help="at most this many events (the oldest "
-                                                                          "first)")] = 1000,
+                limit: Annotated[int, typer.Option("--limit", min=1, help="at most this many events, the oldest "
+                                                                          "first (stderr says how many more there "
+                                                                          "are)")] = 1000,
                 endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
                 region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
     """The account's events, oldest first, with where each was delivered."""
