@@ -30,7 +30,7 @@ IMPORTED = replace(PRIVATE, certificate_type="IMPORTED", key_pair_origin="CUSTOM
 CA_ARN = "arn:aws:acm-pca:eu-west-1:123456789012:certificate-authority/0f0e0d0c-0000-4000-8000-000000000002"
 
 # certsmith's fields, which follow ACM's in every detail.
-CERTSMITH_KEYS = ("DomainNames", "Issuer", "InUseBy", "RecommendedAction")
+CERTSMITH_KEYS = ("DomainNames", "Issuer", "InUseBy", "ManagedRenewal", "RecommendedAction")
 NOT_PLANNED = "Replace it before 2027-03-31: certsmith will not renew it (no renewal is planned)."
 
 
@@ -68,6 +68,7 @@ def test_available_on_issuance() -> None:
     }, {
         "DomainNames": ["example.com", "www.example.com"],
         "InUseBy": [],
+        "ManagedRenewal": "NOT_RENEWED",
         "RecommendedAction": f"The certificate is ready to install. {NOT_PLANNED}",
     })
 
@@ -82,23 +83,31 @@ def test_available_actions(action: str) -> None:
     first = {"RENEWAL": "Install the renewed certificate wherever the previous one is installed.",
              "REIMPORT": "Install the re-imported certificate wherever the previous one is installed.",
              }.get(action, "The certificate is ready to install.")
+    assert detail["ManagedRenewal"] == "NOT_RENEWED"
     assert detail["RecommendedAction"] == (f"{first} Import a renewed certificate before 2027-03-31; certsmith cannot "
                                            "renew an imported certificate.")
 
 
 def test_available_names_the_issuer_the_services_and_the_planned_renewal() -> None:
-    managed = replace(PRIVATE, issuer=CA_ARN, in_use_by=("lb-1", "lb-2"), renews_at=ISSUED + timedelta(days=365))
+    managed = replace(PRIVATE, issuer=CA_ARN, in_use_by=("lb-1", "lb-2"), renews_at=NOW - timedelta(minutes=30))
     _, ours = _split(events.available(managed, "RENEWAL", NOW).detail)
     assert ours == {
         "DomainNames": ["www.example.internal", "api.example.internal"],
         "Issuer": CA_ARN,
         "InUseBy": ["lb-1", "lb-2"],
+        "ManagedRenewal": "ON_TRACK",
         "RecommendedAction": ("Install the renewed certificate wherever the previous one is installed (lb-1, lb-2). "
                               "No action needed: certsmith's renewal of it is due now."),
     }
-    later = replace(managed, renews_at=NOW + timedelta(days=2))
-    assert events.available(later, "ISSUANCE", NOW).detail["RecommendedAction"] == (
+    later = events.available(replace(managed, renews_at=NOW + timedelta(days=2)), "ISSUANCE", NOW).detail
+    assert later["ManagedRenewal"] == "ON_TRACK"
+    assert later["RecommendedAction"] == (
         "The certificate is ready to install. No action needed: certsmith renews it on 2027-03-18.")
+    overdue = events.approaching(replace(managed, renews_at=ISSUED + timedelta(days=365)), NOW).detail
+    assert overdue["ManagedRenewal"] == "OVERDUE"
+    assert overdue["RecommendedAction"] == (
+        "The renewal certsmith planned for 2027-03-01 has not happened: check that a certsmith worker runs and what "
+        "`certsmith renewal status` says; replace it before 2027-03-31 if it cannot be renewed.")
 
 
 def test_available_refuses_an_unknown_action() -> None:
@@ -157,6 +166,7 @@ def test_approaching() -> None:
     }, {
         "DomainNames": ["www.example.internal", "api.example.internal"],
         "InUseBy": [],
+        "ManagedRenewal": "NOT_RENEWED",
         "RecommendedAction": NOT_PLANNED,
     })
 
@@ -179,6 +189,7 @@ def test_action_required() -> None:
     }, {
         "DomainNames": ["example.com", "www.example.com"],
         "InUseBy": [],
+        "ManagedRenewal": "NEEDS_ACTION",
         "RecommendedAction": (f"Restore the validation CNAME records for example.com, www.example.com; `certsmith cert "
                               f"create-records {ARN} --provider NAME` writes them."),
     })
@@ -186,7 +197,7 @@ def test_action_required() -> None:
                                      NOW).detail
     assert private["RenewalStatusReason"] == "PCA_INVALID_STATE"
     assert "DomainValidationMethod" not in private
-    assert private["Issuer"] == CA_ARN
+    assert private["Issuer"] == CA_ARN and private["ManagedRenewal"] == "NEEDS_ACTION"
     assert private["RecommendedAction"] == (f"Enable the issuing CA {CA_ARN} (it is DISABLED): `certsmith ca enable "
                                             f"{CA_ARN}`; certsmith then renews the certificate before 2027-03-31.")
 

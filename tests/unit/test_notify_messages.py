@@ -31,7 +31,7 @@ def _envelope(event: events.Event) -> dict[str, Any]:
 
 def _acm_only(envelope: dict[str, Any]) -> dict[str, Any]:
     """The envelope as ACM itself sends it: without certsmith's fields (so describe falls back to its own action)."""
-    for key in ("DomainNames", "Issuer", "InUseBy", "RecommendedAction"):
+    for key in ("DomainNames", "Issuer", "InUseBy", "ManagedRenewal", "RecommendedAction"):
         envelope["detail"].pop(key, None)
     return envelope
 
@@ -228,7 +228,8 @@ def test_unknown_events_show_their_detail() -> None:
 def test_email_text_lines_up_the_facts() -> None:
     subject, text = email_text(_envelope(events.approaching(_facts(), NOW)))
     assert subject == "[certsmith] ACM Certificate Approaching Expiration: www.example.com and 1 more (14 days left)"
-    assert f"Certificate:    {ARN}\n" in text and "Names:          www.example.com, example.com\n" in text
+    assert (f"\n\nCertificate:     {ARN}\nNames:           www.example.com, example.com\nDays to expiry:  14\n"
+            "Managed renewal: NOT_RENEWED\nAccount:         123456789012 (us-east-1)\n\n") in text
     assert f"\nWhat to do: {NOT_PLANNED}\n" in text and "The event (id e-1) is attached as JSON." in text
 
 
