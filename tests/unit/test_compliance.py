@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,6 +37,7 @@ from certsmith.domain.compliance import (
     weak_digest,
 )
 from certsmith.domain.errors import ValidationError
+from certsmith.services.compliance.report import renewal_columns
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ARN = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
@@ -216,7 +218,11 @@ def test_expiring(days: float, severity: str | None, words: str | None) -> None:
         assert found == []
         return
     finding = only(found, EXPIRING)
-    assert finding.severity == severity and words in finding.detail and "renew it now" in finding.action
+    assert finding.severity == severity and words in finding.detail
+    if days > 0:  # how its renewal stands is not known here: renew it
+        assert "renew it now" in finding.action
+    else:  # an expired certificate is not renewed any more: replace it
+        assert "request or import a new certificate" in finding.action
 
 
 def test_expiring_window_and_imported_action() -> None:
@@ -226,6 +232,77 @@ def test_expiring_window_and_imported_action() -> None:
     assert "ImportCertificate" in finding.action
     pending = CertificateState(ARN, "p.example.com", "PRIVATE", "PENDING_VALIDATION", not_after=NOW)
     assert run(pending, rules=[EXPIRING]) == []
+
+
+SHORT = CertificateState(ARN, "short.example.com", "PRIVATE", "ISSUED", not_after=NOW + timedelta(days=5),
+                         in_use_by=("lb",), managed_renewal="ON_TRACK", renews_at=NOW + timedelta(days=2))
+
+
+def test_expiring_leaves_out_a_renewal_planned_in_time_or_under_way() -> None:
+    assert run(SHORT) == []  # a short-lived certificate that certsmith renews in two days is no finding at all
+    assert run(replace(SHORT, not_after=NOW + timedelta(hours=3), renews_at=NOW + timedelta(hours=1))) == []
+    assert run(replace(SHORT, managed_renewal="IN_PROGRESS", renews_at=NOW - timedelta(minutes=5))) == []
+    # Expired is expired, whatever the plan said.
+    expired = replace(SHORT, status="EXPIRED", not_after=NOW - timedelta(days=1))
+    assert only(run(expired), EXPIRING).severity == "CRITICAL"
+    # A plan after expiry would not save it.
+    late_plan = replace(SHORT, renews_at=SHORT.not_after)
+    assert only(run(late_plan), EXPIRING).severity == "HIGH"
+
+
+@pytest.mark.parametrize(("state", "note", "detail", "action"), [
+    ("NEEDS_ACTION", "PCA_INVALID_STATE", "its managed renewal waits for action (PCA_INVALID_STATE)",
+     "clear what the renewal waits for"),
+    ("OVERDUE", "OTHER: the CA did not answer",
+     "its managed renewal was due on 2026-05-31 12:00 UTC and has not happened (OTHER: the CA did not answer)",
+     "check that a certsmith worker runs"),
+    ("NOT_RENEWED", "it has not been exported and is not in use", "certsmith does not renew it (it has not been exported",
+     "request its successor"),
+])
+def test_expiring_keeps_a_renewal_in_trouble_or_none(state: str, note: str, detail: str, action: str) -> None:
+    troubled = replace(SHORT, managed_renewal=state, renewal_note=note, renews_at=NOW - timedelta(days=1))
+    finding = only(run(troubled), EXPIRING)
+    assert finding.severity == "HIGH" and "(in 5 days)" in finding.detail
+    assert detail in finding.detail and action in finding.action
+    medium = only(run(replace(troubled, not_after=NOW + timedelta(days=20))), EXPIRING)
+    assert medium.severity == "MEDIUM"
+
+
+def test_expiring_imported_is_a_finding_whatever_it_says_of_renewal() -> None:
+    imported = replace(SHORT, type="IMPORTED", managed_renewal="ON_TRACK")  # not possible, and still not trusted
+    finding = only(run(imported, rules=[EXPIRING]), EXPIRING)
+    assert "ImportCertificate" in finding.action and finding.detail.endswith("(in 5 days)")
+
+
+def test_a_certificate_a_monitored_endpoint_serves_is_not_unused() -> None:
+    served = replace(SHORT, in_use_by=(), not_after=NOW + timedelta(days=200), endpoints=("web1.example.com:443",))
+    assert run(served) == []
+    assert only(run(replace(served, endpoints=())), UNUSED).severity == "LOW"
+
+
+def test_how_the_renewal_stands_from_the_columns() -> None:
+    at = (NOW + timedelta(days=2)).isoformat()
+    planned = {"eligibility": "ELIGIBLE", "at": at, "reason": "a third of the lifetime", "strict": False}
+    assert renewal_columns("PRIVATE", planned, None, NOW) == ("ON_TRACK", NOW + timedelta(days=2), None)
+    assert renewal_columns("PRIVATE", planned, {"RenewalStatus": "SUCCESS"}, NOW)[0] == "ON_TRACK"
+    assert renewal_columns("PRIVATE", planned | {"renewing": "job-1"}, None, NOW)[0] == "IN_PROGRESS"
+    waiting = planned | {"renewing": "job-1", "needs_action": "PCA_INVALID_STATE", "last_error": "the private CA\nrefused"}
+    assert renewal_columns("PRIVATE", waiting, {"RenewalStatus": "PENDING_AUTO_RENEWAL"}, NOW)[::2] == (
+        "NEEDS_ACTION", "PCA_INVALID_STATE: the private CA refused")
+    past = planned | {"at": (NOW - timedelta(days=1)).isoformat(), "last_error": "timed out"}
+    assert renewal_columns("PRIVATE", past, None, NOW)[::2] == ("OVERDUE", "timed out")
+    # A failed attempt the summary tells, before the plan's hour of grace is over.
+    just = planned | {"at": (NOW - timedelta(minutes=10)).isoformat(), "last_error": "timed out"}
+    failed = {"RenewalStatus": "PENDING_AUTO_RENEWAL", "RenewalStatusReason": "OTHER"}
+    assert renewal_columns("PRIVATE", just, failed, NOW)[::2] == ("OVERDUE", "OTHER: timed out")
+    validation = {"RenewalStatus": "PENDING_VALIDATION", "RenewalStatusReason": "PENDING_DOMAIN_VALIDATION"}
+    assert renewal_columns("AMAZON_ISSUED", just, validation, NOW)[0] == "NEEDS_ACTION"
+    # A summary left from an earlier certificate (no error on this one) changes nothing.
+    assert renewal_columns("PRIVATE", planned, failed, NOW)[0] == "ON_TRACK"
+    strict = {"eligibility": "INELIGIBLE", "reason": "it has not been exported and is not in use"}
+    assert renewal_columns("PRIVATE", strict, None, NOW) == ("NOT_RENEWED", None, strict["reason"])
+    assert renewal_columns("IMPORTED", {"eligibility": "INELIGIBLE"}, None, NOW)[::2] == ("NOT_RENEWED", "imported")
+    assert renewal_columns("PRIVATE", None, None, NOW) == ("NOT_RENEWED", None, "no renewal is planned")
 
 
 def test_unused_and_imported_without_renewal() -> None:

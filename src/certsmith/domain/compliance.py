@@ -3,12 +3,16 @@
 Each rule looks at facts already known about a certificate (its columns, its stored chain, the last probe of the
 endpoints that should serve it) and says, in plain words, what is wrong and what to do. Rules:
 
-- ``expiring``: ISSUED (or EXPIRED) and NotAfter within the report's window (30 days unless told).
+- ``expiring``: ISSUED (or EXPIRED) and NotAfter within the report's window (30 days unless told), unless certsmith's
+  managed renewal will replace it in time: a certificate whose ManagedRenewal (as the events say it) is ON_TRACK (planned
+  before expiry, not overdue) or IN_PROGRESS is no finding, not even a LOW one (a short-lived certificate is always
+  within the window, and a report run with --fail-on-findings must not fail for it). Expired, imported, NOT_RENEWED
+  (ineligible), OVERDUE and NEEDS_ACTION certificates are findings, and say why; so is one whose renewal is not known.
 - ``weak-rsa``: an RSA key under 2048 bits, the certificate's or one of its stored chain's.
 - ``sha1-signature``: signed with SHA-1 or MD5, the certificate or a certificate of its stored chain (a self-signed
   root's own signature is not checked: nobody verifies it).
 - ``forbidden-wildcard``: a wildcard name on a certificate carrying a tag whose policy forbids wildcards.
-- ``unused``: ISSUED and associated with nothing (InUseBy empty).
+- ``unused``: ISSUED, associated with nothing (InUseBy empty) and not the certificate of a monitored endpoint.
 - ``imported-no-renewal``: every IMPORTED certificate: certsmith cannot renew it, someone must import its successor.
 - ``endpoint-old-version``: a monitored endpoint serves an older version of the certificate (its probe said DRIFT).
 """
@@ -26,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .acm import certificate_facts, signature_algorithm_name
 from .errors import ValidationError
+from .events import IN_PROGRESS, NEEDS_ACTION, NOT_RENEWED, ON_TRACK, OVERDUE
 
 __all__ = [
     "DEFAULT_EXPIRING_DAYS", "ENDPOINT_OLD_VERSION", "EXPIRING", "FORBIDDEN_WILDCARD", "IMPORTED_NO_RENEWAL",
@@ -85,6 +90,10 @@ class CertificateState:
     tags: tuple[tuple[str, str], ...] = ()  # (key, value); a tag without a value has ""
     chain: tuple[ChainCertificate, ...] = ()
     exported: bool = False
+    managed_renewal: str | None = None  # ManagedRenewal as the events say it (ON_TRACK …); None: not known
+    renews_at: datetime | None = None  # when the managed renewal is (or was) due
+    renewal_note: str | None = None  # what holds the renewal, or why certsmith does not renew it
+    endpoints: tuple[str, ...] = ()  # the monitored endpoints registered for it (host:port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +210,7 @@ def evaluate(state: CertificateState, policy: ReportPolicy, now: datetime) -> li
         found += _weak_signatures(state)
     if FORBIDDEN_WILDCARD in rules and policy.wildcard_forbidden_tags:
         found += _forbidden_wildcards(state, policy.wildcard_forbidden_tags)
-    if UNUSED in rules and state.status == "ISSUED" and not state.in_use_by:
+    if UNUSED in rules and state.status == "ISSUED" and not state.in_use_by and not state.endpoints:
         exported = "; it was exported, so it may be installed where certsmith cannot see" if state.exported else ""
         found.append(_finding(UNUSED, "LOW", state, f"issued but associated with no service (InUseBy is empty){exported}",
                               "delete it if nothing serves it: an unused certificate is a key that can leak for nothing"))
@@ -245,15 +254,48 @@ def _expiring(state: CertificateState, days: int, now: datetime) -> list[Finding
     left = state.not_after - now
     if left > days * _DAY:
         return []
-    renew = ("import its renewed certificate under the same ARN (ImportCertificate with CertificateArn)"
-             if state.type == "IMPORTED" else "renew it now (`certsmith renewal run`, or RenewCertificate) and check "
-                                                "`certsmith renewal status` for why it was not renewed")
     if left <= timedelta(0):
+        renew = ("import its renewed certificate under the same ARN (ImportCertificate with CertificateArn)"
+                 if state.type == "IMPORTED" else "request or import a new certificate and replace this one wherever it "
+                                                    "is installed; `certsmith renewal status` says why it was not renewed")
         return [_finding(EXPIRING, "CRITICAL", state, f"expired on {_date(state.not_after)}", renew)]
+    if state.type != "IMPORTED" and _renewed_in_time(state):
+        return []
     whole = left // _DAY
     when = "in less than a day" if whole == 0 else f"in {whole} day{'s' if whole != 1 else ''}"
     severity = "HIGH" if left <= 7 * _DAY else "MEDIUM"
-    return [_finding(EXPIRING, severity, state, f"expires on {_date(state.not_after)} ({when})", renew)]
+    why, renew = _renewal_words(state)
+    return [_finding(EXPIRING, severity, state, f"expires on {_date(state.not_after)} ({when}){why}", renew)]
+
+
+def _renewed_in_time(state: CertificateState) -> bool:
+    """certsmith's managed renewal replaces the certificate before it expires: planned in time, or under way."""
+    if state.managed_renewal == IN_PROGRESS:
+        return True
+    return (state.managed_renewal == ON_TRACK and state.not_after is not None
+            and (state.renews_at is None or state.renews_at < state.not_after))
+
+
+def _renewal_words(state: CertificateState) -> tuple[str, str]:
+    """What the finding says of the renewal (after the expiry date) and what to do."""
+    note = f" ({state.renewal_note})" if state.renewal_note else ""
+    if state.type == "IMPORTED":
+        return "", "import its renewed certificate under the same ARN (ImportCertificate with CertificateArn)"
+    if state.managed_renewal == NEEDS_ACTION:
+        return (f"; its managed renewal waits for action{note}",
+                "clear what the renewal waits for: `certsmith renewal status` and its Renewal Action Required events say "
+                "what to do; certsmith renews it once that is done")
+    if state.managed_renewal == OVERDUE:
+        due = f" on {_date(state.renews_at)}" if state.renews_at else ""
+        return (f"; its managed renewal was due{due} and has not happened{note}",
+                "check that a certsmith worker runs and what `certsmith renewal status` says, then renew it now "
+                "(`certsmith renewal run`, or RenewCertificate)")
+    if state.managed_renewal == NOT_RENEWED:
+        return (f"; certsmith does not renew it{note}",
+                "request its successor and move its users to it before it expires, or make it eligible for managed "
+                "renewal")
+    return "", ("renew it now (`certsmith renewal run`, or RenewCertificate) and check `certsmith renewal status` for why "
+                "it was not renewed")
 
 
 def _weak_rsa(state: CertificateState) -> list[Finding]:

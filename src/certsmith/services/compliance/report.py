@@ -2,7 +2,11 @@
 
 The certificates are read as columns (no ORM objects), the key and signature facts stored at issuance or import are
 used as they are, and only stored chains are parsed: each distinct chain once (the database answers the distinct
-texts), each certificate of a chain once per process.
+texts), each certificate of a chain once per process. How a certificate's managed renewal stands comes from its
+``renewal_plan`` column, read as the events read it (ManagedRenewal), and its renewal summary (``renewal``): a
+summary that waits for the user (PENDING_VALIDATION) or tells a failed attempt (PENDING_AUTO_RENEWAL with a reason)
+overrides a plan that looks on track. ``next_renewal_at`` is not used: it is when the scheduler looks next (an ACME
+CA's window is asked earlier; NULL while a check is queued), not when the renewal is due.
 """
 
 from __future__ import annotations
@@ -35,13 +39,13 @@ from ...domain.compliance import (
     summary,
     weak_digest,
 )
+from ...domain.events import IN_PROGRESS, NEEDS_ACTION, NOT_RENEWED, ON_TRACK, OVERDUE
 from ...store.database import Database
-from ...store.event_tables import EndpointRow
-from ...store.renewal_tables import CertificateVersionRow
-from ...store.tables import CertificateRow
+from ...store.tables import CertificateRow, CertificateVersionRow, EndpointRow  # store.tables first: it defines Base
 from ..context import Caller
+from ..renewal.recorder import managed_renewal_of, planned_at
 
-__all__ = ["ComplianceReport", "ComplianceReports"]
+__all__ = ["ComplianceReport", "ComplianceReports", "renewal_columns"]
 
 _STATUSES = ("PENDING_VALIDATION", "ISSUED", "INACTIVE", "EXPIRED")  # what any rule looks at
 _CACHE_LIMIT = 4096
@@ -72,18 +76,21 @@ class ComplianceReports:
                 CertificateRow.status, CertificateRow.names, CertificateRow.key_algorithm,
                 CertificateRow.signature_algorithm, CertificateRow.not_after, CertificateRow.in_use_by,
                 CertificateRow.tags, CertificateRow.serial, CertificateRow.version,
-                CertificateRow.exported)
+                CertificateRow.exported, CertificateRow.renewal_plan, CertificateRow.renewal)
                 .where(*scope, CertificateRow.status.in_(_STATUSES))).all()
+            monitored = self._monitored(session, caller)
             known: dict[str, Any] = {}
             for row in rows:
                 known[row.arn] = row
+                managed, renews_at, note = renewal_columns(row.type, row.renewal_plan, row.renewal, now)
                 state = CertificateState(
                     arn=row.arn, domain_name=row.domain_name, type=row.type, status=row.status,
                     names=tuple(str(n) for n in row.names or ()), key_algorithm=row.key_algorithm,
                     signature_algorithm=row.signature_algorithm, not_after=row.not_after,
                     in_use_by=tuple(str(u) for u in row.in_use_by or ()),
                     tags=tuple((str(t.get("Key")), str(t.get("Value") or "")) for t in row.tags or ()),
-                    chain=chains.get(row.arn, ()), exported=bool(row.exported))
+                    chain=chains.get(row.arn, ()), exported=bool(row.exported), managed_renewal=managed,
+                    renews_at=renews_at, renewal_note=note, endpoints=tuple(monitored.get(row.arn, ())))
                 findings += evaluate(state, policy, now)
             if ENDPOINT_OLD_VERSION in policy.rules:
                 for endpoint in self._drifted(session, caller, known):
@@ -119,6 +126,17 @@ class ComplianceReports:
         self._links[block] = link
         return link
 
+    @staticmethod
+    def _monitored(session: Session, caller: Caller) -> dict[str, list[str]]:
+        """ARN -> the monitored endpoints registered for it (host:port)."""
+        found: dict[str, list[str]] = {}
+        for arn, host, port in session.execute(select(EndpointRow.certificate_arn, EndpointRow.host, EndpointRow.port).where(
+                EndpointRow.account_id == caller.account_id, EndpointRow.region == caller.region,
+                EndpointRow.certificate_arn.is_not(None))):
+            if arn:
+                found.setdefault(arn, []).append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+        return found
+
     def _drifted(self, session: Session, caller: Caller, known: dict[str, Any]) -> Iterable[EndpointState]:
         """The caller's endpoints whose last probe found an older version of their certificate."""
         rows = session.execute(select(
@@ -142,6 +160,29 @@ class ComplianceReports:
                                 served_serial=row.served_serial, served_not_after=row.served_not_after,
                                 served_version=served, current_serial=certificate.serial if certificate else None,
                                 current_version=certificate.version if certificate else None)
+
+
+def renewal_columns(certificate_type: str, plan: dict[str, Any] | None, summary: dict[str, Any] | None,
+             now: datetime) -> tuple[str, datetime | None, str | None]:
+    """(ManagedRenewal, when the renewal is or was due, what holds it or why there is none) from the ``renewal_plan``
+    and ``renewal`` columns."""
+    plan, summary = plan or {}, summary or {}
+    state = managed_renewal_of(certificate_type, plan, now)
+    status, reason = summary.get("RenewalStatus"), summary.get("RenewalStatusReason")
+    if state in (ON_TRACK, IN_PROGRESS) and plan.get("last_error"):  # an attempt on this certificate went wrong
+        if status == "PENDING_VALIDATION":
+            state = NEEDS_ACTION
+        elif status == "PENDING_AUTO_RENEWAL" and reason and not plan.get("renewing"):
+            state = OVERDUE  # it failed; certsmith tries again later
+    note: str | None = None
+    if state == NOT_RENEWED:
+        note = plan.get("reason") if plan.get("eligibility") == "INELIGIBLE" else None
+        note = note or ("imported" if certificate_type == "IMPORTED" else "no renewal is planned")
+    elif state in (NEEDS_ACTION, OVERDUE):
+        said = " ".join(str(plan.get("last_error") or "").split())[:200]
+        note = ": ".join(str(part) for part in (plan.get("needs_action") or reason, said) if part)
+    return state, planned_at(plan), note or None
+
 
 def _weak(link: ChainCertificate) -> bool:
     weak_key = link.rsa_bits is not None and link.rsa_bits < MIN_RSA_BITS
