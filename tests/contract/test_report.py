@@ -1,8 +1,10 @@
 """The compliance report against a real `certsmith serve` (its own, so the account holds only this module's fleet).
 
 The fleet: an imported RSA-1024 certificate signed with SHA-1 (certsmith imports what ACM imports), an imported
-certificate whose intermediate has an RSA-1024 key, private certificates (a wildcard under env=prod, one under
-env=staging, one valid 7 days), and one renewed while a TLS server on loopback still serves its first version.
+certificate whose intermediate has an RSA-1024 key, an imported one expiring in 5 days, private certificates (a
+wildcard under env=prod, one under env=staging, one valid 7 days whose renewal is planned, one valid 7 days whose
+renewal waits for its disabled CA), and one renewed while a TLS server on loopback, a monitored endpoint, still serves
+its first version.
 """
 
 from __future__ import annotations
@@ -42,11 +44,11 @@ def _name(common_name: str) -> x509.Name:
 
 
 def _certificate(subject: str, key: Any, issuer: str, signer: Any, *, ca: bool, names: list[str] | None = None,
-                 digest: Any = None) -> x509.Certificate:
+                 digest: Any = None, days: float = 200) -> x509.Certificate:
     now = datetime.now(UTC)
     builder = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=200))
+               .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=days))
                .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
     if ca:
         builder = builder.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
@@ -137,6 +139,10 @@ def fleet(own: Server, api: Any, tmp_path_factory: pytest.TempPathFactory) -> It
                         names=["chain.report.test"])
     arns["chain"] = acm.import_certificate(Certificate=_pem(leaf), PrivateKey=_key_pem(leaf_key),
                                            CertificateChain=_pem(middle, root))["CertificateArn"]
+    # Imported, 5 days left: certsmith cannot renew it.
+    soon = _certificate("soon.report.test", leaf_key, "soon.report.test", leaf_key, ca=False, names=["soon.report.test"],
+                        days=5.5)
+    arns["soon"] = acm.import_certificate(Certificate=_pem(soon), PrivateKey=_key_pem(leaf_key))["CertificateArn"]
     # Private certificates of a CA of this server.
     ca = root_ca(pca, "Report Root")
     arns["wildcard"] = _issued(acm, ca, "*.shop.report.test", PROD, ["*.shop.report.test", "shop.report.test"])
@@ -155,6 +161,12 @@ def fleet(own: Server, api: Any, tmp_path_factory: pytest.TempPathFactory) -> It
                                    CertificateArn=drift)["Endpoint"]
     assert api.probe_endpoint(EndpointId=endpoint["EndpointId"])["Endpoint"]["Status"] == "DRIFT"
     arns["port"] = sock.getsockname()[1]
+    # Valid 7 days too, but its renewal waits: its CA is disabled (last: nothing else is issued after this).
+    arns["stuck"] = stuck = _issued(acm, ca, "stuck.report.test", [{"Key": "certsmith:validity", "Value": "7d"}])
+    pca.update_certificate_authority(CertificateAuthorityArn=ca, Status="DISABLED")
+    acm.renew_certificate(CertificateArn=stuck)
+    until("the renewal to wait for the CA", lambda: acm.describe_certificate(CertificateArn=stuck)["Certificate"].get(
+        "RenewalSummary", {}).get("RenewalStatusReason") == "PCA_INVALID_STATE")
     yield arns
     sock.close()
 
@@ -181,10 +193,12 @@ def test_each_rule_finds_its_certificates(api: Any, fleet: dict[str, Any]) -> No
     rules = by_arn(findings)
     assert sorted(rules[fleet["weak"]]) == ["imported-no-renewal", "sha1-signature", "unused", "weak-rsa"]
     assert sorted(rules[fleet["chain"]]) == ["imported-no-renewal", "unused", "weak-rsa"]
+    assert sorted(rules[fleet["soon"]]) == ["expiring", "imported-no-renewal", "unused"]
     assert sorted(rules[fleet["wildcard"]]) == ["forbidden-wildcard", "unused"]
     assert rules[fleet["staging"]] == ["unused"]
-    assert sorted(rules[fleet["short"]]) == ["expiring", "unused"]
-    assert sorted(rules[fleet["drift"]]) == ["endpoint-old-version", "unused"]
+    assert rules[fleet["short"]] == ["unused"]  # 7 days left, but certsmith renews it in time: not expiring
+    assert sorted(rules[fleet["stuck"]]) == ["expiring", "unused"]
+    assert rules[fleet["drift"]] == ["endpoint-old-version"]  # a monitored endpoint is registered for it: not unused
 
     weak = one(findings, fleet["weak"], "weak-rsa")
     assert weak["Severity"] == "HIGH" and weak["DomainName"] == "weak.report.test"
@@ -195,8 +209,12 @@ def test_each_rule_finds_its_certificates(api: Any, fleet: dict[str, Any]) -> No
     assert "certsmith cannot renew it" in one(findings, fleet["chain"], "imported-no-renewal")["Detail"]
     wildcard = one(findings, fleet["wildcard"], "forbidden-wildcard")
     assert "*.shop.report.test" in wildcard["Detail"] and "env=prod" in wildcard["Detail"]
-    short = one(findings, fleet["short"], "expiring")
-    assert short["Severity"] == "HIGH" and "expires on" in short["Detail"]
+    soon = one(findings, fleet["soon"], "expiring")
+    assert soon["Severity"] == "HIGH" and "(in 5 days)" in soon["Detail"] and "ImportCertificate" in soon["RecommendedAction"]
+    stuck = one(findings, fleet["stuck"], "expiring")
+    assert stuck["Severity"] == "HIGH" and "expires on" in stuck["Detail"]
+    assert "its managed renewal waits for action (PCA_INVALID_STATE" in stuck["Detail"]
+    assert "clear what the renewal waits for" in stuck["RecommendedAction"]
     drift = one(findings, fleet["drift"], "endpoint-old-version")
     assert drift["Endpoint"] == {"Host": "127.0.0.1", "Port": fleet["port"], "ServerName": "drift.report.test"}
     assert "serves version 1" in drift["Detail"] and "the current one is version 2" in drift["Detail"]
@@ -215,8 +233,9 @@ def test_each_rule_finds_its_certificates(api: Any, fleet: dict[str, Any]) -> No
 def test_rules_and_window_are_chosen_by_the_request(api: Any, fleet: dict[str, Any]) -> None:
     report = api.get_compliance_report(Rules=["expiring"], ExpiringWithinDays=400)
     assert report["Summary"] == [{"Rule": "expiring", "Count": len(report["Findings"])}]
-    assert {fleet[k] for k in ("weak", "chain", "wildcard", "staging", "short", "drift")} \
-        <= {f["CertificateArn"] for f in report["Findings"]}
+    expiring = {f["CertificateArn"] for f in report["Findings"]}
+    assert {fleet[k] for k in ("weak", "chain", "soon", "stuck")} <= expiring  # imported, or its renewal waits
+    assert not {fleet[k] for k in ("wildcard", "staging", "short", "drift")} & expiring  # renewed in time by certsmith
     assert not any(f["Rule"] == "forbidden-wildcard" for f in api.get_compliance_report()["Findings"])
     with pytest.raises(ClientError) as info:
         api.get_compliance_report(Rules=["nope"])
@@ -237,5 +256,7 @@ def test_cli_json_csv_and_table(own: Server, api: Any, fleet: dict[str, Any]) ->
     assert [fleet["drift"], f"127.0.0.1:{fleet['port']}"] in [[r[2], r[6]] for r in rows if r[0] == "endpoint-old-version"]
 
     table = cli(own, "report", "--rule", "expiring", "--days", "10")
-    assert table.returncode == 0 and "short.report.test" in table.stdout and "expiring" in table.stdout
-    assert "1 finding (expiring 1); expiry window 10 days" in table.stderr
+    assert table.returncode == 0 and "expiring" in table.stdout
+    assert "soon.report.test" in table.stdout and "stuck.report.test" in table.stdout
+    assert "short.report.test" not in table.stdout
+    assert "2 findings (expiring 2); expiry window 10 days" in table.stderr
