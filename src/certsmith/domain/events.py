@@ -260,7 +260,7 @@ def envelope(event: Event, *, event_id: str, account: str, region: str) -> dict[
         "time": iso_time(event.time),
         "region": region,
         "resources": list(event.resources),
-        "detail": dict(event.detail),
+        "detail": {key: list(value) if isinstance(value, list) else value for key, value in event.detail.items()},
     }
 
 
@@ -316,7 +316,9 @@ def _unblock(facts: CertificateFacts, reason: str) -> str:
     """How to clear what keeps a renewal waiting (``reason``: a FailureReason or PENDING_DOMAIN_VALIDATION)."""
     until = day(facts.not_after) if facts.not_after is not None else "it expires"
     names = ", ".join(facts.missing_names or facts.names or (facts.common_name,))
-    ca = facts.issuer or "the issuing CA"
+    the_ca = f"the issuing CA {facts.issuer}" if facts.issuer else "the issuing CA"
+    at_start = the_ca[:1].upper() + the_ca[1:]
+    ca = facts.issuer or "<CA ARN>"  # in a command to run
     said = f" ({facts.last_error})" if facts.last_error else ""
     if reason == PENDING_DOMAIN_VALIDATION:
         if facts.validation_method == "EMAIL":
@@ -330,22 +332,22 @@ def _unblock(facts: CertificateFacts, reason: str) -> str:
     if reason == "PCA_INVALID_STATE":
         status = facts.authority_status
         if status == "DISABLED":
-            return (f"Enable the issuing CA {ca} (it is DISABLED): `certsmith ca enable {ca}`; certsmith then renews "
+            return (f"Enable {the_ca} (it is DISABLED): `certsmith ca enable {ca}`; certsmith then renews "
                     f"the certificate before {until}.")
         if status == "DELETED":
-            return (f"Restore the issuing CA {ca} (it is DELETED) with `certsmith ca restore {ca}`, or request a new "
+            return (f"Restore {the_ca} (it is DELETED) with `certsmith ca restore {ca}`, or request a new "
                     f"certificate from another CA before {until}.")
         if status == "EXPIRED":
-            return f"The issuing CA {ca} has expired: request a new certificate from another CA before {until}."
+            return f"{at_start} has expired: request a new certificate from another CA before {until}."
         state = f"it is {status}" if status else "it is not ACTIVE"
-        return f"Make the issuing CA {ca} ACTIVE ({state}); certsmith then renews the certificate before {until}."
+        return f"Make {the_ca} ACTIVE ({state}); certsmith then renews the certificate before {until}."
     if reason in ("PCA_RESOURCE_NOT_FOUND", "PCA_INVALID_ARN"):
-        return f"The issuing CA {ca} no longer exists: request a new certificate from another CA before {until}."
+        return f"{at_start} no longer exists: request a new certificate from another CA before {until}."
     if reason == "PCA_INVALID_DURATION":
-        return (f"The issuing CA {ca} expires too soon to sign the renewal: rotate it (`certsmith ca rotate {ca}`) or "
+        return (f"{at_start} expires too soon to sign the renewal: rotate it (`certsmith ca rotate {ca}`) or "
                 f"request a new certificate from another CA before {until}.")
     if reason.startswith("PCA_"):
-        return (f"The issuing CA {ca} refused the renewal ({reason}){said}: fix the CA or its settings; certsmith keeps "
+        return (f"{at_start} refused the renewal ({reason}){said}: fix the CA or its settings; certsmith keeps "
                 f"trying until {until}.")
     if reason == "CAA_ERROR":
         return (f"Allow the issuer in the CAA records of {names} (a CAA record forbids it); certsmith renews the "
