@@ -2,7 +2,8 @@
 
 The module's server requires a bearer token (CERTSMITH_METRICS_TOKEN) and keeps three per-certificate series
 (CERTSMITH_METRICS_CERTIFICATE_SERIES); the shared server, started without either, shows that /metrics is open by
-default.
+default. The renewal-at-risk reasons and the validation time are also checked on rows written straight into a
+database of the backend under test, in states a server reaches only over days (overdue, failed, waiting).
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from prometheus_client.parser import text_string_to_metric_families
 
+from certsmith.domain.clock import FixedClock
+from certsmith.metrics.certificates import series_rows
+from certsmith.metrics.collector import DatabaseCollector
+from certsmith.store.database import Database, migrate
+from certsmith.store.renewal_tables import CertificateVersionRow
+from certsmith.store.tables import CertificateRow
 from certsmith.testing.pki import WAIT, root_ca
 
 from ..conftest import Server, backend_url, free_port, start_server
@@ -40,7 +47,7 @@ FAMILIES = {  # as the parser names them: a counter's family drops its _total
     "certsmith_jobs", "certsmith_job_oldest_age_seconds", "certsmith_event_deliveries",
     "certsmith_event_delivery_attempts_failed", "certsmith_api_requests", "certsmith_endpoint_up",
     "certsmith_endpoint_drift", "certsmith_endpoint_days_to_expiry", "certsmith_endpoint_handshake_seconds",
-    "certsmith_endpoint_probe_timestamp_seconds",
+    "certsmith_endpoint_probe_timestamp_seconds", "certsmith_certificate_renewal_at_risk",
 }
 Samples = dict[str, list[tuple[str, dict[str, str], float]]]
 
@@ -207,6 +214,9 @@ def test_the_certificates_expiring_first_have_their_expiry(metered: Server, acm:
     assert abs((value(samples, "certsmith_certificate_days_to_expiry", arn=fleet["soon"]) or 0) - 10) < 1
     shown = {labels["arn"] for _, labels, _ in samples["certsmith_certificate_days_to_expiry"]}
     assert len(shown) == SERIES and fleet["imported"] not in shown  # it expires last: left out by the cap
+    # Among them only the import is at risk: certsmith renews the private certificate, the revoked one is not ISSUED.
+    assert samples["certsmith_certificate_renewal_at_risk"] == [("certsmith_certificate_renewal_at_risk", {
+        "arn": fleet["soon"], "domain": "soon.metrics.test", "type": "IMPORTED", "reason": "imported"}, 1.0)]
 
 
 def test_a_renewal_is_counted(metered: Server, acm: Any, fleet: dict[str, Any]) -> None:
@@ -269,3 +279,90 @@ def test_endpoints_from_their_last_probe(metered: Server, tls_port: int) -> None
     for labels in (served, down):
         probed = value(samples, "certsmith_endpoint_probe_timestamp_seconds", **labels)
         assert probed is not None and now - 120 < probed <= now + 1
+
+
+# -- renewal at risk and validation time, on the backend's own SQL ----------------------------------------------------------
+def _row(n: int, now: datetime, *, kind: str = "PRIVATE", status: str = "ISSUED", days: float = 5.0,
+         plan: dict[str, Any] | None = None, next_at: timedelta | None = None, renewal: dict[str, Any] | None = None,
+         created: timedelta = timedelta(days=2), validated: timedelta | None = None) -> CertificateRow:
+    """A certificate row as the services leave it (only the columns /metrics reads matter)."""
+    ident = f"00000000-0000-4000-8000-{n:012d}"
+    return CertificateRow(
+        id=ident, arn=f"arn:aws:acm:us-east-1:123456789012:certificate/{ident}", account_id="123456789012",
+        region="us-east-1", type=kind, status=status, domain_name=f"c{n}.risk.test", names=[f"c{n}.risk.test"],
+        key_algorithm="EC_prime256v1", not_before=now - timedelta(days=1), not_after=now + timedelta(days=days),
+        key_usages=[], extended_key_usages=[], options={}, export_option="DISABLED", exported=False, in_use_by=[],
+        tags=[], key_pair_origin="AWS_MANAGED", created_at=now - created, renewal_plan=plan,
+        next_renewal_at=None if next_at is None else now + next_at, renewal=renewal,
+        validated_at=None if validated is None else now - created + validated, version=1)
+
+
+def _plan(now: datetime, at: timedelta, **extra: Any) -> dict[str, Any]:
+    return {"eligibility": "ELIGIBLE", "at": (now + at).isoformat(), "reason": "a third of its lifetime", **extra}
+
+
+def _summary(status: str, reason: str | None = None) -> dict[str, Any]:
+    summary: dict[str, Any] = {"RenewalStatus": status, "DomainValidationOptions": [], "UpdatedAt": "2030-01-01"}
+    return summary | ({"RenewalStatusReason": reason} if reason else {})
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """A migrated database of the backend under test, without a server: rows in states hard to reach through it."""
+    url = backend_url() or f"sqlite:///{tmp_path_factory.mktemp('risk') / 'risk.db'}"
+    migrate(url)
+    db = Database(url)
+    yield db
+    db.dispose()
+
+
+def test_the_renewal_at_risk_reasons(database: Database) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    hour = timedelta(hours=1)
+    cases: list[tuple[str | None, dict[str, Any]]] = [
+        (None, dict(plan=_plan(now, 3 * hour), next_at=3 * hour)),  # healthy: renewed in three hours
+        (None, dict(plan=_plan(now, 3 * hour), next_at=3 * hour, renewal=_summary("SUCCESS"))),  # renewed before
+        (None, dict(plan=_plan(now, 3 * hour, ari=None), next_at=-hour / 2)),  # a check half an hour late
+        (None, dict(plan=_plan(now, -hour / 2, renewing="t"), renewal=_summary("PENDING_AUTO_RENEWAL"))),  # under way
+        ("overdue", dict(plan=_plan(now, 3 * hour), next_at=-2 * hour)),  # no worker sweeps
+        ("overdue", dict(plan=_plan(now, -2 * hour, renewing="t"), renewal=_summary("PENDING_AUTO_RENEWAL"))),
+        ("overdue", dict(plan=_plan(now, -2 * hour))),  # claimed two hours ago, its job never ran
+        ("imported", dict(kind="IMPORTED", plan={"eligibility": "INELIGIBLE", "reason": "imported"})),
+        ("renewal_failed", dict(plan=_plan(now, -hour), renewal=_summary("FAILED", "OTHER"))),
+        ("needs_action", dict(plan=_plan(now, -hour), renewal=_summary("PENDING_VALIDATION", "PENDING_DOMAIN_VALIDATION"))),
+        ("needs_action", dict(plan=_plan(now, -hour), next_at=hour, renewal=_summary("PENDING_AUTO_RENEWAL", "OTHER"))),
+        ("not_eligible", dict(plan={"eligibility": "INELIGIBLE", "reason": "StrictEligibility"})),
+        ("not_eligible", dict(plan=None)),  # issued and never planned: nothing renews it
+        (None, dict(kind="IMPORTED", status="EXPIRED", days=-1)),
+        (None, dict(status="REVOKED", plan={"eligibility": "INELIGIBLE"})),
+        (None, dict(kind="AMAZON_ISSUED", plan=_plan(now, 20 * hour, ari={"start": "x", "end": "y"}), next_at=hour)),
+    ]
+    with database.transaction() as session:
+        session.add_all([_row(100 + n, now, **fields) for n, (_, fields) in enumerate(cases)])
+    found = {row[0]: row[-1] for row in series_rows(database, 1000, now)}
+    want = {_row(100 + n, now).arn: reason for n, (reason, _) in enumerate(cases)}
+    assert {arn: found.get(arn) for arn in want} == want
+
+
+def test_validation_time_counts_first_requests_only(database: Database) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows = [_row(200, now, kind="AMAZON_ISSUED", validated=timedelta(seconds=40)),
+            _row(201, now, kind="AMAZON_ISSUED", validated=timedelta(hours=2)),
+            _row(202, now, kind="AMAZON_ISSUED", status="PENDING_VALIDATION", validated=timedelta(seconds=3)),
+            _row(203, now, kind="AMAZON_ISSUED", validated=timedelta(days=1, hours=1)),  # a renewal's, after v1
+            _row(204, now, kind="PRIVATE")]
+    with database.transaction() as session:
+        session.add_all(rows)
+        session.add_all([CertificateVersionRow(certificate_id=r.id, version=1, action="ISSUANCE", serial="01",
+                                               not_before=now, not_after=now, issued_at=now - timedelta(days=1),
+                                               key_id="ab", issuer=None, certificate_pem="-")
+                         for r in rows if r.status == "ISSUED"])
+    families = {f.name: f for f in DatabaseCollector(database, FixedClock(now), 1000).collect()}
+    samples = {(s.name, s.labels.get("le")): s.value for s in families["certsmith_validation_duration_seconds"].samples
+               if s.labels["type"] == "AMAZON_ISSUED"}
+    assert samples[("certsmith_validation_duration_seconds_count", None)] == 3
+    assert samples[("certsmith_validation_duration_seconds_bucket", "5.0")] == 1
+    assert samples[("certsmith_validation_duration_seconds_bucket", "60.0")] == 2
+    assert samples[("certsmith_validation_duration_seconds_bucket", "+Inf")] == 3
+    assert abs(samples[("certsmith_validation_duration_seconds_sum", None)] - (40 + 7200 + 3)) < 0.5
+    assert not [s for s in families["certsmith_validation_duration_seconds"].samples if s.labels["type"] == "PRIVATE"]

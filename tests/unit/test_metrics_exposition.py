@@ -11,6 +11,7 @@ from certsmith.metrics.certificates import DAYS_TO_EXPIRY, NOT_AFTER, lines
 from certsmith.metrics.collector import histogram
 from certsmith.metrics.endpoints import ENDPOINT_LABELS
 from certsmith.metrics.exposition import family_header, gauge_family, label_value, labels, number
+from certsmith.metrics.risk import AT_RISK, at_risk_lines
 from certsmith.metrics.scrape import bearer_allows
 
 ARN = "arn:aws:acm:us-east-1:123456789012:certificate/0b8f4b63-1c1e-4c1e-9d2b-6d2f0b3f6a11"
@@ -44,8 +45,8 @@ def test_numbers(value: float, text: str) -> None:
 
 def test_per_certificate_lines_are_two_families_with_every_label() -> None:
     stamp = 1_900_000_000.0
-    rows = [(ARN, "www.example.test", "PRIVATE", "ISSUED", CA, 1_900_000_000 + 86400 * 30),
-            (ARN + "2", 'odd "name"\\', "IMPORTED", "EXPIRED", "imported", 1_900_000_000 - 43200)]
+    rows = [(ARN, "www.example.test", "PRIVATE", "ISSUED", CA, 1_900_000_000 + 86400 * 30, None),
+            (ARN + "2", 'odd "name"\\', "IMPORTED", "EXPIRED", "imported", 1_900_000_000 - 43200, None)]
     families = parsed(lines(rows, stamp))
     assert list(families) == [NOT_AFTER, DAYS_TO_EXPIRY]
     first = {"arn": ARN, "domain": "www.example.test", "type": "PRIVATE", "status": "ISSUED", "issuer": CA}
@@ -57,6 +58,16 @@ def test_per_certificate_lines_are_two_families_with_every_label() -> None:
 def test_no_certificates_still_name_both_families() -> None:
     text = lines([], 0.0)
     assert [f.name for f in text_string_to_metric_families(text)] == [NOT_AFTER, DAYS_TO_EXPIRY]
+
+
+def test_only_certificates_at_risk_have_a_renewal_at_risk_sample() -> None:
+    rows = [(ARN, "healthy.example.test", "PRIVATE", "ISSUED", CA, 1_900_000_000, None),
+            (ARN + "2", 'odd "name"\\', "IMPORTED", "ISSUED", "imported", 1_900_000_000, "imported"),
+            (ARN + "3", "late.example.test", "AMAZON_ISSUED", "ISSUED", "pebble", 1_900_000_000, "overdue")]
+    assert parsed(at_risk_lines(rows)) == {AT_RISK: [
+        ({"arn": ARN + "2", "domain": 'odd "name"\\', "type": "IMPORTED", "reason": "imported"}, 1.0),
+        ({"arn": ARN + "3", "domain": "late.example.test", "type": "AMAZON_ISSUED", "reason": "overdue"}, 1.0)]}
+    assert parsed(at_risk_lines([])) == {AT_RISK: []}  # the family is named even when nothing is at risk
 
 
 def test_endpoint_series_labels() -> None:

@@ -4,7 +4,8 @@ One query reads the certificates that have a NotAfter as plain column tuples, in
 the database driver (a server-side cursor on PostgreSQL; SQLAlchemy's result rows cost 3 µs a row more), at most
 ``metrics_certificate_series`` of them: in table order while every certificate fits (no sort), else the soonest to
 expire (``ORDER BY not_after``). Each row becomes two lines, its NotAfter as a Unix time and the days left, written
-a chunk at a time so that the page is sent while it is written.
+a chunk at a time so that the page is sent while it is written. The same rows carry, last, the reason the
+database found for the certificate's renewal being at risk (``risk.renewal_risk``), which ``risk.at_risk_lines`` writes.
 
 Measured with 100,000 certificates (``bench/metrics_scrape.py``), building ``GaugeMetricFamily`` samples and having
 ``generate_latest`` format them took about seven times as long as writing the lines here, so these two families
@@ -14,7 +15,7 @@ bypass the client library (with the same escaping: backslash, double quote and l
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -23,6 +24,7 @@ from sqlalchemy.engine import Connection
 from ..store.database import Database
 from ..store.tables import CertificateRow
 from .exposition import family_header, label_value
+from .risk import renewal_risk
 from .sql import epoch_seconds, issuer_label
 
 __all__ = [
@@ -38,22 +40,24 @@ _NOT_AFTER_HELP = "When the certificate expires (its NotAfter, Unix time)."
 _DAYS_HELP = "Days until the certificate expires (negative once expired)."
 
 
-def series_query(sqlite: bool, limit: int, soonest: bool) -> Select[Any]:
-    """arn, domain, type, status, issuer, NotAfter (Unix time) of up to ``limit`` certificates with a NotAfter."""
+def series_query(sqlite: bool, limit: int, soonest: bool, now: datetime | None = None) -> Select[Any]:
+    """arn, domain, type, status, issuer, NotAfter (Unix time) and the renewal's risk at ``now`` (a reason or None)
+    of up to ``limit`` certificates with a NotAfter."""
     c = CertificateRow
-    query = (select(c.arn, c.domain_name, c.type, c.status, issuer_label(), epoch_seconds(c.not_after, sqlite))
+    query = (select(c.arn, c.domain_name, c.type, c.status, issuer_label(), epoch_seconds(c.not_after, sqlite),
+                    renewal_risk(now or datetime.now(UTC)))
              .where(c.not_after.is_not(None)).limit(limit))
     return query.order_by(c.not_after) if soonest else query
 
 
-def series_rows(database: Database, limit: int) -> list[tuple[Any, ...]]:
+def series_rows(database: Database, limit: int, now: datetime | None = None) -> list[tuple[Any, ...]]:
     """The rows of at most ``limit`` certificates with a NotAfter: in table order when every certificate fits (the
     count of all of them, read from an index, says so), else the soonest to expire, sorted by the database."""
     limit = max(0, limit)
     with database.read() as session:
         connection = session.connection()
         fits = connection.execute(select(func.count()).select_from(CertificateRow)).scalar_one() <= limit
-        return list(_rows(connection, series_query(database.is_sqlite, limit, soonest=not fits)))
+        return list(_rows(connection, series_query(database.is_sqlite, limit, soonest=not fits, now=now)))
 
 
 def series_chunks(rows: list[tuple[Any, ...]], stamp: float) -> Iterator[str]:
@@ -63,7 +67,7 @@ def series_chunks(rows: list[tuple[Any, ...]], stamp: float) -> Iterator[str]:
     for start in range(0, len(rows), CHUNK):
         chunk: list[str] = []
         add_head, add_line = heads.append, chunk.append
-        for arn, domain, kind, status, issuer, at in rows[start:start + CHUNK]:
+        for arn, domain, kind, status, issuer, at, _ in rows[start:start + CHUNK]:
             if "\\" in domain or '"' in domain or "\n" in domain:
                 domain = label_value(domain)
             if "\\" in issuer or '"' in issuer or "\n" in issuer:
@@ -84,8 +88,9 @@ def lines(rows: list[tuple[Any, ...]], stamp: float) -> str:
 
 
 def certificate_series(database: Database, now: datetime, limit: int) -> str:
-    """Both per-certificate families, for at most ``limit`` certificates (those that expire first)."""
-    return lines(series_rows(database, limit), now.timestamp())
+    """Both per-certificate families, for at most ``limit`` certificates (those that expire first); the page adds
+    ``risk.at_risk_lines`` of the same rows."""
+    return lines(series_rows(database, limit, now), now.timestamp())
 
 
 def _rows(connection: Connection, query: Select[Any]) -> Iterator[tuple[Any, ...]]:

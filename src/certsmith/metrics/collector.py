@@ -12,7 +12,7 @@ from typing import Any
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..domain.clock import Clock
@@ -23,10 +23,13 @@ from ..store.renewal_tables import CertificateVersionRow
 from ..store.tables import CertificateRow, JobRow
 from .sql import epoch_seconds, seconds_between
 
-__all__ = ["DELIVERY_STATES", "ISSUANCE_BUCKETS", "DatabaseCollector", "bucket_columns", "histogram"]
+__all__ = ["DELIVERY_STATES", "ISSUANCE_BUCKETS", "VALIDATION_BUCKETS", "DatabaseCollector", "bucket_columns",
+           "histogram"]
 
 ISSUANCE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
                     14400.0, 86400.0, 259200.0)
+# Validation waits for people (a DNS record, an approval mail) up to 72 hours; seconds when the records are there.
+VALIDATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 43200.0, 86400.0, 259200.0)
 DELIVERY_STATES = ("PENDING", "DELIVERED", "DEAD")
 
 
@@ -45,18 +48,17 @@ class DatabaseCollector(Collector):
         with self._db.read() as session:
             yield from self._certificates(session, sqlite)
             yield self._renewals(session)
-            yield HistogramMetricFamily(
-                "certsmith_validation_duration_seconds",
-                "Seconds from the request of a public certificate until every name was validated (not recorded yet).",
-                labels=["type"])
             yield from self._jobs(session, now, sqlite)
             yield from self._deliveries(session)
 
     def _certificates(self, session: Session, sqlite: bool) -> Iterator[Metric]:
-        """Counts by type and status, renewals failed or waiting, issuance durations, how many have a NotAfter.
+        """Counts by type and status, renewals failed or waiting, issuance and validation durations, how many have a
+        NotAfter.
 
         One pass over the certificates (the widest table: each scan of it is most of a query's time) with their
-        first version beside them, grouped in SQL; Python adds up the few rows by family.
+        first version beside them, grouped in SQL; Python adds up the few rows by family. Validation is measured for
+        the first request: from ``created_at`` to ``validated_at`` when that is not after the first version was
+        issued (a later ``validated_at``, a renewal's, is not counted).
         """
         c, v = CertificateRow, CertificateVersionRow
         status = c.renewal["RenewalStatus"].as_string()
@@ -65,27 +67,31 @@ class DatabaseCollector(Collector):
                        (and_(status == "PENDING_AUTO_RENEWAL", c.renewal["RenewalStatusReason"].as_string().is_not(None)),
                         status), else_=None)
         issuance = case((v.action == "ISSUANCE", seconds_between(v.issued_at, c.created_at, sqlite)), else_=None)
-        # Materialized, so that each row's duration is computed once rather than once per bucket.
+        validation = case((and_(c.validated_at.is_not(None), or_(v.issued_at.is_(None), c.validated_at <= v.issued_at)),
+                           seconds_between(c.validated_at, c.created_at, sqlite)), else_=None)
+        # Materialized, so that each row's durations are computed once rather than once per bucket.
         each = (select(c.type.label("type"), c.status.label("status"), failing.label("failing"),
-                       c.not_after.label("not_after"), issuance.label("seconds"))
+                       c.not_after.label("not_after"), issuance.label("seconds"), validation.label("validation"))
                 .select_from(c).outerjoin(v, and_(v.certificate_id == c.id, v.version == 1))
                 .cte("each_certificate").prefix_with("MATERIALIZED"))
         rows = session.execute(
             select(each.c.type, each.c.status, each.c.failing, func.count(), func.count(each.c.not_after),
-                   *bucket_columns(each.c.seconds, ISSUANCE_BUCKETS))
+                   *bucket_columns(each.c.seconds, ISSUANCE_BUCKETS),
+                   *bucket_columns(each.c.validation, VALIDATION_BUCKETS))
             .group_by(each.c.type, each.c.status, each.c.failing)).all()
         by_status: dict[tuple[str, str], int] = {}
         by_failure: dict[tuple[str, str], int] = {}
         durations: dict[str, list[float]] = {}
+        validations: dict[str, list[float]] = {}
         with_expiry = 0
+        split = len(ISSUANCE_BUCKETS) + 2
         for kind, state, renewal, count, expiring, *figures in rows:
             by_status[kind, state] = by_status.get((kind, state), 0) + count
             if renewal is not None:
                 by_failure[kind, renewal] = by_failure.get((kind, renewal), 0) + count
             with_expiry += expiring
-            if figures[-2]:  # some were issued here
-                added = durations.setdefault(kind, [0.0] * len(figures))
-                durations[kind] = [a + float(f or 0) for a, f in zip(added, figures, strict=True)]
+            _add(durations, kind, figures[:split])
+            _add(validations, kind, figures[split:])
         counts = GaugeMetricFamily("certsmith_certificates", "ACM certificates by type and status.",
                                    labels=["type", "status"])
         for key, count in sorted(by_status.items()):
@@ -106,6 +112,15 @@ class DatabaseCollector(Collector):
             "Seconds from the request of a certificate until its first version was issued, by type.", labels=["type"])
         for kind, figures in sorted(durations.items()):
             buckets, total = histogram(ISSUANCE_BUCKETS, figures)
+            family.add_metric([kind], buckets, total)
+        yield family
+        family = HistogramMetricFamily(
+            "certsmith_validation_duration_seconds",
+            "Seconds from the request of a certificate until every name of it was validated (DNS or HTTP record found, "
+            "every approval mail answered, or, with a DNS provider answering DNS-01, the ACME CA's authorizations "
+            "valid), by type. First requests only, not renewals.", labels=["type"])
+        for kind, figures in sorted(validations.items()):
+            buckets, total = histogram(VALIDATION_BUCKETS, figures)
             family.add_metric([kind], buckets, total)
         yield family
 
@@ -129,7 +144,7 @@ class DatabaseCollector(Collector):
             kinds.add(kind)
         yield counts
         oldest: dict[str, int] = dict(session.execute(select(j.kind, func.min(epoch_seconds(j.run_after, sqlite)))
-                                      .where(j.state == READY, j.run_after <= now).group_by(j.kind)).tuples().all())
+                                      .where(j.state == READY, j.run_after <= now).group_by(j.kind)).all())
         age = GaugeMetricFamily("certsmith_job_oldest_age_seconds",
                                 "Seconds the oldest job ready to run has waited for a worker, by kind (0: none waits).",
                                 labels=["kind"])
@@ -152,6 +167,13 @@ class DatabaseCollector(Collector):
         yield family
         yield GaugeMetricFamily("certsmith_event_delivery_attempts_failed",
                                 "Failed attempts counted on deliveries still pending.", value=failed)
+
+
+def _add(into: dict[str, list[float]], kind: str, figures: Sequence[Any]) -> None:
+    """Add one group's ``bucket_columns`` figures to its type's, when the group observed any (its count)."""
+    if figures[-2]:
+        added = into.setdefault(kind, [0.0] * len(figures))
+        into[kind] = [a + float(f or 0) for a, f in zip(added, figures, strict=True)]
 
 
 def bucket_columns(seconds: Any, bounds: Sequence[float]) -> list[Any]:

@@ -29,7 +29,7 @@ def endpoint_series(database: Database, now: datetime) -> str:
         rows = session.execute(
             select(e.host, e.port, e.server_name, e.certificate_arn, e.status, epoch_seconds(e.probed_at, sqlite),
                    e.handshake_ms, epoch_seconds(e.served_not_after, sqlite))
-            .where(e.probed_at.is_not(None)).order_by(e.host, e.port, e.server_name)).tuples().all()
+            .where(e.probed_at.is_not(None)).order_by(e.host, e.port, e.server_name)).all()
     stamp = now.timestamp()
     keyed = [((host, str(port), server_name, arn or ""), status, probed, handshake, not_after)
              for host, port, server_name, arn, status, probed, handshake, not_after in rows]

@@ -21,6 +21,7 @@ from .certificates import series_chunks, series_rows
 from .collector import DatabaseCollector
 from .endpoints import endpoint_series
 from .requests import ApiRequests
+from .risk import at_risk_lines
 
 __all__ = ["Metrics", "Page", "bearer_allows"]
 
@@ -36,6 +37,7 @@ class Page:
     def __iter__(self) -> Iterator[bytes]:
         for text in series_chunks(self._rows, self._stamp):
             yield text.encode()
+        yield at_risk_lines(self._rows).encode()
         yield self._rest.result()  # a failure here ends the response unfinished: the scraper sees a failed scrape
 
 
@@ -57,12 +59,13 @@ class Metrics:
     def prepare(self) -> Page:
         """Read the page's data (blocking: up to a few tenths of a second with 100,000 certificates)."""
         rest = self._beside.submit(self._rest)
+        now = self._clock.now()
         try:
-            rows = series_rows(self._db, self._limit)
+            rows = series_rows(self._db, self._limit, now)
         except Exception:
             log.exception("reading the certificates for /metrics failed")
             raise
-        return Page(rows, self._clock.now().timestamp(), rest)
+        return Page(rows, now.timestamp(), rest)
 
     def render(self) -> bytes:
         """The whole page at once."""

@@ -252,6 +252,7 @@ class EmailValidation:
                 message = f"{claims.domain_name} approved; waiting for the approval of {', '.join(waiting)}"
             else:
                 message = "every name approved; ordering the certificate"
+                row.validated_at = now
                 self._jobs.enqueue(session, ORDER_JOB, {"certificate_id": row.id}, now, max_attempts=20)
             row.acme = {**(row.acme or {}), "message": message, "checked_at": now.isoformat()}
             view = ApprovalView("approved", message, certificate_arn=row.arn, account_id=row.account_id,

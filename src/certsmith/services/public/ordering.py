@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -82,11 +82,14 @@ class OrderingService:
             if row is None or row.status != CertificateStatus.PENDING_VALIDATION:
                 return
         try:
-            material, message = self._obtain(row, None, None)
+            material, message, authorized_at = self._obtain(row, None, None)
         except OrderRefused as refused:
             self._finish(certificate_id, failure=refused.failure, problem=refused.problem, message=refused.message)
             return
-        self._finish(certificate_id, material=material, message=message)
+        # With a DNS provider answering DNS-01, validating is the order's part: the names were validated when the
+        # ACME CA's authorizations became valid. Otherwise the validation job or the last approval recorded it.
+        validated_at = authorized_at if (row.acme or {}).get("direct") else None
+        self._finish(certificate_id, material=material, message=message, validated_at=validated_at)
 
     def obtain(self, row: CertificateRow, *, replaces: str | None = None,
                key: CertificateIssuerPrivateKeyTypes | None = None) -> PrivateMaterial:
@@ -98,7 +101,8 @@ class OrderingService:
         limit, CA unavailable, DNS provider failure, the one more order after a denial). The row's ``acme`` state
         keeps the progress and the counters of those retries, which a successful attempt clears.
         """
-        return self._obtain(row, replaces, key)[0]
+        material, _, _ = self._obtain(row, replaces, key)
+        return material
 
     def renewal_window(self, row: CertificateRow) -> AriWindow | None:
         """The ACME CA's suggested renewal window (RFC 9773) for the row's certificate, or None.
@@ -135,7 +139,8 @@ class OrderingService:
             return None
 
     def _obtain(self, row: CertificateRow, replaces: str | None,
-                key: CertificateIssuerPrivateKeyTypes | None) -> tuple[PrivateMaterial, str]:
+                key: CertificateIssuerPrivateKeyTypes | None) -> tuple[PrivateMaterial, str, datetime | None]:
+        """The material, what to say of it, and when the ACME CA's authorizations were all valid (None: private CA)."""
         issuer = self._issuers.by_name(row.account_id, row.region, row.issuer_name)
         if issuer is None:
             first = row.status == CertificateStatus.PENDING_VALIDATION
@@ -145,12 +150,12 @@ class OrderingService:
             material = sign_private(self._issuance, self._vault, row, key)
             if isinstance(material, FailureReason):
                 raise OrderRefused(material, f"the private CA refused: {material.value}")
-            return material, "issued by the private CA"
+            return material, "issued by the private CA", None
         return self._order(row, issuer, replaces, key)
 
     # -- ACME -------------------------------------------------------------------------------------------------------
     def _order(self, row: CertificateRow, issuer: IssuerRow, replaces: str | None,
-               key: CertificateIssuerPrivateKeyTypes | None) -> tuple[PrivateMaterial, str]:
+               key: CertificateIssuerPrivateKeyTypes | None) -> tuple[PrivateMaterial, str, datetime]:
         if key is None:
             key = generate_private_key(KeyAlgorithm(row.key_algorithm))
         names = list(row.names)
@@ -158,11 +163,11 @@ class OrderingService:
         responder = self._responder(row)
         try:
             try:
-                chain = self._attempt(row, issuer, key, names, responder, replaces)
+                chain, authorized_at = self._attempt(row, issuer, key, names, responder, replaces)
             except AcmeProblem as problem:
                 if problem.type.endswith(":accountDoesNotExist"):  # the CA forgot the account: register again
                     issuer = self._issuers.reregister(issuer)
-                    chain = self._attempt(row, issuer, key, names, responder, replaces)
+                    chain, authorized_at = self._attempt(row, issuer, key, names, responder, replaces)
                 else:
                     raise
         except AcmeProblem as problem:
@@ -191,7 +196,7 @@ class OrderingService:
         material = PrivateMaterial(leaf, rest, self._vault.seal_private_key(key, row.arn), certificate_facts(certificate))
         if any(k in (row.acme or {}) for k in _COUNTERS):
             self._forget_counters(row.id)
-        return material, f"issued by {issuer.name} in {time.monotonic() - started:.2f} s"
+        return material, f"issued by {issuer.name} in {time.monotonic() - started:.2f} s", authorized_at
 
     def _responder(self, row: CertificateRow) -> Responder:
         direct = (row.acme or {}).get("direct")
@@ -202,7 +207,8 @@ class OrderingService:
         return self._zone
 
     def _attempt(self, row: CertificateRow, issuer: IssuerRow, key: CertificateIssuerPrivateKeyTypes,
-                 names: list[str], responder: Responder, replaces: str | None) -> str:
+                 names: list[str], responder: Responder, replaces: str | None) -> tuple[str, datetime]:
+        """The full chain, and when every authorization of the order was found valid."""
         with self._issuers.session(issuer) as session:
             deadline = time.monotonic() + ORDER_SECONDS
             order = self._place(session, row, names, responder.challenge_type, replaces)
@@ -212,8 +218,9 @@ class OrderingService:
             for challenge in pending:
                 session.answer(challenge)
             session.wait_authorizations(order, deadline)
+            authorized_at = self._clock.now()
             csr = certificate_request(key, names).public_bytes(serialization.Encoding.PEM)
-            return session.finalize(order, csr, deadline)
+            return session.finalize(order, csr, deadline), authorized_at
 
     @staticmethod
     def _place(session: AcmeSession, row: CertificateRow, names: list[str], challenge_type: str,
@@ -252,7 +259,8 @@ class OrderingService:
                 row.acme = {**(row.acme or {}), "message": message, "checked_at": self._clock.now().isoformat(), **extra}
 
     def _finish(self, certificate_id: str, *, material: PrivateMaterial | None = None,
-                failure: FailureReason | None = None, problem: dict[str, Any] | None = None, message: str) -> None:
+                failure: FailureReason | None = None, problem: dict[str, Any] | None = None, message: str,
+                validated_at: datetime | None = None) -> None:
         with self._db.transaction() as session:
             row = session.get(CertificateRow, certificate_id)
             if row is None or row.status != CertificateStatus.PENDING_VALIDATION:
@@ -265,6 +273,8 @@ class OrderingService:
                 store_material(row, material)
                 row.status, row.issued_at = CertificateStatus.ISSUED.value, self._clock.now()
                 row.validations = [{**v, "ValidationStatus": "SUCCESS"} for v in row.validations or []]
+                if validated_at is not None and row.validated_at is None:
+                    row.validated_at = validated_at
                 self._recorder.record(session, row, "ISSUANCE", row.issued_at)
             else:
                 assert failure is not None

@@ -85,6 +85,8 @@ class ValidationService:
             if not done:
                 current.acme = {**(current.acme or {}), "message": "waiting for " + "; ".join(waiting),
                                 "checked_at": now.isoformat()}
+            elif not direct and current.validated_at is None:
+                current.validated_at = self._clock.now()  # every record found (direct: the order validates)
         if not done:
             raise RunLater(next_check(now - created_at), "validation records not in place yet")
         issuer = self._issuers.by_name(row.account_id, row.region, issuer_name)
