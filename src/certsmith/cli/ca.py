@@ -27,6 +27,7 @@ from .common import (
     Endpoint,
     Quiet,
     Region,
+    api_failures,
     connect,
     fail,
     one_output,
@@ -142,7 +143,7 @@ def create(
         revocation["CrlConfiguration"] = {"Enabled": True, "ExpirationInDays": 7}
     if ocsp:
         revocation["OcspConfiguration"] = {"Enabled": True}
-    try:
+    with api_failures():
         client = _client(endpoint, credentials, region, ca_bundle)
         if parent:  # a parent that cannot sign this CA is found out before anything is created
             _check_parent(client, parent, path_length)
@@ -152,8 +153,6 @@ def create(
                               "SigningAlgorithm": signing_algorithm or DEFAULT_SIGNING[family],
                               "Subject": subject},
                           RevocationConfiguration=revocation)["CertificateAuthorityArn"]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     try:
         if root or parent:
             _activate(client, arn, parent, validity_years, path_length)
@@ -181,7 +180,7 @@ def activate(
     region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None,
 ) -> None:
     """Sign and install the certificate of a CA created without --root/--parent."""
-    try:
+    with api_failures():
         client = _client(endpoint, credentials, region, ca_bundle)
         kind = client.call("describe_certificate_authority", CertificateAuthorityArn=arn)["CertificateAuthority"]["Type"]
         if kind == "ROOT" and parent:
@@ -192,8 +191,6 @@ def activate(
         if parent:
             _check_parent(client, parent, path_length)
         _activate(client, arn, parent, validity_years, path_length)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     console.print(f"[bold]{arn}[/bold] is [green]ACTIVE[/green]", soft_wrap=True)
 
 
@@ -203,7 +200,7 @@ def list_authorities(endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credent
                      quiet: Quiet = False) -> None:
     """List the CAs of the account."""
     one_output(quiet, as_json)
-    try:
+    with api_failures():
         client = _client(endpoint, credentials, region, ca_bundle)
         authorities: list[dict[str, Any]] = []
         token: str | None = None
@@ -213,8 +210,6 @@ def list_authorities(endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credent
             token = page.get("NextToken")
             if not token:
                 break
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if quiet:
         print_arns(ca["Arn"] for ca in authorities)
     elif as_json:
@@ -228,11 +223,9 @@ def describe(arn: Annotated[str, typer.Argument(metavar="ARN", help="the CA")],
              endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
              region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
     """Show one CA."""
-    try:
+    with api_failures():
         ca = _client(endpoint, credentials, region, ca_bundle).call(
             "describe_certificate_authority", CertificateAuthorityArn=arn)["CertificateAuthority"]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(ca)
         return

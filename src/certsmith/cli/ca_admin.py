@@ -19,6 +19,7 @@ from .common import (
     Credentials,
     Endpoint,
     Region,
+    api_failures,
     connect,
     fail,
     print_json,
@@ -39,12 +40,10 @@ def _describe(client: Client, arn: str) -> dict[str, Any]:
 
 
 def _set_status(arn: str, status: str, endpoint: str, credentials: Path, region: str, ca_bundle: Path | None) -> None:
-    try:
+    with api_failures():
         client = connect("acm-pca", endpoint, credentials, region, ca_bundle)
         client.call("update_certificate_authority", CertificateAuthorityArn=arn, Status=status)
         now = _describe(client, arn)["Status"]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     console.print(f"[bold]{arn}[/bold] is {now}", soft_wrap=True)
 
 
@@ -108,14 +107,12 @@ def update(
     if (crl, crl_days, crl_cname, ocsp, ocsp_cname) == (None, None, None, None, None):
         raise fail("nothing to change: give --crl/--no-crl, --crl-days, --crl-cname, --ocsp/--no-ocsp or "
                    "--ocsp-cname", code=2)
-    try:
+    with api_failures():
         client = connect("acm-pca", endpoint, credentials, region, ca_bundle)
         current = _describe(client, arn).get("RevocationConfiguration", {})
         revocation = _revised(current, crl, crl_days, crl_cname, ocsp, ocsp_cname)
         client.call("update_certificate_authority", CertificateAuthorityArn=arn, RevocationConfiguration=revocation)
         described = _describe(client, arn)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(described)
         return
@@ -134,15 +131,13 @@ def delete(
     region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None,
 ) -> None:
     """Delete a CA that is not ACTIVE (disable it first). One that never became ACTIVE may be restored too."""
-    try:
+    with api_failures():
         client = connect("acm-pca", endpoint, credentials, region, ca_bundle)
         status = _describe(client, arn)["Status"]
         if status == "ACTIVE":
             raise ApiError(f"the CA {arn} is ACTIVE: disable it first (certsmith ca disable {arn}), then delete it")
         client.call("delete_certificate_authority", CertificateAuthorityArn=arn,
                     PermanentDeletionTimeInDays=restore_days)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     try:
         after = _describe(client, arn)
     except ApiError:  # already purged: it was never ACTIVE or DISABLED, so there is nothing to restore
@@ -158,12 +153,10 @@ def delete(
 def restore(arn: Ca, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
             region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None) -> None:
     """Bring back a DELETED CA within its restoration window, in the status it had (DISABLED or PENDING_CERTIFICATE)."""
-    try:
+    with api_failures():
         client = connect("acm-pca", endpoint, credentials, region, ca_bundle)
         client.call("restore_certificate_authority", CertificateAuthorityArn=arn)
         now = _describe(client, arn)["Status"]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     hint = f" (certsmith ca enable {arn} makes it issue again)" if now == "DISABLED" else ""
     console.print(f"[bold]{arn}[/bold] is {now}{hint}", soft_wrap=True)
 

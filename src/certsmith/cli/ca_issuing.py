@@ -11,7 +11,6 @@ import typer
 from cryptography import x509
 from rich.table import Table
 
-from .client import ApiError
 from .common import (
     DEFAULT_CREDENTIALS,
     DEFAULT_ENDPOINT,
@@ -22,6 +21,7 @@ from .common import (
     Endpoint,
     Quiet,
     Region,
+    api_failures,
     connect,
     fail,
     one_output,
@@ -49,7 +49,7 @@ def issue(
 ) -> None:
     """Issue a certificate for a CSR and print (or write) it with its chain; -q prints its ARN instead."""
     one_output(quiet, as_json)
-    try:
+    with api_failures():
         client = connect("acm-pca", endpoint, credentials, region, ca_bundle)
         ca = client.call("describe_certificate_authority", CertificateAuthorityArn=arn)["CertificateAuthority"]
         kwargs: dict[str, Any] = {"CertificateAuthorityArn": arn, "Csr": csr.read_bytes(),
@@ -60,8 +60,6 @@ def issue(
         cert_arn = client.call("issue_certificate", **kwargs)["CertificateArn"]
         client.wait("certificate_issued", CertificateAuthorityArn=arn, CertificateArn=cert_arn)
         issued = client.call("get_certificate", CertificateAuthorityArn=arn, CertificateArn=cert_arn)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     bundle = issued["Certificate"].rstrip("\n") + "\n" + issued.get("CertificateChain", "")
     if out:
         out.write_text(bundle)
@@ -84,11 +82,9 @@ def revoke(
     region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None,
 ) -> None:
     """Revoke a certificate the CA issued."""
-    try:
+    with api_failures():
         connect("acm-pca", endpoint, credentials, region, ca_bundle).call(
             "revoke_certificate", CertificateAuthorityArn=arn, CertificateSerial=serial, RevocationReason=reason)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     console.print(f"revoked {serial} ({reason})")
 
 
@@ -110,11 +106,9 @@ def crl(
     import httpx
 
     authority_id = arn.rsplit("/", 1)[-1]
-    try:
+    with api_failures():
         client = connect("acm-pca", endpoint, credentials, region, ca_bundle)
         ca = client.call("describe_certificate_authority", CertificateAuthorityArn=arn)["CertificateAuthority"]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     crl_config = ca.get("RevocationConfiguration", {}).get("CrlConfiguration", {})
     if not crl_config.get("Enabled"):
         raise fail(f"the CA has no CRL: enable it with certsmith ca update {arn} --crl")

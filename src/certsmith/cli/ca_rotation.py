@@ -23,6 +23,7 @@ from .common import (
     Credentials,
     Endpoint,
     Region,
+    api_failures,
     connect,
     fail,
     print_fields,
@@ -56,15 +57,13 @@ def rotate(
     A root signs itself and a subordinate is signed by the same certsmith parent: the new CA is ACTIVE. When the
     parent is outside certsmith the new CA waits for its certificate (PENDING_CERTIFICATE): its CSR is shown.
     """
-    try:
+    with api_failures():
         ours, pca = _clients(endpoint, credentials, region, ca_bundle)
         rotated = ours.call("rotate_certificate_authority", CertificateAuthorityArn=arn)
         new_arn, status = rotated["CertificateAuthorityArn"], rotated["Status"]
         described = pca.call("describe_certificate_authority", CertificateAuthorityArn=new_arn)["CertificateAuthority"]
         csr = pca.call("get_certificate_authority_csr", CertificateAuthorityArn=new_arn)["Csr"] \
             if status == "PENDING_CERTIFICATE" else None
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if csr is not None and csr_out is not None:
         csr_out.write_text(csr)
     if as_json:
@@ -140,12 +139,10 @@ def reissue(
     ACM certificates keep their ARN and get a new key; certificates issued with IssueCertificate get a new one from
     the new CA for the same key (`ca reissue-status RUN_ID --items` maps old serials to new ARNs).
     """
-    try:
+    with api_failures():
         ours = connect("certsmith", endpoint, credentials, region, ca_bundle)
         result = ours.call("start_certificate_reissue", SourceCertificateAuthorityArn=arn,
                            TargetCertificateAuthorityArn=to, Rate=rate, RevokeSource=revoke_old, DryRun=dry_run)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if dry_run:
         if as_json:
             print_json(result)
@@ -181,12 +178,10 @@ def reissue_status(
     region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False,
 ) -> None:
     """Show a re-issue run: its state and progress (and, with --items, its certificates)."""
-    try:
+    with api_failures():
         ours = connect("certsmith", endpoint, credentials, region, ca_bundle)
         run = ours.call("describe_certificate_reissue", ReissueId=reissue_id)["Reissue"]
         listed = ours.call_all("list_certificate_reissue_items", "Items", ReissueId=reissue_id) if items else []
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json({**run, "Items": listed} if items else run)
         return

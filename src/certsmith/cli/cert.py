@@ -27,6 +27,7 @@ from .common import (
     Endpoint,
     Quiet,
     Region,
+    api_failures,
     connect,
     expiry,
     fail,
@@ -150,7 +151,7 @@ def request(
         kwargs["SubjectAlternativeNames"] = san
     if tag:
         kwargs["Tags"] = _tags(tag)
-    try:
+    with api_failures():
         client = _client(endpoint, credentials, region, ca_bundle)
         if key_algorithm is None:
             authority = connect("acm-pca", endpoint, credentials, region, ca_bundle).call(
@@ -164,8 +165,6 @@ def request(
             except ApiError:
                 pass  # a FAILED request is explained below from its FailureReason
         detail = client.call("describe_certificate", CertificateArn=arn)["Certificate"]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if detail["Status"] == "FAILED":
         reason = detail.get("FailureReason", "OTHER")
         hint = {"PCA_INVALID_ARGS": f"; is {key_algorithm} of the CA's key family?",
@@ -197,11 +196,9 @@ def list_certificates(
     if status:
         kwargs["CertificateStatuses"] = status
     summaries: list[dict[str, Any]] = []
-    try:
+    with api_failures():
         client = _client(endpoint, credentials, region, ca_bundle)
         summaries = client.call_all("list_certificates", "CertificateSummaryList", **kwargs)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if quiet:
         print_arns(item["CertificateArn"] for item in summaries)
     elif as_json:
@@ -214,11 +211,9 @@ def list_certificates(
 def describe(arn: Arn, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
              region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
     """Show one certificate."""
-    try:
+    with api_failures():
         detail = _client(endpoint, credentials, region, ca_bundle).call("describe_certificate",
                                                                         CertificateArn=arn)["Certificate"]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(detail)
         return
@@ -237,10 +232,8 @@ def get(arn: Arn, out: Annotated[Path | None, typer.Option("--out", metavar="FIL
         endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
         region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None) -> None:
     """Print (or write) the certificate and its chain, PEM."""
-    try:
+    with api_failures():
         got = _client(endpoint, credentials, region, ca_bundle).call("get_certificate", CertificateArn=arn)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     text = got["Certificate"].rstrip("\n") + "\n" + got.get("CertificateChain", "")
     if out:
         out.write_text(text)
@@ -314,11 +307,9 @@ def import_certificate(
         kwargs["CertificateArn"] = arn
     if tag:
         kwargs["Tags"] = _tags(tag)
-    try:
+    with api_failures():
         imported = _client(endpoint, credentials, region, ca_bundle).call("import_certificate",
                                                                           **kwargs)["CertificateArn"]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if quiet:
         print_arns([imported])
     else:
@@ -339,11 +330,9 @@ def export(
     """Export a private certificate with its key, encrypted (PKCS#8) under a passphrase."""
     passphrase = passphrase_file.read_bytes().rstrip(b"\r\n") if passphrase_file else \
         getpass.getpass("passphrase for the private key: ").encode()
-    try:
+    with api_failures():
         exported = _client(endpoint, credentials, region, ca_bundle).call("export_certificate", CertificateArn=arn,
                                                                           Passphrase=passphrase)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     _write_bundle(Bundle(exported["Certificate"].encode(), exported["PrivateKey"].encode(),
                          exported.get("CertificateChain", "").encode() or None), out, console)
     console.print("the key is encrypted; `openssl pkey -in private-key.pem` asks for the passphrase")
@@ -352,10 +341,8 @@ def export(
 def _simple(operation: str, done: str) -> Callable[..., None]:
     def command(arn: Arn, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
                 region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None) -> None:
-        try:
+        with api_failures():
             _client(endpoint, credentials, region, ca_bundle).call(operation, CertificateArn=arn)
-        except ApiError as exc:
-            raise fail(str(exc)) from None
         console.print(f"{done}: {arn}", soft_wrap=True)
     return command
 
@@ -372,11 +359,9 @@ def revoke(arn: Arn,
            endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
            region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None) -> None:
     """Revoke an exported private certificate; its CA lists it on the CRL and answers OCSP with revoked."""
-    try:
+    with api_failures():
         _client(endpoint, credentials, region, ca_bundle).call("revoke_certificate", CertificateArn=arn,
                                                                RevocationReason=reason)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     console.print(f"revoked ({reason}): {arn}", soft_wrap=True)
 
 
@@ -388,15 +373,13 @@ def tag_certificate(
     region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False,
 ) -> None:
     """Set or remove tags, then show the certificate's tags."""
-    try:
+    with api_failures():
         client = _client(endpoint, credentials, region, ca_bundle)
         if tags:
             client.call("add_tags_to_certificate", CertificateArn=arn, Tags=_tags(tags))
         if remove:
             client.call("remove_tags_from_certificate", CertificateArn=arn, Tags=[{"Key": key} for key in remove])
         current = client.call("list_tags_for_certificate", CertificateArn=arn).get("Tags", [])
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(current)
     else:

@@ -26,6 +26,7 @@ from .common import (
     Credentials,
     Endpoint,
     Region,
+    api_failures,
     connect,
     fail,
     print_json,
@@ -169,14 +170,12 @@ def request_public(connect_to: Callable[[str], Client], request: dict[str, Any],
         tags.append({"Key": ISSUER_TAG, "Value": issuer})
     if tags:
         request["Tags"] = tags
-    try:
+    with api_failures():
         acm = connect_to("acm")
         if key_algorithm is None:
             key_algorithm = _default_key_algorithm(connect_to, issuer)
         arn = acm.call("request_certificate", KeyAlgorithm=key_algorithm, **request)["CertificateArn"]
         detail = _records_of(acm, arn, direct is not None)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if detail["Status"] != PENDING:
         raise _failure(detail)
     lines = _instructions(detail, direct)
@@ -218,11 +217,9 @@ def create_records(
 ) -> None:
     """Write the validation CNAME of every pending name through a DNS provider; a record already right is left alone,
     so running it again changes nothing."""
-    try:
+    with api_failures():
         records = connect("certsmith", endpoint, credentials, region, ca_bundle).call(
             "create_validation_records", CertificateArn=arn, ProviderName=provider)["Records"]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(records)
         return
@@ -244,13 +241,11 @@ def resend_email(
     region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None,
 ) -> None:
     """Send the approval mails of one name again (new links, valid 72 hours)."""
-    try:
+    with api_failures():
         acm = connect("acm", endpoint, credentials, region, ca_bundle)
         if validation_domain is None:
             detail = acm.call("describe_certificate", CertificateArn=arn)["Certificate"]
             validation_domain = next((o.get("ValidationDomain") for o in detail.get("DomainValidationOptions") or []
                                       if o.get("DomainName") == domain), None) or domain
         acm.call("resend_validation_email", CertificateArn=arn, Domain=domain, ValidationDomain=validation_domain)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     _say(f"approval mails for {domain} sent again to the mailboxes of {validation_domain}")

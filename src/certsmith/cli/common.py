@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,9 +25,25 @@ from .client import (
     make_client,
 )
 
-__all__ = ["DEFAULT_CREDENTIALS", "DEFAULT_ENDPOINT", "DEFAULT_REGION", "AsJson", "CaBundle", "Credentials",
-           "Endpoint", "Quiet", "Region", "connect", "expiry", "fail", "one_output", "print_arns", "print_json",
-           "stdout_console"]
+__all__ = [
+    "DEFAULT_CREDENTIALS",
+    "DEFAULT_ENDPOINT",
+    "DEFAULT_REGION",
+    "AsJson",
+    "CaBundle",
+    "Credentials",
+    "Endpoint",
+    "Quiet",
+    "Region",
+    "api_failures",
+    "connect",
+    "expiry",
+    "fail",
+    "one_output",
+    "print_arns",
+    "print_json",
+    "stdout_console",
+]
 
 Endpoint = Annotated[str, typer.Option(
     "--endpoint", metavar="URL", envvar="CERTSMITH_ENDPOINT", show_envvar=True,
@@ -67,6 +84,15 @@ def connect(service: str, endpoint: str, credentials: Path, region: str, ca_bund
 def fail(message: str, code: int = 1) -> typer.Exit:
     typer.secho(f"certsmith: {message}", fg="red", err=True)
     return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def api_failures() -> Iterator[None]:
+    """Inside it, what the server refused (an ``ApiError``) ends the command: the message in plain words, exit 1."""
+    try:
+        yield
+    except ApiError as exc:
+        raise fail(str(exc)) from None
 
 
 def one_output(quiet: bool, as_json: bool) -> None:

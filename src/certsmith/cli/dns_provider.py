@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .client import ApiError, Client
+from .client import Client
 from .common import (
     DEFAULT_CREDENTIALS,
     DEFAULT_ENDPOINT,
@@ -19,6 +19,7 @@ from .common import (
     Credentials,
     Endpoint,
     Region,
+    api_failures,
     connect,
     fail,
     print_fields,
@@ -130,11 +131,9 @@ def add(
         "hosted_zone_id": hosted_zone_id, "access_key_id": aws_access_key_id,
         "secret_access_key": aws_secret_access_key, "region": aws_region, "endpoint_url": route53_endpoint},
         option or [])
-    try:
+    with api_failures():
         provider = _client(endpoint, credentials, region, ca_bundle).call(
             "create_dns_provider", Name=name, Kind=provider_kind, Options=options)["DnsProvider"]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(provider)
         return
@@ -147,10 +146,8 @@ def add(
 def list_providers(endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
                    region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
     """List the DNS providers."""
-    try:
+    with api_failures():
         providers = _client(endpoint, credentials, region, ca_bundle).call_all("list_dns_providers", "DnsProviders")
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(providers)
         return
@@ -170,11 +167,9 @@ def list_providers(endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentia
 def describe(name: Name, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
              region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
     """Show one DNS provider (secrets are never shown)."""
-    try:
+    with api_failures():
         provider = _client(endpoint, credentials, region, ca_bundle).call("describe_dns_provider",
                                                                           Name=name)["DnsProvider"]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(provider)
     else:
@@ -185,8 +180,6 @@ def describe(name: Name, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Cre
 def remove(name: Name, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
            region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None) -> None:
     """Remove a DNS provider (refused while an issuer answers DNS-01 through it); the records it wrote stay."""
-    try:
+    with api_failures():
         _client(endpoint, credentials, region, ca_bundle).call("delete_dns_provider", Name=name)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     console.print(f"removed DNS provider {escape(name)}", soft_wrap=True, highlight=False)

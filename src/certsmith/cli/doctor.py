@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from .client import ApiError, Client
+from .client import Client
 from .common import (
     DEFAULT_CREDENTIALS,
     DEFAULT_ENDPOINT,
@@ -19,8 +19,8 @@ from .common import (
     Credentials,
     Endpoint,
     Region,
+    api_failures,
     connect,
-    fail,
     print_json,
     stdout_console,
 )
@@ -98,10 +98,8 @@ def validation(
 
     Exit code 0 when every name's record is in place and the validation zone is reachable, 1 otherwise.
     """
-    try:
+    with api_failures():
         report = _client(endpoint, credentials, region, ca_bundle).call("diagnose_validation", CertificateArn=arn)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     names = report.get("Names") or []
     names_ok = [_in_place(name) for name in names]
     reachable = bool((report.get("Delegation") or {}).get("Reachable"))

@@ -21,6 +21,7 @@ from .common import (
     CaBundle,
     Credentials,
     Region,
+    api_failures,
     connect,
     expiry,
     fail,
@@ -144,10 +145,8 @@ def add(
     if trust is not None:
         request["TrustBundle"] = trust.read_text()
     client = _client(endpoint, credentials, region, ca_bundle)
-    try:
+    with api_failures():
         created = client.call("create_endpoint", **request)["Endpoint"]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     try:  # the endpoint is monitored either way; the worker's first probe would come only at its next sweep
         probed: dict[str, Any] | None = client.call("probe_endpoint", EndpointId=created["EndpointId"])["Endpoint"]
         problem = None
@@ -170,10 +169,8 @@ def add(
 def list_endpoints(endpoint: ServerUrl = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
                    region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
     """The monitored endpoints and what each last probe found."""
-    try:
+    with api_failures():
         found = _client(endpoint, credentials, region, ca_bundle).call_all("list_endpoints", "Endpoints")
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(found)
         return
@@ -224,10 +221,8 @@ def probe(target: Target, endpoint: ServerUrl = DEFAULT_ENDPOINT, credentials: C
           region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
     """Probe an endpoint now: the chain, trust, host name, handshake time and the verdict (exit 1 unless OK)."""
     client = _client(endpoint, credentials, region, ca_bundle)
-    try:
+    with api_failures():
         found = client.call("probe_endpoint", EndpointId=_resolve(client, target))["Endpoint"]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(found)
     else:
@@ -241,9 +236,7 @@ def remove(target: Target, endpoint: ServerUrl = DEFAULT_ENDPOINT, credentials: 
            region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None) -> None:
     """Stop monitoring an endpoint."""
     client = _client(endpoint, credentials, region, ca_bundle)
-    try:
+    with api_failures():
         endpoint_id = _resolve(client, target)
         client.call("delete_endpoint", EndpointId=endpoint_id)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     console.print(f"no longer monitoring {escape(endpoint_id)}", soft_wrap=True, highlight=False)

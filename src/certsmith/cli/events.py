@@ -25,6 +25,7 @@ from .common import (
     Credentials,
     Endpoint,
     Region,
+    api_failures,
     connect,
     fail,
     print_fields,
@@ -148,7 +149,7 @@ def add(
                             "State": "DISABLED" if disabled else "ENABLED"}
     if description is not None:
         rule["Description"] = description
-    try:
+    with api_failures():
         client = _client(endpoint, credentials, region, ca_bundle)
         existed = any(r["Name"] == name for r in client.call("list_rules", NamePrefix=name).get("Rules", []))
         if existed:  # the target is checked before the rule changes
@@ -161,8 +162,6 @@ def add(
                 client.call("delete_rule", Name=name, Force=True)  # no half-made rule is left behind
                 raise
         shown = _with_targets(client, client.call("describe_rule", Name=name))
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(shown)
     else:
@@ -179,11 +178,9 @@ def _put_targets(client: Client, rule: str, target: dict[str, Any]) -> None:
 def list_rules(endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
                region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
     """The rules with their targets (secrets are never shown)."""
-    try:
+    with api_failures():
         client = _client(endpoint, credentials, region, ca_bundle)
         rules = [_with_targets(client, r) for r in client.call_all("list_rules", "Rules")]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(rules)
         return
@@ -202,11 +199,9 @@ def list_rules(endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials =
 def show(name: Name, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
          region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
     """A rule and its targets."""
-    try:
+    with api_failures():
         client = _client(endpoint, credentials, region, ca_bundle)
         rule = _with_targets(client, client.call("describe_rule", Name=name))
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(rule)
     else:
@@ -217,20 +212,16 @@ def show(name: Name, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credent
 def remove(name: Name, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
            region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None) -> None:
     """Delete a rule and its targets (events not yet delivered to them are dropped)."""
-    try:
+    with api_failures():
         client = _client(endpoint, credentials, region, ca_bundle)
         client.call("describe_rule", Name=name)  # DeleteRule of no rule succeeds, as EventBridge's: say so here
         client.call("delete_rule", Name=name, Force=True)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     typer.echo(f"removed rule {name}", err=True)
 
 
 def _set_state(name: str, operation: str, endpoint: str, credentials: Path, region: str, ca_bundle: Path | None) -> None:
-    try:
+    with api_failures():
         _client(endpoint, credentials, region, ca_bundle).call(operation, Name=name)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
 
 
 @rule_app.command("enable")

@@ -27,6 +27,7 @@ from .common import (
     Credentials,
     Endpoint,
     Region,
+    api_failures,
     connect,
     fail,
     print_json,
@@ -120,7 +121,7 @@ def events_list(detail_type: DetailType = None, resource: Resource = None, sourc
     if start is not None:
         request["After"] = _iso(start)
     found: list[dict[str, Any]] = []
-    try:
+    with api_failures():
         client = _client(endpoint, credentials, region, ca_bundle)
         while len(found) < limit:
             page = client.call("list_events", Limit=min(1000, limit - len(found)), **request)
@@ -129,8 +130,6 @@ def events_list(detail_type: DetailType = None, resource: Resource = None, sourc
                 break
             request["NextToken"] = page["NextToken"]
         left_out = _count_rest(client, request) if len(found) >= limit and request.get("NextToken") else 0
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if left_out:
         _say_left_out(found, left_out, limit)
     if as_json:
@@ -206,11 +205,9 @@ def dead_letters(rule: RuleOption = None, target: TargetOption = None, endpoint:
                  ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
     """Deliveries given up: the target refused the event, or did not take it within its attempts or age."""
     request = {key: value for key, value in (("Rule", rule), ("TargetId", target)) if value is not None}
-    try:
+    with api_failures():
         letters = _client(endpoint, credentials, region, ca_bundle).call_all("list_dead_letters", "DeadLetters",
                                                                              **request)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(letters)
         return
@@ -269,10 +266,8 @@ def replay(dead: Annotated[bool, typer.Option("--dead", help="the dead letters (
         else:
             request["From"], request["To"] = _since(since), _since(until)
     request = {key: value for key, value in request.items() if value is not None}
-    try:
+    with api_failures():
         result = _client(endpoint, credentials, region, ca_bundle).call("replay_events", **request)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(result)
         return

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .client import ApiError, Client
+from .client import Client
 from .common import (
     DEFAULT_CREDENTIALS,
     DEFAULT_ENDPOINT,
@@ -19,6 +19,7 @@ from .common import (
     Credentials,
     Endpoint,
     Region,
+    api_failures,
     connect,
     fail,
     print_fields,
@@ -146,10 +147,8 @@ def add(
         kwargs["DnsProvider"] = direct
     if default:
         kwargs["Default"] = True
-    try:
+    with api_failures():
         issuer = _client(endpoint, credentials, region, ca_bundle).call("create_issuer", **kwargs)["Issuer"]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(issuer)
         return
@@ -162,10 +161,8 @@ def add(
 def list_issuers(endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
                  region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
     """List the issuers, the default first (marked *)."""
-    try:
+    with api_failures():
         issuers = _client(endpoint, credentials, region, ca_bundle).call_all("list_issuers", "Issuers")
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(issuers)
         return
@@ -184,10 +181,8 @@ def list_issuers(endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials
 def describe(name: Name, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
              region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
     """Show one issuer."""
-    try:
+    with api_failures():
         issuer = _client(endpoint, credentials, region, ca_bundle).call("describe_issuer", Name=name)["Issuer"]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(issuer)
     else:
@@ -198,14 +193,12 @@ def describe(name: Name, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Cre
 def remove(name: Name, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
            region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None) -> None:
     """Remove an issuer (refused while a pending request uses it); the certificates it issued stay."""
-    try:
+    with api_failures():
         client = _client(endpoint, credentials, region, ca_bundle)
         was_default = client.call("describe_issuer", Name=name)["Issuer"].get("IsDefault", False)
         client.call("delete_issuer", Name=name)
         successor = next(iter(client.call("list_issuers", MaxResults=1).get("Issuers", [])), None) \
             if was_default else None
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     console.print(f"removed issuer {escape(name)}", soft_wrap=True, highlight=False)
     if was_default:
         console.print(f"the default issuer is now {escape(successor['Name'])}" if successor else
@@ -217,10 +210,8 @@ def remove(name: Name, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Crede
 def set_default(name: Name, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
                 region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None) -> None:
     """Make an issuer the default: public requests without --issuer (or a certsmith:issuer tag) use it."""
-    try:
+    with api_failures():
         _client(endpoint, credentials, region, ca_bundle).call("update_issuer", Name=name, Default=True)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     console.print(f"{escape(name)} is now the default issuer", soft_wrap=True, highlight=False)
 
 
@@ -235,10 +226,8 @@ def set_direct(
 ) -> None:
     """Answer an ACME issuer's DNS-01 challenges directly through a DNS provider (TXT at _acme-challenge), or,
     without PROVIDER, through the validation zone's CNAME delegation again."""
-    try:
+    with api_failures():
         _client(endpoint, credentials, region, ca_bundle).call("update_issuer", Name=name, DnsProvider=provider or "")
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     console.print(f"{escape(name)} answers DNS-01 directly through DNS provider {escape(provider)}" if provider else
                   f"{escape(name)} answers DNS-01 through the validation zone's delegation", soft_wrap=True,
                   highlight=False)

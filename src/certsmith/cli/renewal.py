@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .client import ApiError, Client
+from .client import Client
 from .common import (
     DEFAULT_CREDENTIALS,
     DEFAULT_ENDPOINT,
@@ -20,6 +20,7 @@ from .common import (
     Credentials,
     Endpoint,
     Region,
+    api_failures,
     connect,
     fail,
     print_fields,
@@ -51,10 +52,8 @@ def _when(value: Any) -> str:
 def status(endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
            region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
     """Each certificate: when its renewal starts and why, and how the last renewal went."""
-    try:
+    with api_failures():
         entries = _client(endpoint, credentials, region, ca_bundle).call_all("list_renewals", "Renewals")
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(entries)
         return
@@ -79,10 +78,8 @@ def run(dry_run: Annotated[bool, typer.Option("--dry-run", help="only list what 
         endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
         region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
     """Renew what is due now (the workers do it in the background; `certsmith renewal status` follows it)."""
-    try:
+    with api_failures():
         result = _client(endpoint, credentials, region, ca_bundle).call("run_renewals", DryRun=dry_run)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(result)
         return
@@ -148,10 +145,8 @@ def set_policy(
     for key, value in (("RenewBefore", renew_before), ("ReuseKey", reuse_key), ("StrictEligibility", strict)):
         if value is not None:
             request[key] = value
-    try:
+    with api_failures():
         policy = _client(endpoint, credentials, region, ca_bundle).call("put_renewal_policy", **request)["RenewalPolicy"]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(policy)
         return
@@ -162,10 +157,8 @@ def set_policy(
 def list_policies(endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
                   region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
     """List the renewal policies."""
-    try:
+    with api_failures():
         policies = _client(endpoint, credentials, region, ca_bundle).call("list_renewal_policies")["RenewalPolicies"]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(policies)
         return
@@ -181,11 +174,9 @@ def list_policies(endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credential
 def show_policy(tag: Tag = None, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
                 region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
     """Show the account's renewal policy, or a tag's."""
-    try:
+    with api_failures():
         policy = _client(endpoint, credentials, region, ca_bundle).call("describe_renewal_policy",
                                                                         Scope=_scope(tag))["RenewalPolicy"]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(policy)
     else:
@@ -196,10 +187,8 @@ def show_policy(tag: Tag = None, endpoint: Endpoint = DEFAULT_ENDPOINT, credenti
 def remove_policy(tag: Tag = None, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
                   region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None) -> None:
     """Remove the account's renewal policy (or a tag's): the default applies again."""
-    try:
+    with api_failures():
         _client(endpoint, credentials, region, ca_bundle).call("delete_renewal_policy", Scope=_scope(tag))
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     console.print(f"removed the renewal policy of {escape(_scope(tag))}", soft_wrap=True, highlight=False)
 
 
@@ -207,11 +196,9 @@ def versions(arn: Annotated[str, typer.Argument(metavar="ARN", help="the certifi
              endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Credentials = DEFAULT_CREDENTIALS,
              region: Region = DEFAULT_REGION, ca_bundle: CaBundle = None, as_json: AsJson = False) -> None:
     """Every version kept under a certificate's ARN (issued, renewed, re-imported), oldest first; * = current."""
-    try:
+    with api_failures():
         found = _client(endpoint, credentials, region, ca_bundle).call("list_certificate_versions",
                                                                        CertificateArn=arn)["Versions"]
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(found)
         return

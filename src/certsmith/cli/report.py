@@ -10,7 +10,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .client import ApiError
 from .common import (
     DEFAULT_CREDENTIALS,
     DEFAULT_ENDPOINT,
@@ -20,6 +19,7 @@ from .common import (
     Credentials,
     Endpoint,
     Region,
+    api_failures,
     connect,
     fail,
     print_json,
@@ -108,10 +108,8 @@ def report(
         request["WildcardForbiddenTags"] = tags
     if rule:
         request["Rules"] = rule
-    try:
+    with api_failures():
         result = connect("certsmith", endpoint, credentials, region, ca_bundle).call("get_compliance_report", **request)
-    except ApiError as exc:
-        raise fail(str(exc)) from None
     if as_json:
         print_json(result)
     elif as_csv:
