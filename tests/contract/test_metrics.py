@@ -332,7 +332,7 @@ def test_the_renewal_at_risk_reasons(database: Database) -> None:
         ("needs_action", dict(plan=_plan(now, -hour), renewal=_summary("PENDING_VALIDATION", "PENDING_DOMAIN_VALIDATION"))),
         ("needs_action", dict(plan=_plan(now, -hour), next_at=hour, renewal=_summary("PENDING_AUTO_RENEWAL", "OTHER"))),
         ("not_eligible", dict(plan={"eligibility": "INELIGIBLE", "reason": "StrictEligibility"})),
-        ("not_eligible", dict(plan=None)),  # issued and never planned: nothing renews it
+        (None, dict(plan=None)),  # stored before managed renewal: planned at the next start
         (None, dict(kind="IMPORTED", status="EXPIRED", days=-1)),
         (None, dict(status="REVOKED", plan={"eligibility": "INELIGIBLE"})),
         (None, dict(kind="AMAZON_ISSUED", plan=_plan(now, 20 * hour, ari={"start": "x", "end": "y"}), next_at=hour)),

@@ -76,10 +76,10 @@ def test_endpoint_series_labels() -> None:
         ({"host": "web.test", "port": "443", "server_name": "web.test", "arn": ""}, 1.0)]
 
 
-def test_histogram_rows_become_cumulative_buckets_ending_in_the_count() -> None:
-    buckets, total = histogram((0.1, 1.0), [2, 5, 7, 12.5])
+def test_counts_per_bucket_become_cumulative_buckets_ending_in_the_count() -> None:
+    buckets, total = histogram((0.1, 1.0), [2, 3, 2, 12.5])  # 2 up to 0.1, 3 more up to 1.0, 2 above: sum 12.5
     assert buckets == [("0.1", 2.0), ("1.0", 5.0), ("+Inf", 7.0)] and total == 12.5
-    assert histogram((1.0,), [None, 0, None]) == ([("1.0", 0.0), ("+Inf", 0.0)], 0.0)  # no rows: SUM is NULL
+    assert histogram((1.0,), [0, 0, 0]) == ([("1.0", 0.0), ("+Inf", 0.0)], 0.0)
 
 
 @pytest.mark.parametrize(("token", "header", "allowed"), [

@@ -1,12 +1,13 @@
 """What the database says, as Prometheus metric families: a few aggregate queries, at scrape time.
 
 Several API and worker processes share one database, so the database is the truth: nothing here is counted in
-memory. Every query groups in SQL and hands back a few rows; durations are bucketed by ``CASE`` in SQL too.
+memory. Every query groups in SQL and hands back a few rows; durations are bucketed in SQL too (each row's bucket by
+one ``CASE``, grouped on; Python makes the buckets cumulative).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from ..domain.clock import Clock
 from ..store.database import Database
@@ -23,7 +25,7 @@ from ..store.renewal_tables import CertificateVersionRow
 from ..store.tables import CertificateRow, JobRow
 from .sql import epoch_seconds, seconds_between
 
-__all__ = ["DELIVERY_STATES", "ISSUANCE_BUCKETS", "VALIDATION_BUCKETS", "DatabaseCollector", "bucket_columns",
+__all__ = ["DELIVERY_STATES", "ISSUANCE_BUCKETS", "VALIDATION_BUCKETS", "DatabaseCollector", "bucket_index",
            "histogram"]
 
 ISSUANCE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
@@ -69,29 +71,29 @@ class DatabaseCollector(Collector):
         issuance = case((v.action == "ISSUANCE", seconds_between(v.issued_at, c.created_at, sqlite)), else_=None)
         validation = case((and_(c.validated_at.is_not(None), or_(v.issued_at.is_(None), c.validated_at <= v.issued_at)),
                            seconds_between(c.validated_at, c.created_at, sqlite)), else_=None)
-        # Materialized, so that each row's durations are computed once rather than once per bucket.
+        # Materialized, so that each row's durations are computed once rather than once per use.
         each = (select(c.type.label("type"), c.status.label("status"), failing.label("failing"),
                        c.not_after.label("not_after"), issuance.label("seconds"), validation.label("validation"))
                 .select_from(c).outerjoin(v, and_(v.certificate_id == c.id, v.version == 1))
                 .cte("each_certificate").prefix_with("MATERIALIZED"))
+        issued_in = bucket_index(each.c.seconds, ISSUANCE_BUCKETS).label("issued_in")
+        validated_in = bucket_index(each.c.validation, VALIDATION_BUCKETS).label("validated_in")
         rows = session.execute(
-            select(each.c.type, each.c.status, each.c.failing, func.count(), func.count(each.c.not_after),
-                   *bucket_columns(each.c.seconds, ISSUANCE_BUCKETS),
-                   *bucket_columns(each.c.validation, VALIDATION_BUCKETS))
-            .group_by(each.c.type, each.c.status, each.c.failing)).all()
+            select(each.c.type, each.c.status, each.c.failing, issued_in, validated_in, func.count(),
+                   func.count(each.c.not_after), func.sum(each.c.seconds), func.sum(each.c.validation))
+            .group_by(each.c.type, each.c.status, each.c.failing, issued_in, validated_in)).all()
         by_status: dict[tuple[str, str], int] = {}
         by_failure: dict[tuple[str, str], int] = {}
         durations: dict[str, list[float]] = {}
         validations: dict[str, list[float]] = {}
         with_expiry = 0
-        split = len(ISSUANCE_BUCKETS) + 2
-        for kind, state, renewal, count, expiring, *figures in rows:
+        for kind, state, renewal, issued, validated, count, expiring, issuing, validating in rows:
             by_status[kind, state] = by_status.get((kind, state), 0) + count
             if renewal is not None:
                 by_failure[kind, renewal] = by_failure.get((kind, renewal), 0) + count
             with_expiry += expiring
-            _add(durations, kind, figures[:split])
-            _add(validations, kind, figures[split:])
+            _observe(durations, kind, issued, count, issuing, len(ISSUANCE_BUCKETS))
+            _observe(validations, kind, validated, count, validating, len(VALIDATION_BUCKETS))
         counts = GaugeMetricFamily("certsmith_certificates", "ACM certificates by type and status.",
                                    labels=["type", "status"])
         for key, count in sorted(by_status.items()):
@@ -111,8 +113,7 @@ class DatabaseCollector(Collector):
             "certsmith_issuance_duration_seconds",
             "Seconds from the request of a certificate until its first version was issued, by type.", labels=["type"])
         for kind, figures in sorted(durations.items()):
-            buckets, total = histogram(ISSUANCE_BUCKETS, figures)
-            family.add_metric([kind], buckets, total)
+            family.add_metric([kind], *histogram(ISSUANCE_BUCKETS, figures))
         yield family
         family = HistogramMetricFamily(
             "certsmith_validation_duration_seconds",
@@ -120,8 +121,7 @@ class DatabaseCollector(Collector):
             "every approval mail answered, or, with a DNS provider answering DNS-01, the ACME CA's authorizations "
             "valid), by type. First requests only, not renewals.", labels=["type"])
         for kind, figures in sorted(validations.items()):
-            buckets, total = histogram(VALIDATION_BUCKETS, figures)
-            family.add_metric([kind], buckets, total)
+            family.add_metric([kind], *histogram(VALIDATION_BUCKETS, figures))
         yield family
 
     def _renewals(self, session: Session) -> Metric:
@@ -169,22 +169,28 @@ class DatabaseCollector(Collector):
                                 "Failed attempts counted on deliveries still pending.", value=failed)
 
 
-def _add(into: dict[str, list[float]], kind: str, figures: Sequence[Any]) -> None:
-    """Add one group's ``bucket_columns`` figures to its type's, when the group observed any (its count)."""
-    if figures[-2]:
-        added = into.setdefault(kind, [0.0] * len(figures))
-        into[kind] = [a + float(f or 0) for a, f in zip(added, figures, strict=True)]
+def _observe(into: dict[str, list[float]], kind: str, index: int | None, count: int, total: Any, bounds: int) -> None:
+    """Add a group of ``count`` observations in bucket ``index`` (``bounds``: above every bound) summing to ``total``
+    to its type's figures: a count per bucket, then the sum. A group with no observation has no index."""
+    if index is None:
+        return
+    figures = into.setdefault(kind, [0.0] * (bounds + 2))
+    figures[index] += count
+    figures[-1] += float(total or 0)
 
 
-def bucket_columns(seconds: Any, bounds: Sequence[float]) -> list[Any]:
-    """Per bound, how many values are at most it (cumulative: CASE in SQL); then the count and the sum (NULLs are
-    no observation)."""
-    return [*(func.sum(case((seconds <= bound, 1), else_=0)) for bound in bounds), func.count(seconds), func.sum(seconds)]
+def bucket_index(seconds: Any, bounds: Sequence[float]) -> ColumnElement[Any]:
+    """The index of the first bound a value is at most (``len(bounds)`` above them all), NULL for no value."""
+    return case((seconds.is_(None), None), *((seconds <= bound, i) for i, bound in enumerate(bounds)),
+                else_=len(bounds))
 
 
-def histogram(bounds: Iterable[float], figures: Sequence[Any]) -> tuple[list[tuple[str, float]], float]:
-    """``bucket_columns``' row as the buckets HistogramMetricFamily takes (``+Inf`` = the count) and the sum."""
-    *cumulative, count, total = figures
-    buckets = [(repr(float(bound)), float(n or 0)) for bound, n in zip(bounds, cumulative, strict=True)]
-    buckets.append(("+Inf", float(count or 0)))
-    return buckets, float(total or 0)
+def histogram(bounds: Sequence[float], figures: Sequence[float]) -> tuple[list[tuple[str, float]], float]:
+    """A count per bucket (the last: above every bound) and the sum, as HistogramMetricFamily takes them: cumulative
+    buckets ending in ``+Inf`` (the count), and the sum."""
+    buckets, seen = [], 0.0
+    for bound, count in zip(bounds, figures, strict=False):
+        seen += count
+        buckets.append((repr(float(bound)), seen))
+    buckets.append(("+Inf", seen + figures[len(bounds)]))
+    return buckets, float(figures[-1])

@@ -15,7 +15,10 @@ Reasons, the first that applies:
 - ``overdue``: the renewal check planned (``next_renewal_at``) is more than an hour late (no worker sweeps), or, for
   a renewal claimed or under way (``next_renewal_at`` cleared), the plan's time (``renewal_plan.at``) is;
 - ``not_eligible``: the plan says INELIGIBLE (StrictEligibility without export or use, a name certsmith may not
-  renew), or an issued certificate has no plan at all (nothing will renew it).
+  renew).
+
+A certificate without a plan (one stored before managed renewal, which is planned when certsmith next starts) is not
+counted.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ def _planning(column_cutoff: Any, plan_cutoff: Any, eligibility: Any) -> ColumnE
     c = CertificateRow
     return case(
         (c.next_renewal_at.is_not(None), case((c.next_renewal_at < column_cutoff, "overdue"), else_=None)),
-        (or_(eligibility.is_(None), eligibility != "ELIGIBLE"), "not_eligible"),
+        (eligibility != "ELIGIBLE", "not_eligible"),  # NULL (no plan) is not different: it falls through
         (c.renewal_plan["at"].as_string() < plan_cutoff, "overdue"),
         else_=None)
 
