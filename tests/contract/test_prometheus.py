@@ -1,8 +1,10 @@
 """The shipped Prometheus rules and Grafana dashboard (contrib/) against promtool and a real Prometheus.
 
-A real Prometheus on loopback scrapes a real `certsmith serve` every second, with the shipped rules loaded, and the
-expiry alerts of a private certificate valid 7 days reach `firing`. Every expression of the rules and of the
-dashboard uses only certsmith's metric names, and every dashboard query is one Prometheus accepts.
+A real Prometheus on loopback scrapes a real `certsmith serve` every second, with the shipped rules loaded: the
+expiry alerts of an imported certificate expiring in 5 days (certsmith never renews one) reach `firing`, while a
+healthy private certificate valid 7 days (renewed a third of its lifetime before expiry) fires nothing. Every
+expression of the rules and of the dashboard uses only certsmith's metric names, and every dashboard query is one
+Prometheus accepts.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +28,14 @@ from certsmith.testing.processes import log_tail, spawn
 from certsmith.testing.server import stop_process
 
 from ..conftest import Server, backend_url, free_port, need_binary, start_server
+from ..integration.renewal_world import imported_bundle
 
 CONTRIB = Path(__file__).resolve().parents[2] / "contrib"
 RULES = CONTRIB / "prometheus" / "certsmith-rules.yml"
 EXAMPLE = CONTRIB / "prometheus" / "prometheus.example.yml"
 DASHBOARD = CONTRIB / "grafana" / "certsmith-dashboard.json"
 DOMAIN = "soon.prometheus.test"
+IMPORTED = "imported.prometheus.test"
 
 # certsmith's metric families, as the metrics' reference names them.
 GAUGES = {"certsmith_certificate_not_after_timestamp_seconds", "certsmith_certificate_days_to_expiry",
@@ -38,7 +43,7 @@ GAUGES = {"certsmith_certificate_not_after_timestamp_seconds", "certsmith_certif
           "certsmith_jobs", "certsmith_job_oldest_age_seconds", "certsmith_event_deliveries",
           "certsmith_event_delivery_attempts_failed", "certsmith_endpoint_up", "certsmith_endpoint_drift",
           "certsmith_endpoint_days_to_expiry", "certsmith_endpoint_handshake_seconds",
-          "certsmith_endpoint_probe_timestamp_seconds"}
+          "certsmith_endpoint_probe_timestamp_seconds", "certsmith_certificate_renewal_at_risk"}
 COUNTERS = {"certsmith_renewals_total", "certsmith_api_requests_total"}
 HISTOGRAMS = {"certsmith_issuance_duration_seconds", "certsmith_validation_duration_seconds"}
 SERIES = GAUGES | COUNTERS | {h + suffix for h in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")}
@@ -127,6 +132,8 @@ def test_promtool_checks_the_rules_and_the_example_configuration(tmp_path: Path)
 def _rule_tests() -> dict[str, Any]:
     cert = 'certsmith_certificate_days_to_expiry{{arn="{arn}",domain="{arn}.test",type="PRIVATE",status="{status}",' \
            'issuer="ca",instance="{instance}",job="certsmith"}}'
+    risk = 'certsmith_certificate_renewal_at_risk{{arn="{arn}",domain="{arn}.test",type="PRIVATE",reason="{reason}",' \
+           'instance="{instance}",job="certsmith"}}'
     endpoint = 'certsmith_endpoint_{name}{{host="web",port="443",server_name="web.test",arn="a",instance="p1"}}'
     series = [
         {"series": cert.format(arn="a", status="ISSUED", instance="p1"), "values": "10x40"},
@@ -134,6 +141,15 @@ def _rule_tests() -> dict[str, Any]:
         {"series": cert.format(arn="b", status="ISSUED", instance="p1"), "values": "5x40"},
         {"series": cert.format(arn="c", status="EXPIRED", instance="p1"), "values": "-3x40"},
         {"series": cert.format(arn="d", status="ISSUED", instance="p1"), "values": "60x40"},
+        {"series": cert.format(arn="h", status="ISSUED", instance="p1"), "values": "6.9x40"},  # healthy: not at risk
+        {"series": cert.format(arn="h", status="ISSUED", instance="p2"), "values": "6.9x40"},
+        {"series": cert.format(arn="r", status="ISSUED", instance="p1"), "values": "3x40"},  # at risk from minute 20
+        {"series": risk.format(arn="a", reason="not_eligible", instance="p1"), "values": "1x40"},
+        {"series": risk.format(arn="a", reason="not_eligible", instance="p2"), "values": "1x40"},
+        {"series": risk.format(arn="b", reason="needs_action", instance="p1"), "values": "1x40"},
+        {"series": risk.format(arn="c", reason="renewal_failed", instance="p1"), "values": "1x40"},  # EXPIRED already
+        {"series": risk.format(arn="d", reason="overdue", instance="p1"), "values": "1x40"},  # 60 days left
+        {"series": risk.format(arn="r", reason="overdue", instance="p1"), "values": "_x20 1x20"},
         {"series": 'certsmith_job_oldest_age_seconds{kind="acm.issue-private",instance="p1"}', "values": "1000+60x40"},
         {"series": 'certsmith_job_oldest_age_seconds{kind="pca.issue",instance="p1"}', "values": "0x40"},
         {"series": 'certsmith_event_deliveries{state="DEAD",instance="p1"}', "values": "2x40"},
@@ -142,13 +158,18 @@ def _rule_tests() -> dict[str, Any]:
         {"series": endpoint.format(name="up"), "values": "0x40"},
         {"series": endpoint.format(name="days_to_expiry"), "values": "3x40"},
     ]
-    soon = [{"exp_labels": {"severity": "warning", "arn": a, "domain": f"{a}.test", "type": "PRIVATE", "issuer": "ca"}}
-            for a in ("a", "b")]
+    def expiring(severity: str, arn: str, reason: str) -> dict[str, Any]:
+        return {"exp_labels": {"severity": severity, "arn": arn, "domain": f"{arn}.test", "type": "PRIVATE",
+                               "issuer": "ca", "reason": reason}}
+
     place = {"host": "web", "port": "443", "server_name": "web.test", "arn": "a"}
     checks = [
-        (1, "CertsmithCertificateExpiringSoon", soon),
-        (1, "CertsmithCertificateExpiringCritical",
-         [{"exp_labels": {"severity": "critical", "arn": "b", "domain": "b.test", "type": "PRIVATE", "issuer": "ca"}}]),
+        # One alert per certificate at risk whatever the processes; none for "h", healthy with 6.9 days left.
+        (1, "CertsmithCertificateExpiringSoon", [expiring("warning", "a", "not_eligible"),
+                                                  expiring("warning", "b", "needs_action")]),
+        (1, "CertsmithCertificateExpiringCritical", [expiring("critical", "b", "needs_action")]),
+        (22, "CertsmithCertificateExpiringCritical", [expiring("critical", "b", "needs_action"),
+                                                      expiring("critical", "r", "overdue")]),
         (20, "CertsmithRenewalFailing", [{"exp_labels": {"severity": "warning", "type": "AMAZON_ISSUED",
                                                          "status": "FAILED"}}]),
         (4, "CertsmithJobBacklog", []),  # not for 5 minutes yet
@@ -201,7 +222,8 @@ def certsmith(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def expiring(certsmith: Server) -> str:
-    """A private certificate valid 7 days (under the 14 of the expiring-soon rule): its ARN."""
+    """A private certificate valid 7 days (under the 14 of the expiring-soon rule, healthy: certsmith renews it a
+    third of its lifetime before expiry): its ARN."""
     acm, pca = certsmith.client("acm"), certsmith.client("acm-pca")
     ca = root_ca(pca, "Prometheus Test Root")
     arn: str = acm.request_certificate(DomainName=DOMAIN, CertificateAuthorityArn=ca, KeyAlgorithm="EC_prime256v1",
@@ -211,7 +233,18 @@ def expiring(certsmith: Server) -> str:
 
 
 @pytest.fixture(scope="module")
-def prometheus(certsmith: Server, expiring: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+def at_risk(certsmith: Server) -> str:
+    """An imported certificate expiring in 5 days (certsmith never renews one): its ARN."""
+    now = datetime.now(UTC)
+    bundle = imported_bundle(IMPORTED, now - timedelta(days=1), now + timedelta(days=5))
+    arn: str = certsmith.client("acm").import_certificate(Certificate=bundle.certificate,
+                                                          PrivateKey=bundle.private_key)["CertificateArn"]
+    return arn
+
+
+@pytest.fixture(scope="module")
+def prometheus(certsmith: Server, expiring: str, at_risk: str,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     binary = need_binary("prometheus")
     home = tmp_path_factory.mktemp("prometheus")
     target = certsmith.endpoint.removeprefix("http://")
@@ -240,26 +273,38 @@ def prometheus(certsmith: Server, expiring: str, tmp_path_factory: pytest.TempPa
         stop_process(process)
 
 
-def test_a_real_prometheus_fires_the_expiry_alerts_of_a_certificate_valid_7_days(
-        certsmith: Server, expiring: str, prometheus: Prometheus) -> None:
+def test_a_real_prometheus_fires_the_expiry_alerts_of_a_certificate_at_risk_only(
+        certsmith: Server, expiring: str, at_risk: str, prometheus: Prometheus) -> None:
     page = httpx.get(f"{certsmith.endpoint}/metrics", timeout=10).text
     line = next(x for x in page.splitlines() if x.startswith("certsmith_certificate_days_to_expiry{") and expiring in x)
     assert 6.9 < float(line.rsplit(" ", 1)[1]) <= 7
+    risky = [x for x in page.splitlines() if x.startswith("certsmith_certificate_renewal_at_risk{")]
+    assert len(risky) == 1 and at_risk in risky[0] and 'reason="imported"' in risky[0], risky
 
     def firing() -> dict[str, dict[str, Any]]:
         alerts = prometheus.get("/api/v1/alerts")["alerts"]
-        mine = {a["labels"]["alertname"]: a for a in alerts if a["labels"].get("arn") == expiring}
+        mine = {a["labels"]["alertname"]: a for a in alerts if a["labels"].get("arn") == at_risk}
         wanted = ("CertsmithCertificateExpiringSoon", "CertsmithCertificateExpiringCritical")
         return mine if all(mine.get(n, {}).get("state") == "firing" for n in wanted) else {}
 
     alerts = until("the expiry alerts firing", firing, 25, prometheus.log_path)
+    # Evaluated on the same scrapes for 10 s: the healthy certificate is not even pending, though it has 7 days left.
+    healthy = [a for a in prometheus.get("/api/v1/alerts")["alerts"] if a["labels"].get("arn") == expiring]
+    assert healthy == []
+    below = prometheus.get("/api/v1/query", query=f'certsmith_certificate_days_to_expiry{{arn="{expiring}"}} < 14')
+    assert below["result"], "Prometheus has the healthy certificate's days to expiry, under 14"
     soon = alerts["CertsmithCertificateExpiringSoon"]
-    assert soon["labels"]["severity"] == "warning" and soon["labels"]["domain"] == DOMAIN
-    assert soon["labels"]["type"] == "PRIVATE" and soon["labels"]["issuer"].startswith("arn:aws:acm-pca:")
-    assert soon["annotations"]["summary"] == f"Certificate {DOMAIN} expires in 7.0 days"
-    assert f"The PRIVATE certificate {expiring} for {DOMAIN}" in soon["annotations"]["description"]
+    assert soon["labels"]["severity"] == "warning" and soon["labels"]["domain"] == IMPORTED
+    assert soon["labels"]["type"] == "IMPORTED" and soon["labels"]["reason"] == "imported"
+    assert soon["labels"]["issuer"] == IMPORTED  # the issuer's name: it signed itself
+    assert soon["annotations"]["summary"] == f"Certificate {IMPORTED} expires in 5.0 days, not renewed: imported"
+    description = soon["annotations"]["description"]
+    assert f"The IMPORTED certificate {at_risk} for {IMPORTED}" in description
+    assert "(reason: imported). certsmith never renews an imported certificate: import its renewed body" in description
     assert "{{" not in json.dumps(alerts)  # every template was rendered
-    assert alerts["CertsmithCertificateExpiringCritical"]["labels"]["severity"] == "critical"
+    critical = alerts["CertsmithCertificateExpiringCritical"]
+    assert critical["labels"]["severity"] == "critical" and critical["labels"]["reason"] == "imported"
+    assert "Act today: certsmith never renews" in critical["annotations"]["description"]
     groups = prometheus.get("/api/v1/rules")["groups"]
     assert not [r["name"] for g in groups for r in g["rules"] if r.get("health") != "ok"]
     assert {r["name"] for g in groups for r in g["rules"]} == {r["alert"] for r in rules()}
