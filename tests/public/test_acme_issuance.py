@@ -13,6 +13,7 @@ import pytest
 from certsmith.testing.pki import activate_root, create_ca
 
 from .conftest import ZONE, PublicWorld, pending_records, wait_status
+from .test_validation_latency import validation_observed
 
 
 def _verify(world: PublicWorld, certificate: str, chain: str, root: str, name: str) -> None:
@@ -53,6 +54,9 @@ def test_a_certificate_for_a_name_its_wildcard_and_a_subdomain_is_issued_once_th
     assert all(o["ValidationStatus"] == "SUCCESS" for o in detail["DomainValidationOptions"])
     assert sorted(detail["SubjectAlternativeNames"]) == ["*.example.test", "api.example.test", "example.test"]
     assert "Pebble" in detail["Issuer"]
+    # Validated here (every CNAME found) before it was ordered: /metrics counts how long validation took.
+    observed = validation_observed(public_world.server)
+    assert observed.count >= 1 and observed.total > 0
 
     # The AWS CLI gets the certificate and its chain, which verify against Pebble's root.
     cli = subprocess.run([str(Path(__import__("sys").executable).parent / "aws"), "acm", "get-certificate",
