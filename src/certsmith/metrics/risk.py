@@ -1,10 +1,10 @@
 """Which certificates certsmith will not renew in time by itself: ``certsmith_certificate_renewal_at_risk``.
 
 A sparse family: one sample (value 1) per ISSUED certificate at risk, none for the others, so that an alert can keep
-only those (``days_to_expiry < 14 and on(arn) renewal_at_risk``) and let a healthy short-lived certificate, which
-certsmith renews a third of its lifetime before it expires, be. The reason is computed by the database, in the
-per-certificate query (one ``CASE``, cheap columns first: most rows are decided by their status, type and
-``next_renewal_at`` before any JSON is read), and the lines are written straight in the text format.
+only those (``(days_to_expiry < 14) * on(arn) group_left(reason) renewal_at_risk``) and let a healthy short-lived
+certificate, which certsmith renews a third of its lifetime before it expires, be. The reason is computed by the
+database, in the per-certificate query (one ``CASE``, cheap columns first: most rows are decided by their status,
+type and ``next_renewal_at`` before any JSON is read), and the lines are written straight in the text format.
 
 Reasons, the first that applies:
 
