@@ -32,6 +32,7 @@ from certsmith.services.endpoints.prober import EndpointProber
 from certsmith.services.endpoints.registry import EndpointRegistry, EndpointSpec
 from certsmith.services.events.outbox import EventOutbox
 from certsmith.store.database import Database, migrate
+from certsmith.testing.nginx import worker_pids
 from certsmith.testing.pki import WAIT, root_ca
 from certsmith.testing.processes import launch, log_tail
 from certsmith.testing.server import stop_process
@@ -99,16 +100,7 @@ class TlsNginx:
             time.sleep(0.02)
 
     def workers(self) -> set[int]:
-        found = set()
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and self.process is not None:
-                try:
-                    fields = (entry / "stat").read_text().rpartition(")")[2].split()
-                except OSError:
-                    continue
-                if fields and int(fields[1]) == self.process.pid:
-                    found.add(int(entry.name))
-        return found
+        return set() if self.process is None else worker_pids(self.process.pid)
 
     def reload(self) -> None:
         old = self.workers()

@@ -19,7 +19,7 @@ import httpx
 from .processes import launch, log_tail
 from .server import stop_process
 
-__all__ = ["Nginx", "start_nginx"]
+__all__ = ["Nginx", "start_nginx", "worker_pids"]
 
 READY_WITHIN = 15.0
 _HOST = "127.0.0.1"
@@ -111,19 +111,7 @@ class Nginx:
         self.conf_path.write_text("\n".join(lines) + "\n")
 
     def _workers(self) -> set[int]:
-        """The master's worker processes (read from /proc: nginx runs on Linux here)."""
-        if self.process is None:
-            return set()
-        found = set()
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    fields = (entry / "stat").read_text().rpartition(")")[2].split()
-                except OSError:
-                    continue
-                if fields and int(fields[1]) == self.process.pid:
-                    found.add(int(entry.name))
-        return found
+        return set() if self.process is None else worker_pids(self.process.pid)
 
     def _wait_until_serving(self, expected: Mapping[str, str], old_workers: set[int] | None = None) -> None:
         """Poll until the workers of an earlier configuration have exited and each name answers as configured
@@ -167,3 +155,17 @@ def start_nginx(home: Path, port: int, redirects: Mapping[str, str], *, binary: 
     launch(nginx, nginx._command("-g", "daemon off;"), lambda: nginx._wait_until_serving(checked),
            log_path=home / "logs" / "stderr.log")
     return nginx
+
+
+def worker_pids(master: int) -> set[int]:
+    """The worker processes of an nginx master (read from /proc: nginx runs on Linux here); a reload replaces them."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if fields and int(fields[1]) == master:
+                found.add(int(entry.name))
+    return found
