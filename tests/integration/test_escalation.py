@@ -33,7 +33,7 @@ from certsmith.notify import verify
 from certsmith.services.context import Caller
 from certsmith.services.wiring import Container, build
 from certsmith.settings import Settings
-from certsmith.store.event_tables import EventDeliveryRow
+from certsmith.store.event_tables import EventDeliveryRow, EventTargetRow
 
 from ..conftest import Server, backend_url, free_port, need_binary, start_server
 from .ca_world import START, drain, make_root
@@ -124,8 +124,21 @@ def _apply(container: Container, caller: Caller, receiver: Receiver, pager_log: 
 
 
 def _deliver(container: Container) -> None:
+    """Dispatch and send what is due now, and wait until it is sent: the dispatcher also starts a delivery thread
+    of its own, which must be done before the clock moves on (else a send it holds sees the event a day older)."""
     container.event_dispatcher.sweep()
-    container.event_delivery.sweep()
+    deadline = time.monotonic() + 15
+    while True:
+        container.event_delivery.sweep()
+        now = container.clock.now()
+        with container.database.read() as session:
+            due = session.scalar(select(EventDeliveryRow.id).where(
+                EventDeliveryRow.state == "PENDING", EventDeliveryRow.next_attempt_at <= now).limit(1))
+            leased = session.scalar(select(EventTargetRow.id).where(EventTargetRow.lease_owner.is_not(None)).limit(1))
+        if due is None and leased is None:
+            return
+        assert time.monotonic() < deadline, "deliveries due now were not sent"
+        time.sleep(0.01)
 
 
 def test_a_failing_renewal_escalates_at_30_14_and_7_days_to_the_right_targets(escalation: Any) -> None:
