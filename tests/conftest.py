@@ -6,7 +6,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,8 +71,9 @@ class Server(testing_server.RunningServer):
         return env
 
 
-def start_server(tmp: Path, database_url: str | None = None, extra: list[str] | None = None) -> Server:
-    running = testing_server.start_server(tmp, database_url, extra)
+def start_server(tmp: Path, database_url: str | None = None, extra: list[str] | None = None,
+                 settings: Mapping[str, object] | None = None) -> Server:
+    running = testing_server.start_server(tmp, database_url, extra, settings=settings)
     return Server(running.endpoint, running.data_dir, running.process, running.log_path, database_url)
 
 

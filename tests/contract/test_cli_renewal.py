@@ -29,9 +29,7 @@ PLANNED = ("prod.cli-renewal.test", "other.cli-renewal.test")
 
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CERTSMITH_RENEWAL_SWEEP_SECONDS", "1")
-        srv = start_server(tmp_path_factory.mktemp("renewal-cli"), backend_url())
+    srv = start_server(tmp_path_factory.mktemp("renewal-cli"), backend_url(), settings={"renewal_sweep_seconds": 1})
     yield srv
     srv.stop()
     assert not srv.errors(), srv.errors()

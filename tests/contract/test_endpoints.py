@@ -172,9 +172,7 @@ def events(own: Any, detail_type: str, resource: str) -> list[dict[str, Any]]:
 # -- fixtures ------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CERTSMITH_ENDPOINT_PROBE_SECONDS", "1")
-        srv = start_server(tmp_path_factory.mktemp("endpoints"), backend_url())
+    srv = start_server(tmp_path_factory.mktemp("endpoints"), backend_url(), settings={"endpoint_probe_seconds": 1})
     yield srv
     srv.stop()
     assert not srv.errors(), srv.errors()

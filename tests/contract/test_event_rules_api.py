@@ -36,11 +36,8 @@ EVENT = {"id": "7bf73129-1428-4cd3-a780-95db273d1602", "account": "123456789012"
 
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CERTSMITH_EVENT_COMMANDS", "true")
-        patch.setenv("CERTSMITH_SMTP_URL", f"smtp://127.0.0.1:{free_port()}")
-        patch.setenv("CERTSMITH_EVENT_DELIVERY_SECONDS", "0.2")
-        srv = start_server(tmp_path_factory.mktemp("event-rules"), backend_url())
+    srv = start_server(tmp_path_factory.mktemp("event-rules"), backend_url(), settings={
+        "event_commands": True, "smtp_url": f"smtp://127.0.0.1:{free_port()}", "event_delivery_seconds": 0.2})
     yield srv
     srv.stop()
     assert not srv.errors(), srv.errors()

@@ -75,10 +75,8 @@ def requests_counted(server: Server, operation: str, code: str) -> float:
 
 @pytest.fixture(scope="module")
 def metered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CERTSMITH_METRICS_TOKEN", TOKEN)
-        patch.setenv("CERTSMITH_METRICS_CERTIFICATE_SERIES", str(SERIES))
-        srv = start_server(tmp_path_factory.mktemp("metrics"), backend_url())
+    srv = start_server(tmp_path_factory.mktemp("metrics"), backend_url(),
+                       settings={"metrics_token": TOKEN, "metrics_certificate_series": SERIES})
     yield srv
     srv.stop()
     assert not srv.errors(), srv.errors()

@@ -101,9 +101,7 @@ def ca(pca: Any) -> str:
 @pytest.fixture(scope="module")
 def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server of this module's own whose worker sweeps for due renewals every second."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CERTSMITH_RENEWAL_SWEEP_SECONDS", "1")
-        srv = start_server(tmp_path_factory.mktemp("renewal-fast"), backend_url())
+    srv = start_server(tmp_path_factory.mktemp("renewal-fast"), backend_url(), settings={"renewal_sweep_seconds": 1})
     yield srv
     srv.stop()
     assert not srv.errors(), srv.errors()

@@ -191,11 +191,9 @@ def ari_world(home: Path) -> Iterator[AriWorld]:
         pebble = start_pebble(home / "pebble", bind.address, binary=binary,
                               validity_seconds=int(VALIDITY.total_seconds()))
         (home / "server").mkdir()
-        with pytest.MonkeyPatch.context() as patch:  # the server process takes its settings from the environment
-            patch.setenv("CERTSMITH_RENEWAL_SWEEP_SECONDS", str(SWEEP_SECONDS))
-            server = start_server(home / "server", backend_url(),
-                                  ["--validation-zone", ZONE, "--dns-listen", f"127.0.0.1:{dns_port}",
-                                   "--resolvers", bind.address])
+        server = start_server(home / "server", backend_url(),
+                              ["--validation-zone", ZONE, "--dns-listen", f"127.0.0.1:{dns_port}",
+                               "--resolvers", bind.address], settings={"renewal_sweep_seconds": SWEEP_SECONDS})
         server.client("certsmith").create_issuer(Name=ISSUER, AcmeDirectoryUrl=pebble.directory_url,
                                                  ContactEmail="admin@example.test", CaBundle=pebble.tls_cert_pem,
                                                  CaaIdentities=["pebble.letsencrypt.org"], Default=True)

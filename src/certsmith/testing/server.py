@@ -6,11 +6,13 @@ start writes the access key to ``D/credentials``, which :attr:`RunningServer.acc
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,8 +102,9 @@ class RunningServer:
 
 
 def start_server(folder: Path, database_url: str | None = None, extra: list[str] | None = None,
-                 ready_within: float = 60.0) -> RunningServer:
-    """Start `certsmith serve` with its data in ``folder/data`` and its output in ``folder/server.log``."""
+                 ready_within: float = 60.0, settings: Mapping[str, object] | None = None) -> RunningServer:
+    """Start `certsmith serve` with its data in ``folder/data`` and its output in ``folder/server.log``;
+    ``settings`` by name (``{"renewal_sweep_seconds": 1}``), given to it as ``CERTSMITH_*`` variables."""
     port = free_port()
     data_dir, log_path = folder / "data", folder / "server.log"
     args = [sys.executable, "-m", "certsmith", "serve", "--port", str(port), "--data-dir", str(data_dir)]
@@ -109,7 +112,8 @@ def start_server(folder: Path, database_url: str | None = None, extra: list[str]
         args += ["--database-url", database_url]
     args += extra or []
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        environment = dict(os.environ) | {f"CERTSMITH_{name.upper()}": str(value) for name, value in (settings or {}).items()}
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=environment)
     tls = any(arg.startswith("--tls") for arg in extra or [])
     endpoint = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     deadline = time.monotonic() + ready_within
