@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Float, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .tables import Base
@@ -28,6 +28,10 @@ class CertificateVersionRow(Base):
     key_id: Mapped[str] = mapped_column(String(64))  # SHA-256 of the public key (SubjectPublicKeyInfo), hex
     issuer: Mapped[str | None] = mapped_column(Text)  # the issuer's distinguished name
     certificate_pem: Mapped[str] = mapped_column(Text)
+    # The version's chain and its key (sealed as the certificate's own, under its ARN), so an earlier version can be
+    # deployed again (a rollback); None for versions recorded before certsmith kept them.
+    chain_pem: Mapped[str | None] = mapped_column(Text)
+    sealed_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     __table_args__ = (UniqueConstraint("certificate_id", "version", name="uq_certificate_version"),)
 
 

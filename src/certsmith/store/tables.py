@@ -361,6 +361,8 @@ from .renewal_tables import (  # noqa: E402
 
 __all__ += ["CaReissueItemRow", "CaReissueRow", "CertificateVersionRow", "EventOutboxRow", "RenewalPolicyRow"]
 
+from .deploy_tables import DeployAgentRow, DeployBindingRow, DeploymentItemRow, DeploymentRow  # noqa: E402
 from .event_tables import EndpointRow, EventDeliveryRow, EventRuleRow, EventTargetRow  # noqa: E402
 
-__all__ += ["EndpointRow", "EventDeliveryRow", "EventRuleRow", "EventTargetRow"]
+__all__ += ["DeployAgentRow", "DeployBindingRow", "DeploymentItemRow", "DeploymentRow", "EndpointRow", "EventDeliveryRow",
+            "EventRuleRow", "EventTargetRow"]

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import types
-import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from certsmith.domain.errors import ValidationError
+from certsmith.domain.plugin_options import parse_options, public_options, secret_options
 
 __all__ = ["ACME_LABEL", "REASONS", "DnsProvider", "ProviderError", "ProviderPlugin", "RecordSet", "all_or_nothing",
            "in_zone", "is_acme_owner", "normal_name", "txt_chunks"]
@@ -141,71 +137,12 @@ class ProviderPlugin:
 
     def parse(self, raw: Mapping[str, Any]) -> Any:
         """Typed options from a plain mapping; ValidationError naming the field for anything wrong."""
-        if not isinstance(raw, Mapping):
-            raise ValidationError(f"{self.kind} options must be a mapping of option names to values", field="Options")
-        fields = {item.name: item for item in dataclasses.fields(self.options_type)}
-        hints = typing.get_type_hints(self.options_type)
-        for key in raw:
-            if key not in fields:
-                known = ", ".join(sorted(fields))
-                raise ValidationError(f"{self.kind} has no option {key!r} (its options are: {known})", field=str(key))
-        values: dict[str, Any] = {}
-        for name, item in fields.items():
-            required = item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING
-            if name not in raw or raw[name] is None:
-                if required:
-                    raise ValidationError(f"{self.kind} option {name!r} is required", field=name)
-                continue
-            values[name] = _typed(self.kind, name, hints[name], raw[name], name in self.secret_fields)
-        try:
-            return self.options_type(**values)
-        except (TypeError, ValueError) as exc:  # an options type's own check that is not a ValidationError
-            raise ValidationError(f"{self.kind} options: {exc}", field="Options") from exc
+        return parse_options(self.kind, self.options_type, self.secret_fields, raw)
 
     def secret_options(self, options: Any) -> dict[str, Any]:
         """The secret options that are set, by name (what the caller seals at rest)."""
-        return {name: getattr(options, name) for name in self.secret_fields if getattr(options, name, None) is not None}
+        return secret_options(self.secret_fields, options)
 
     def public_options(self, options: Any) -> dict[str, Any]:
         """The other options that are set, as plain values; ``parse({**public, **secret})`` gives ``options`` back."""
-        return {item.name: getattr(options, item.name) for item in dataclasses.fields(options)
-                if item.name not in self.secret_fields and getattr(options, item.name) is not None}
-
-
-def _typed(kind: str, name: str, hint: Any, value: Any, secret: bool) -> Any:
-    """``value`` checked against the field's type (str, int, float, bool, optionally ``| None``)."""
-    optional = False
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        members = [member for member in typing.get_args(hint) if member is not type(None)]
-        optional = len(members) < len(typing.get_args(hint))
-        hint = members[0] if len(members) == 1 else str
-    shown = "the value given" if secret else repr(value)
-    if isinstance(value, str) and hint in (int, float, bool):  # options from the API are strings: "5", "true"
-        value = _from_text(value, hint)
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if hint is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if hint is bool and isinstance(value, bool):
-        return value
-    if hint is str and isinstance(value, str):
-        text = value.strip()
-        if not text:
-            if optional:
-                return None
-            raise ValidationError(f"{kind} option {name!r} must not be empty", field=name)
-        return text
-    wanted = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(hint, str(hint))
-    raise ValidationError(f"{kind} option {name!r} must be {wanted}, not {shown}", field=name)
-
-
-def _from_text(text: str, hint: Any) -> Any:
-    """A number or a truth value spelled as text; the text itself when it is neither (the caller says what is wrong)."""
-    word = text.strip().lower()
-    if hint is bool:
-        return {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}.get(word, text)
-    try:
-        number = float(word) if hint is float else int(word)
-    except ValueError:
-        return text
-    return number if math.isfinite(number) else text
+        return public_options(self.secret_fields, options)

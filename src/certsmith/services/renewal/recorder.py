@@ -116,7 +116,7 @@ class RenewalRecorder:
         session.add(CertificateVersionRow(
             certificate_id=row.id, version=row.version, action=action, serial=row.serial or "",
             not_before=row.not_before, not_after=row.not_after, issued_at=now, key_id=key_id(certificate),
-            issuer=row.issuer, certificate_pem=row.certificate_pem))
+            issuer=row.issuer, certificate_pem=row.certificate_pem, chain_pem=row.chain_pem, sealed_key=row.sealed_key))
         kept = {k: v for k, v in (row.renewal_plan or {}).items() if k in ("last_result", "last_attempt_at")}
         row.renewal_plan = kept
         self.plan(session, row, now)

@@ -1,0 +1,2 @@
+"""Deployment: the places certificates are served from (``targets/``) and the agent that deploys on hosts certsmith
+cannot reach (``agent/``)."""

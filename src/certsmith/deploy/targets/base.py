@@ -1,0 +1,152 @@
+"""What every deployment target offers: the material it is given, how it installs it, and its plugin description.
+
+A deployment runs in two steps so that bindings sharing a server share its reload:
+
+1. ``install(material)`` puts one version in place (files by atomic rename, an import into ACM, a certificate
+   swapped through HAProxy's runtime API, ...) and returns an :class:`Installed`: how to put back what was there
+   before (``undo``) and what the target wants remembered for the next time (``state``, e.g. the ARN it imported to).
+2. ``activation()`` names what makes installed material live (``nginx -t`` then ``nginx -s reload``). Targets whose
+   activations have the same ``key`` are activated once per run. When an activation fails, the runner undoes every
+   install of its group and runs the activation again, so the server keeps serving the previous version.
+
+A target never logs or puts key material in an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from certsmith.domain.plugin_options import parse_options, public_options, secret_options
+
+__all__ = ["REASONS", "Activation", "DeployError", "DeployTarget", "Held", "Installed", "Material", "TargetPlugin"]
+
+REASONS = frozenset({"unwritable", "config", "reload", "unreachable", "credentials", "refused", "missing"})
+
+
+@dataclass(frozen=True, slots=True)
+class Material:
+    """One version of a certificate, ready to deploy. ``private_key_pem`` is PKCS#8 PEM, unencrypted, in memory only."""
+
+    certificate_arn: str
+    version: int
+    serial: str  # hex, lower-case, no separators (as certsmith's versions keep it)
+    certificate_pem: str
+    chain_pem: str  # the intermediates (may be empty)
+    private_key_pem: str = field(repr=False)
+
+    @property
+    def fullchain_pem(self) -> str:
+        chain = self.chain_pem.strip()
+        return self.certificate_pem.strip() + "\n" + (chain + "\n" if chain else "")
+
+    def __str__(self) -> str:
+        return f"{self.certificate_arn} version {self.version} (serial {self.serial})"
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """What a target holds now: the serial of the certificate in place (None when it holds none) and details."""
+
+    serial: str | None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Installed:
+    """The result of an install: how to restore what was there before, and state to remember for the next run."""
+
+    undo: Callable[[], None]
+    state: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    """What makes installed material live; targets with the same ``key`` share one activation per run."""
+
+    key: str
+    run: Callable[[], None]  # raises DeployError (reason "config" for a failed config test, "reload" otherwise)
+    description: str = ""
+
+
+class DeployError(Exception):
+    """A target could not do what was asked; the message names the target and says why, in plain words."""
+
+    def __init__(self, target: str, problem: str, *, reason: str) -> None:
+        if reason not in REASONS:
+            raise ValueError(f"unknown DeployError reason {reason!r}")
+        super().__init__(f"{target}: {problem}")
+        self.target = target
+        self.problem = problem
+        self.reason = reason
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+@runtime_checkable
+class DeployTarget(Protocol):
+    """A place a certificate is deployed to. ``describe`` names it in messages (``nginx /etc/nginx/certs/www``)."""
+
+    kind: str
+
+    def describe(self) -> str:
+        """The target in a few words, for messages and the CLI."""
+
+    def check(self) -> None:
+        """Prove the options work (the folder is writable, the binary runs, the credentials are good); DeployError."""
+
+    def install(self, material: Material) -> Installed:
+        """Put ``material`` in place, all or nothing (on DeployError nothing has changed)."""
+
+    def activation(self) -> Activation | None:
+        """What makes the installed material live, or None when installing already did."""
+
+    def held(self) -> Held:
+        """What the target holds now (read from the files, the server or the cloud account)."""
+
+    def remove(self) -> None:
+        """Take the certificate away from the target (files deleted, listener certificate detached, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TargetPlugin:
+    """A kind of deployment target: its typed options (the secret ones named) and how to build one.
+
+    ``factory(options, state)`` gets the typed options and the state the last install returned (empty at first).
+    """
+
+    kind: str
+    description: str
+    options_type: type
+    secret_fields: tuple[str, ...]
+    factory: Callable[[Any, Mapping[str, Any]], DeployTarget]
+
+    def parse(self, raw: Mapping[str, Any]) -> Any:
+        """Typed options from a plain mapping; ValidationError naming the field for anything wrong."""
+        return parse_options(self.kind, self.options_type, self.secret_fields, raw)
+
+    def secret_options(self, options: Any) -> dict[str, Any]:
+        return secret_options(self.secret_fields, options)
+
+    def public_options(self, options: Any) -> dict[str, Any]:
+        return public_options(self.secret_fields, options)
+
+    def build(self, raw: Mapping[str, Any], state: Mapping[str, Any] | None = None) -> DeployTarget:
+        return self.factory(self.parse(raw), dict(state or {}))
+
+
+def group_activations(targets: Sequence[DeployTarget]) -> dict[str, tuple[Activation, list[int]]]:
+    """The activations of ``targets`` by key, each with the indexes of the targets that share it (in order)."""
+    found: dict[str, tuple[Activation, list[int]]] = {}
+    for index, target in enumerate(targets):
+        activation = target.activation()
+        if activation is None:
+            continue
+        if activation.key in found:
+            found[activation.key][1].append(index)
+        else:
+            found[activation.key] = (activation, [index])
+    return found
