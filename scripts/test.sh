@@ -8,7 +8,7 @@ ROOT=$(pwd)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }
   need=""
-  for pkg in postgresql openssl golang-cfssl wrk pebble bind9 bind9-dnsutils lego knot knot-dnsutils nginx curl xz-utils prometheus; do
+  for pkg in postgresql openssl golang-cfssl wrk pebble bind9 bind9-dnsutils lego knot knot-dnsutils nginx haproxy apache2 curl xz-utils prometheus; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
   done
   if [ -n "$need" ]; then
