@@ -20,9 +20,31 @@ from typing import Any, Protocol, runtime_checkable
 
 from certsmith.domain.plugin_options import parse_options, public_options, secret_options
 
-__all__ = ["REASONS", "Activation", "DeployError", "DeployTarget", "Held", "Installed", "Material", "TargetPlugin"]
+__all__ = ["REASONS", "Activation", "DeployError", "DeployTarget", "Held", "Installed", "Material", "TargetPlugin",
+           "group_activations", "same_serial", "serial_text"]
 
 REASONS = frozenset({"unwritable", "config", "reload", "unreachable", "credentials", "refused", "missing"})
+
+
+def serial_text(serial: int) -> str:
+    """A serial number as certsmith shows it: colon-separated lower-case hex, as ACM does."""
+    text = format(serial, "x")
+    text = ("0" + text) if len(text) % 2 else text
+    return ":".join(text[i:i + 2] for i in range(0, len(text), 2))
+
+
+def same_serial(first: str | int | None, second: str | int | None) -> bool:
+    """Whether two serials (ints, or hex with or without colons, any case, leading zeros) are the same number."""
+    if first is None or second is None:
+        return False
+
+    def number(value: str | int) -> int:
+        return value if isinstance(value, int) else int(value.replace(":", "").strip() or "0", 16)
+
+    try:
+        return number(first) == number(second)
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +53,7 @@ class Material:
 
     certificate_arn: str
     version: int
-    serial: str  # hex, lower-case, no separators (as certsmith's versions keep it)
+    serial: str  # as ACM shows it (colon-separated hex); compare serials with same_serial()
     certificate_pem: str
     chain_pem: str  # the intermediates (may be empty)
     private_key_pem: str = field(repr=False)
