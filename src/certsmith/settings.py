@@ -46,6 +46,11 @@ class Settings:
     event_retry_seconds: float = 10.0  # the first wait after a failed delivery; it doubles per attempt, up to 15 minutes
     metrics_token: str | None = None  # when set, GET /metrics wants "Authorization: Bearer <token>"
     metrics_certificate_series: int = 100000  # per-certificate series on /metrics at most (the soonest to expire)
+    deploy_parallel: int = 16  # targets one deployment installs (and endpoints it verifies) at once
+    deploy_verify_attempts: int = 5  # TLS handshakes after a deployment until the endpoint serves the new serial
+    deploy_verify_delay_seconds: float = 2.0  # the wait between those handshakes
+    deploy_attempts: int = 5  # runs of a deployment to a target that is unreachable before its item fails
+    deploy_retry_seconds: float = 30.0  # the first wait before such a run; it doubles per run, up to an hour
 
     @property
     def effective_database_url(self) -> str:
