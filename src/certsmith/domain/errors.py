@@ -26,6 +26,7 @@
     │   ├── DnsProviderError           a DNS provider refused or could not be reached (names provider and record)
     │   ├── UnknownOperationError
     │   ├── PayloadTooLargeError
+    │   ├── AccessDeniedError          the caller's key may not call this operation or touch this resource
     │   └── AuthenticationError        bad or missing credentials or signature
     │       ├── UnrecognizedClientError
     │       └── InvalidSignatureError
@@ -38,6 +39,7 @@ Every error has a stable ``code`` (the class's wire name is chosen at the edge, 
 from __future__ import annotations
 
 __all__ = [
+    "AccessDeniedError",
     "AuthenticationError",
     "CertificateMismatchError",
     "CertsmithError",
@@ -203,6 +205,12 @@ class UnknownOperationError(UserError):
 
 class PayloadTooLargeError(UserError):
     code = "payload_too_large"
+
+
+class AccessDeniedError(UserError):
+    """The caller is known, but its key may not do this (an agent's key outside the agent operations)."""
+
+    code = "access_denied"
 
 
 class AuthenticationError(UserError):

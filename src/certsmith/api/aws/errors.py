@@ -12,6 +12,7 @@ _TABLE: tuple[tuple[type[e.CertsmithError], str, int], ...] = (
     (e.UnrecognizedClientError, "UnrecognizedClientException", 403),
     (e.InvalidSignatureError, "InvalidSignatureException", 403),
     (SerializationError, "SerializationException", 400),
+    (e.AccessDeniedError, "AccessDeniedException", 400),
     (e.InvalidEventPatternError, "InvalidEventPatternException", 400),
     (e.ValidationError, "ValidationException", 400),
     (e.InvalidArgsError, "InvalidArgsException", 400),
