@@ -64,6 +64,14 @@ class AccountService:
             account_id = self._account(session, account_id)
             return self._add_key(session, account_id, now)
 
+    def add_access_key(self, session: Session, account_id: str, principal: str) -> Credential:
+        """A new access key acting as ``principal`` (an agent's), added in the caller's transaction."""
+        return self._add_key(session, account_id, self._clock.now(), principal)
+
+    def forget(self, access_key_id: str) -> None:
+        """Drop a key deleted in the caller's transaction from the cache, so it stops working at once here."""
+        self._cache.pop(access_key_id, None)
+
     def access_keys(self, account_id: str | None = None) -> list[AccessKeyInfo]:
         with self._db.read() as session:
             account_id = self._account(session, account_id)
@@ -92,10 +100,10 @@ class AccountService:
             raise InvalidArgsError(f"there are {len(ids)} accounts ({', '.join(ids)}): name one")
         return ids[0]
 
-    def _add_key(self, session: Session, account_id: str, now: datetime) -> Credential:
+    def _add_key(self, session: Session, account_id: str, now: datetime, principal: str | None = None) -> Credential:
         access_key_id = "CSAK" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16))
         secret = secrets.token_urlsafe(30)
-        principal = f"arn:aws:iam::{account_id}:root"
+        principal = principal or f"arn:aws:iam::{account_id}:root"
         session.add(AccessKeyRow(access_key_id=access_key_id, account_id=account_id,
                                  sealed_secret=self._sealer.seal(secret.encode(), access_key_id),
                                  principal=principal, created_at=now))
