@@ -1,0 +1,229 @@
+"""The ``files`` target: a certificate written into a folder under certbot's names, then an optional reload command.
+
+The folder gets ``cert.pem`` (the leaf), ``chain.pem`` (the intermediates), ``fullchain.pem`` (both) and
+``privkey.pem`` (the key, PKCS#8 PEM, mode ``key_mode``: octal text, "600" unless set, never readable by others),
+written all or nothing (see ``atomic.py``). The reload command runs with ``sh -c`` in ``reload_cwd`` (default
+``/``) with a clean environment (PATH and HOME only, C locale); bindings with the same command and folder to run it
+in share one run. The nginx and apache targets are this target with their server's test and reload as activation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from certsmith.domain.errors import ValidationError
+
+from .atomic import FileSpec, check_folder, remove_files, resolve_owner, write_files
+from .base import Activation, DeployError, Held, Installed, Material, TargetPlugin, serial_text
+
+__all__ = ["FILE_NAMES", "PLUGIN", "FilesOptions", "FilesTarget", "FolderOptions", "FolderTarget", "clean_env", "run_command"]
+
+FILE_NAMES = ("cert.pem", "chain.pem", "fullchain.pem", "privkey.pem")
+CERT_MODE = 0o644
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_PRIVATE_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S)
+_TAIL_LINES, _TAIL_CHARS = 15, 1500
+
+
+@dataclass(frozen=True, slots=True)
+class FolderOptions:
+    """What every folder-writing target takes: the folder, who owns the files, the key's mode and a time limit."""
+
+    path: str
+    owner: str | None = None  # user name or uid; unchanged (the server's own) when not given
+    group: str | None = None  # group name or gid
+    key_mode: str = "600"  # octal, e.g. "640" for a group such as ssl-cert; other users never get access
+    timeout: float = 60.0  # seconds for each command the activation runs
+
+    def __post_init__(self) -> None:
+        if not os.path.isabs(self.path):
+            raise ValidationError(f"option 'path' must be an absolute folder path, not {self.path!r}", field="path")
+        if not re.fullmatch(r"0?[0-7]{3}", self.key_mode):
+            raise ValidationError(f"option 'key_mode' must be octal permission bits such as 600 or 640, not "
+                                  f"{self.key_mode!r}", field="key_mode")
+        if int(self.key_mode, 8) & 0o007:
+            raise ValidationError(f"option 'key_mode' {self.key_mode} would let every user on the host read or change "
+                                  "the private key; use 600 or 640", field="key_mode")
+        if int(self.key_mode, 8) & 0o400 == 0:
+            raise ValidationError(f"option 'key_mode' {self.key_mode} does not let the owner read the key", field="key_mode")
+        if not 0 < self.timeout <= 3600:
+            raise ValidationError("option 'timeout' must be a number of seconds from 0 to 3600", field="timeout")
+
+
+@dataclass(frozen=True, slots=True)
+class FilesOptions(FolderOptions):
+    """The ``files`` target's options: the folder's, and a command to run once the files are in place."""
+
+    reload_command: str | None = None  # run with sh -c, e.g. "systemctl reload postfix"
+    reload_cwd: str = "/"
+
+    def __post_init__(self) -> None:
+        FolderOptions.__post_init__(self)
+        if not os.path.isabs(self.reload_cwd):
+            raise ValidationError(f"option 'reload_cwd' must be an absolute path, not {self.reload_cwd!r}",
+                                  field="reload_cwd")
+
+
+def _redacted(text: str) -> str:
+    return _PRIVATE_PEM.sub("[private key removed]", text)
+
+
+def _tail(output: str) -> str:
+    lines = [line.rstrip() for line in _redacted(output).splitlines() if line.strip()]
+    text = "\n".join(lines[-_TAIL_LINES:])
+    return text[-_TAIL_CHARS:]
+
+
+def clean_env() -> dict[str, str]:
+    """The environment commands run with: PATH and HOME only, and the C locale so messages read the same anywhere."""
+    return {"PATH": os.environ.get("PATH") or _DEFAULT_PATH, "HOME": os.environ.get("HOME") or "/", "LC_ALL": "C"}
+
+
+def run_command(target: str, args: Sequence[str], *, what: str, reason: str, timeout: float, cwd: str = "/") -> str:
+    """Run ``args`` (no shell unless they name one) in a session of its own; its output, or DeployError ``reason``
+    with the output's tail. On timeout the whole session is killed."""
+    try:
+        process = subprocess.Popen(list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   cwd=cwd, env=clean_env(), text=True, errors="replace", start_new_session=True)
+    except FileNotFoundError as exc:
+        if exc.filename == cwd or not os.path.isdir(cwd):
+            raise DeployError(target, f"{what}: the folder {cwd} does not exist", reason="config") from None
+        raise DeployError(target, f"{what}: {args[0]} is not installed (not found)", reason="missing") from None
+    except PermissionError as exc:
+        raise DeployError(target, f"{what}: not allowed to run {args[0]} ({exc.strerror})", reason="refused") from None
+    except OSError as exc:
+        raise DeployError(target, f"{what}: cannot run {args[0]} ({exc.strerror})", reason=reason) from None
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        tail = _tail(output or "")
+        raise DeployError(target, f"{what} did not finish within {timeout:g} s" + (f":\n{tail}" if tail else ""),
+                          reason=reason) from None
+    if process.returncode != 0:
+        tail = _tail(output or "")
+        code = process.returncode
+        status = f"exit status {code}" if code > 0 else f"signal {-code}"
+        raise DeployError(target, f"{what} failed ({status})" + (f":\n{tail}" if tail else " with no output"),
+                          reason=reason)
+    return output or ""
+
+
+def _check_key_matches(target: str, material: Material) -> None:
+    """DeployError "config" unless the key and the certificate belong together (a server would refuse to start)."""
+    try:
+        leaf = x509.load_pem_x509_certificate(material.certificate_pem.encode())
+        key = serialization.load_pem_private_key(material.private_key_pem.encode(), password=None)
+    except ValueError:
+        raise DeployError(target, f"the certificate or the private key of {material} cannot be read; nothing was written",
+                          reason="config") from None
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(*spki) != leaf.public_key().public_bytes(*spki):
+        raise DeployError(target, f"the private key of {material} does not match its certificate; nothing was written",
+                          reason="config")
+
+
+class FolderTarget:
+    """A folder that receives certbot's four files; subclasses name what makes them live."""
+
+    kind = "files"
+
+    def __init__(self, options: FolderOptions) -> None:
+        self.options = options
+        self.folder = Path(options.path)
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.folder}"
+
+    def check(self) -> None:
+        resolve_owner(self.describe(), self.options.owner, self.options.group)
+        check_folder(self.describe(), self.folder)
+
+    def files(self, material: Material) -> dict[str, FileSpec]:
+        """What is written, by name."""
+        chain = material.chain_pem.strip()
+        return {
+            "cert.pem": FileSpec(material.certificate_pem.strip().encode() + b"\n", CERT_MODE),
+            "chain.pem": FileSpec((chain + "\n").encode() if chain else b"", CERT_MODE),
+            "fullchain.pem": FileSpec(material.fullchain_pem.encode(), CERT_MODE),
+            "privkey.pem": FileSpec(material.private_key_pem.strip().encode() + b"\n", int(self.options.key_mode, 8)),
+        }
+
+    def install(self, material: Material) -> Installed:
+        _check_key_matches(self.describe(), material)
+        undo = write_files(self.describe(), self.folder, self.files(material), owner=self.options.owner,
+                           group=self.options.group)
+        return Installed(undo=undo, state={})
+
+    def activation(self) -> Activation | None:
+        return None
+
+    def held(self) -> Held:
+        path = self.folder / "cert.pem"
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return Held(None, {"path": str(path)})
+        except OSError as exc:
+            return Held(None, {"path": str(path), "problem": f"cannot read it: {exc.strerror}"})
+        try:
+            leaf = x509.load_pem_x509_certificate(data)
+        except ValueError:
+            return Held(None, {"path": str(path), "problem": "it holds no PEM certificate"})
+        return Held(serial_text(leaf.serial_number), {"path": str(path), "not_after": leaf.not_valid_after_utc.isoformat(),
+                                                      "subject": leaf.subject.rfc4514_string()})
+
+    def remove(self) -> None:
+        remove_files(self.describe(), self.folder, FILE_NAMES)
+
+
+class FilesTarget(FolderTarget):
+    """Certbot's four files in a folder, then the reload command, if any."""
+
+    kind = "files"
+    options: FilesOptions
+
+    def __init__(self, options: FilesOptions) -> None:
+        super().__init__(options)
+
+    def activation(self) -> Activation | None:
+        command = self.options.reload_command
+        if command is None:
+            return None
+        cwd = self.options.reload_cwd
+        what = f"the reload command {command!r}"
+        timeout = self.options.timeout
+
+        def run() -> None:
+            run_command(f"reload command {shlex.quote(command)}", ["sh", "-c", command], what=what, reason="reload",
+                        timeout=timeout, cwd=cwd)
+
+        return Activation(key=f"command {command} (in {cwd})", run=run, description=f"run {command} in {cwd}")
+
+
+def _factory(options: Any, state: Mapping[str, Any]) -> FilesTarget:
+    assert isinstance(options, FilesOptions)
+    return FilesTarget(options)
+
+
+PLUGIN = TargetPlugin(
+    kind="files",
+    description="cert.pem, chain.pem, fullchain.pem and privkey.pem written into a folder, then an optional reload command",
+    options_type=FilesOptions,
+    secret_fields=(),
+    factory=_factory,
+)
