@@ -10,6 +10,7 @@ import typer
 from .ca import ca_app
 from .cert import cert_app
 from .credentials import credentials_app
+from .deploy import deploy_app
 from .dns_provider import dns_provider_app
 from .doctor import doctor_app
 from .endpoint import endpoint_app
@@ -31,6 +32,7 @@ app.command("report")(report)
 app.add_typer(ca_app, name="ca")
 app.add_typer(cert_app, name="cert")
 app.add_typer(credentials_app, name="credentials")
+app.add_typer(deploy_app, name="deploy")
 app.add_typer(dns_provider_app, name="dns-provider")
 app.add_typer(doctor_app, name="doctor")
 app.add_typer(events_app, name="events")
