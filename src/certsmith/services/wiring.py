@@ -29,6 +29,8 @@ from .acm.key_pool import FILL_KEY_POOL_JOB, KeyPool
 from .audit_log import AuditLog
 from .blobs import FileBlobStore
 from .compliance.report import ComplianceReports
+from .deploy.agents import AgentService
+from .deploy.deployments import DeploymentService
 from .endpoints.prober import EndpointProber
 from .endpoints.registry import EndpointRegistry
 from .events.delivery import EventDelivery, RetryPolicy
@@ -122,6 +124,7 @@ class Container:
     event_log: EventLog
     event_rules: EventRules
     compliance: ComplianceReports
+    agents: AgentService
 
     def zone_content(self) -> dict[str, list[str]]:
         """What the validation zone's DNS server serves: the open challenges, and the probe of its delegation."""
@@ -268,4 +271,6 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         notifiers=notifiers, event_dispatcher=EventDispatcher(database, clock, rules=event_rules.enabled_rules,
                                                                    on_dispatched=delivery.kick),
         event_delivery=delivery, event_log=EventLog(database, clock), event_rules=event_rules,
-        compliance=ComplianceReports(database, clock))
+        compliance=ComplianceReports(database, clock),
+        agents=AgentService(database, accounts, sealer, clock,
+                            DeploymentService(database, jobs, sealer, clock, signal).material, outbox))

@@ -12,6 +12,7 @@ from ...services.public.diagnosis import NameReport
 from ...services.public.dns_providers import DnsProviderRecord
 from ...services.public.issuers import IssuerRecord, IssuerSpec
 from ...services.wiring import Container
+from .certsmith_agent import agent_operations
 from .certsmith_deliveries import delivery_operations
 from .certsmith_endpoints import endpoint_operations
 from .certsmith_reissue import reissue_operations
@@ -151,4 +152,5 @@ def certsmith_operations() -> dict[str, Handler]:
         **endpoint_operations(),
         **rule_operations(),
         **report_operations(),
+        **agent_operations(),
     }

@@ -16,6 +16,7 @@ from typing import Any
 from ...domain.errors import CertsmithError, InternalError, PayloadTooLargeError, UnknownOperationError
 from ...services.audit_log import is_mutating
 from ...services.context import Caller
+from ...services.deploy.agents import check_agent_may_call
 from ...services.wiring import Container
 from ..sigv4 import verify_sigv4
 from .acm import acm_operations
@@ -133,6 +134,7 @@ class AwsEndpoint:
             credential = self.container.accounts.credential(identity.access_key_id)
             assert credential is not None
             caller = Caller(credential.account_id, identity.region, credential.principal)
+            check_agent_may_call(credential.principal, service, operation)  # an agent's key: only its own operations
             document = service_shapes(service).parse_input(operation, decode_body(body, cbor), cbor=cbor)
         except CertsmithError as error:
             return self._error(error, cbor)
