@@ -28,7 +28,8 @@ from certsmith.domain.errors import ValidationError
 from .atomic import FileSpec, check_folder, remove_files, resolve_owner, write_files
 from .base import Activation, DeployError, Held, Installed, Material, TargetPlugin, serial_text
 
-__all__ = ["FILE_NAMES", "PLUGIN", "FilesOptions", "FilesTarget", "FolderOptions", "FolderTarget", "clean_env", "run_command"]
+__all__ = ["FILE_NAMES", "PLUGIN", "FilesOptions", "FilesTarget", "FolderOptions", "FolderTarget", "clean_env", "run_command",
+           "split_command"]
 
 FILE_NAMES = ("cert.pem", "chain.pem", "fullchain.pem", "privkey.pem")
 CERT_MODE = 0o644
@@ -121,6 +122,17 @@ def run_command(target: str, args: Sequence[str], *, what: str, reason: str, tim
         raise DeployError(target, f"{what} failed ({status})" + (f":\n{tail}" if tail else " with no output"),
                           reason=reason)
     return output or ""
+
+
+def split_command(name: str, text: str) -> list[str]:
+    """A command line option split as a shell would (no expansion); ValidationError naming the option."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise ValidationError(f"option {name!r} cannot be read as a command line: {exc}", field=name) from None
+    if not words:
+        raise ValidationError(f"option {name!r} must name a program", field=name)
+    return words
 
 
 def _check_key_matches(target: str, material: Material) -> None:
