@@ -149,6 +149,24 @@ class TlsServer:
                                    f"{self.log_tail()}")
             time.sleep(0.02)
 
+    def settled_serial(self, name: str, within: float = READY_WITHIN) -> str | None:
+        """What ``name`` is served once the server presents the certificate now in its folder (a reload takes a
+        moment), or what it serves at the deadline."""
+        deadline = time.monotonic() + within
+        while True:
+            served = self.served_serial(name)
+            try:
+                wanted: str | None = _leaf_serial(self.folder(name))
+            except (OSError, ValueError):
+                wanted = None
+            if wanted is None or same_serial(served, wanted) or time.monotonic() > deadline:
+                return served
+            time.sleep(0.02)
+
+    def restore_site(self, name: str) -> None:
+        """Give the site of ``name`` a new self-signed certificate when its files are gone (after a removal)."""
+        _placeholder(self.folder(name), name)
+
     def wait_serving(self) -> None:
         """Poll until every site presents the certificate in its folder."""
         for name in self.names:
