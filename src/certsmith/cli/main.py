@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from .agent import agent
 from .ca import ca_app
 from .cert import cert_app
 from .credentials import credentials_app
@@ -29,6 +30,7 @@ app = CertsmithTyper(help="certsmith: a self-hosted certificate manager with the
 app.command()(serve)
 app.command()(worker)
 app.command("report")(report)
+app.command("agent")(agent)
 app.add_typer(ca_app, name="ca")
 app.add_typer(cert_app, name="cert")
 app.add_typer(credentials_app, name="credentials")
