@@ -214,8 +214,10 @@ def test_verified_deployment_new_version_and_rollback(own_server: Server, tmp_pa
     try:
         result = cli(own_server, "deploy", "add", arn, "--target", "files", "--path", str(folder), "--name", "tls",
                      "--verify", f"[::1]:{tls.port}/{NAME}", "--rollback", "--wait", "--json")
-        deployment = json.loads(result.stdout)
-        assert deployment["Status"] == "SUCCEEDED", deployment
+        answer = json.loads(result.stdout)
+        deployment = answer["Deployment"]
+        assert deployment["Status"] == "SUCCEEDED" and answer["DeploymentId"] == deployment["DeploymentId"], answer
+        assert answer["Binding"]["Name"] == "tls"
         [item] = deployment["Items"]
         assert same_serial(item["VerifiedSerial"], first)
 

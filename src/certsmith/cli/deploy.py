@@ -6,7 +6,6 @@ like any other client; what is printed and the wait live in ``deploy_view``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,19 +31,18 @@ from .common import (
 )
 from .deploy_view import (
     DeploymentTimeout,
+    binding_options,
     binding_table,
-    check_key,
     failure_line,
     failures,
-    parse_pairs,
     parse_verify,
     print_binding,
     print_deployment,
-    read_secret_value,
     short_id,
     summary,
     wait_for_deployment,
     when,
+    write_agent_key,
 )
 from .help import CertsmithTyper
 
@@ -84,41 +82,9 @@ def _resolve(client: Client, ref: str, certificate_arn: str | None = None) -> st
     return str(found[0]["BindingArn"])
 
 
-def _options(target: str, path: str | None, reload_command: str | None, option: list[str],
-             secret_option: list[str]) -> dict[str, str]:
-    """The binding's Options from --path, --reload-command, --option and --secret-option (prompted when bare)."""
-    try:
-        options = parse_pairs("--option", option)
-        secrets: dict[str, str] = {}
-        for pair in secret_option:
-            key, equals, value = pair.partition("=")
-            key = key.strip()
-            check_key("--secret-option", key, pair)
-            if key in secrets:
-                raise ValueError(f"--secret-option {key}: given twice")
-            secrets[key] = read_secret_value("--secret-option", key, value) if equals else \
-                typer.prompt(f"{key} (for the {target} target)", hide_input=True)
-    except ValueError as exc:
-        raise fail(str(exc), code=2) from None
-    for key in sorted(options.keys() & secrets.keys()):
-        raise fail(f"--option {key} and --secret-option {key}: give it once", code=2)
-    options.update(secrets)
-    for flag, name, given in (("--path", "path", path), ("--reload-command", "reload_command", reload_command)):
-        if given is None:
-            continue
-        if name in options:
-            raise fail(f"{flag} and --option {name}=...: give it once", code=2)
-        if not given.strip():
-            raise fail(f"{flag} must not be empty", code=2)
-        options[name] = given
-    if path is not None and not path.startswith("/"):
-        raise fail(f"--path {path!r}: give an absolute folder (it is on the host that deploys: the server's, or the "
-                   "agent's with --agent)", code=2)
-    return options
-
-
-def _finish(client: Client, deployment_id: str, timeout: float, as_json: bool) -> None:
-    """Follow a deployment to its end; the outcome on stdout, each failure on stderr, exit 1 if any target failed."""
+def _finish(client: Client, deployment_id: str, timeout: float, as_json: bool, also: dict[str, Any] | None = None) -> None:
+    """Follow a deployment to its end; the outcome on stdout (in JSON: the Deployment, beside ``also`` when given),
+    each failure on stderr, exit 1 if any target failed."""
     with api_failures():
         try:
             deployment = wait_for_deployment(client, deployment_id, timeout, show=not as_json)
@@ -126,7 +92,7 @@ def _finish(client: Client, deployment_id: str, timeout: float, as_json: bool) -
             raise fail(f"deployment {deployment_id} is still {exc.deployment.get('Status')} after {timeout:g} s "
                        f"({summary(exc.deployment)}); `certsmith deploy status {deployment_id}` follows it") from None
     if as_json:
-        print_json(deployment)
+        print_json({**also, "Deployment": deployment} if also is not None else deployment)
     else:
         total = len(deployment.get("Items") or [])
         done = total - len(failures(deployment))
@@ -180,7 +146,10 @@ def add(
         raise fail(str(exc), code=2) from None
     if name is not None and not name.strip():
         raise fail("--name must not be empty", code=2)
-    options = _options(target, path, reload_command, option or [], secret_option or [])
+    try:
+        options = binding_options(target, path, reload_command, option or [], secret_option or [])
+    except ValueError as exc:
+        raise fail(str(exc), code=2) from None
     request: dict[str, Any] = {"CertificateArn": arn, "Kind": target, "Options": options, "Rollback": rollback,
                                "Deploy": not no_deploy}
     for key, value in (("Name", name), ("Agent", agent), ("Verify", checked)):
@@ -196,7 +165,7 @@ def add(
     if deployment_id and wait:
         if not as_json:
             print_binding(console, binding)
-        _finish(client, deployment_id, timeout, as_json)
+        _finish(client, deployment_id, timeout, as_json, created)
         return
     if as_json:
         print_json(created)
@@ -340,15 +309,6 @@ def rollback(
     _run_output(client, deployment_id, f"rolling back to version {to_version}", wait, timeout, as_json)
 
 
-def _write_key(path: Path, created: dict[str, Any], region: str) -> None:
-    agent = created["Agent"]
-    text = (f"[default]\naws_access_key_id = {agent['AccessKeyId']}\naws_secret_access_key = {created['SecretAccessKey']}\n"
-            f"# certsmith agent {agent['Name']} ({agent['AgentArn']}), region {region}\n")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-
-
 @agent_app.command("create")
 def create_agent(
     name: Annotated[str, typer.Argument(metavar="NAME", help="the agent's name (bindings name it with --agent)")],
@@ -368,7 +328,7 @@ def create_agent(
     agent = created["Agent"]
     if credentials_file is not None:
         try:
-            _write_key(credentials_file, created, region)
+            write_agent_key(credentials_file, created, region)
         except OSError as exc:
             raise fail(f"agent {name} was created but its key could not be written to {credentials_file} "
                        f"({exc.strerror or exc}); `certsmith deploy agent remove {name}` and create it again") from None

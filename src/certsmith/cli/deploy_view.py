@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -10,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -19,9 +21,9 @@ from .client import Client
 from .common import PIPE_WIDTH, print_fields
 from .endpoint import split_target
 
-__all__ = ["FINAL_ITEM", "DeploymentTimeout", "binding_table", "check_key", "deployment_table", "failure_line", "failures",
-           "parse_pairs", "parse_verify", "print_binding", "print_deployment", "read_secret_value", "short_id", "summary",
-           "verify_text", "wait_for_deployment", "when"]
+__all__ = ["FINAL_ITEM", "DeploymentTimeout", "binding_options", "binding_table", "check_key", "deployment_table",
+           "failure_line", "failures", "parse_pairs", "parse_verify", "print_binding", "print_deployment",
+           "read_secret_value", "short_id", "summary", "verify_text", "wait_for_deployment", "when", "write_agent_key"]
 
 FINAL = frozenset({"SUCCEEDED", "FAILED"})
 FINAL_ITEM = frozenset({"SUCCEEDED", "FAILED", "ROLLED_BACK"})
@@ -177,7 +179,7 @@ def failures(deployment: dict[str, Any]) -> list[dict[str, Any]]:
 def failure_line(item: dict[str, Any]) -> str:
     what = "rolled back" if item.get("Status") == "ROLLED_BACK" else "failed"
     previous = f" to version {item['PreviousVersion']}" if what == "rolled back" and item.get("PreviousVersion") else ""
-    return (f"{short_id(item['BindingArn'])} ({item.get('Kind', '?')} {item.get('Target', '')}) {what}{previous}: "
+    return (f"{short_id(item['BindingArn'])} ({item.get('Target') or item.get('Kind', '?')}) {what}{previous}: "
             f"{item.get('Error') or 'no reason given'}")
 
 
@@ -236,3 +238,43 @@ def wait_for_deployment(client: Client, deployment_id: str, timeout: float, show
                 raise DeploymentTimeout(deployment)
             time.sleep(delay)
             delay = min(delay * 1.5, 2.0)
+
+
+def binding_options(target: str, path: str | None, reload_command: str | None, option: list[str],
+                    secret_option: list[str]) -> dict[str, str]:
+    """The binding's Options from --path, --reload-command, --option and --secret-option (asked for when bare);
+    ValueError naming the option for anything wrong."""
+    options = parse_pairs("--option", option)
+    secrets: dict[str, str] = {}
+    for pair in secret_option:
+        key, equals, value = pair.partition("=")
+        key = key.strip()
+        check_key("--secret-option", key, pair)
+        if key in secrets or key in options:
+            raise ValueError(f"--secret-option {key}: given twice")
+        secrets[key] = read_secret_value("--secret-option", key, value) if equals else \
+            typer.prompt(f"{key} (for the {target} target)", hide_input=True)
+    options.update(secrets)
+    for flag, name, given in (("--path", "path", path), ("--reload-command", "reload_command", reload_command)):
+        if given is None:
+            continue
+        if name in options:
+            raise ValueError(f"{flag} and --option {name}=...: give it once")
+        if not given.strip():
+            raise ValueError(f"{flag} must not be empty")
+        options[name] = given
+    if path is not None and not path.startswith("/"):
+        raise ValueError(f"--path {path!r}: give an absolute folder (it is on the host that deploys: the server's, or "
+                         "the agent's with --agent)")
+    return options
+
+
+def write_agent_key(path: Path, created: dict[str, Any], region: str) -> None:
+    """An agent's key in the AWS shared-credentials format, mode 0600, into a file that must not exist yet."""
+    agent = created["Agent"]
+    text = (f"[default]\naws_access_key_id = {agent['AccessKeyId']}\n"
+            f"aws_secret_access_key = {created['SecretAccessKey']}\n"
+            f"# certsmith agent {agent['Name']} ({agent['AgentArn']}), region {region}\n")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
