@@ -221,13 +221,16 @@ class TlsNginx(TlsServer):
         self.conf_path.write_text("\n".join(lines) + "\n")
 
 
-def start_tls_nginx(home: Path, names: Sequence[str], *, port: int | None = None, binary: str = "nginx") -> TlsNginx:
+def start_tls_nginx(home: Path, names: Sequence[str], *, port: int | None = None, binary: str = "nginx",
+                    start: bool = True) -> TlsNginx:
     """Start nginx on 127.0.0.1:``port`` (a free one if not given) with a TLS server block per name, files in
-    ``home``; returns once every name is served its folder's certificate (RuntimeError with the log otherwise)."""
+    ``home``; returns once every name is served its folder's certificate (RuntimeError with the log otherwise).
+    With ``start=False`` only the files are written (a server that is down)."""
     server = TlsNginx(_checked_home(home), port or free_port(), binary, _checked_names(names))
     server._prepare()
     server.write_config()
-    launch(server, server.command("-g", "daemon off;"), server.wait_serving)
+    if start:
+        launch(server, server.command("-g", "daemon off;"), server.wait_serving)
     return server
 
 
@@ -287,9 +290,10 @@ class TlsApache(TlsServer):
 
 
 def start_tls_apache(home: Path, names: Sequence[str], *, port: int | None = None, binary: str | None = None,
-                     modules: Path | None = None) -> TlsApache:
+                     modules: Path | None = None, start: bool = True) -> TlsApache:
     """Start Apache in the foreground on 127.0.0.1:``port`` (a free one if not given) with a TLS virtual host per
-    name, files in ``home``; returns once every name is served its folder's certificate."""
+    name, files in ``home``; returns once every name is served its folder's certificate. With ``start=False`` only
+    the files are written."""
     binary = binary or apache_binary()
     modules = modules or apache_modules()
     if binary is None or modules is None:
@@ -297,5 +301,6 @@ def start_tls_apache(home: Path, names: Sequence[str], *, port: int | None = Non
     server = TlsApache(_checked_home(home), port or free_port(), binary, _checked_names(names), modules=modules)
     server._prepare()
     server.write_config()
-    launch(server, server.command("-DFOREGROUND"), server.wait_serving)
+    if start:
+        launch(server, server.command("-DFOREGROUND"), server.wait_serving)
     return server
