@@ -30,7 +30,9 @@ from .audit_log import AuditLog
 from .blobs import FileBlobStore
 from .compliance.report import ComplianceReports
 from .deploy.agents import AgentService
-from .deploy.deployments import DeploymentService
+from .deploy.bindings import BindingService
+from .deploy.deployments import DEPLOY_JOB, DeploymentService
+from .deploy.runner import DeploymentRunner, RunnerPolicy
 from .endpoints.prober import EndpointProber
 from .endpoints.registry import EndpointRegistry
 from .events.delivery import EventDelivery, RetryPolicy
@@ -125,6 +127,9 @@ class Container:
     event_rules: EventRules
     compliance: ComplianceReports
     agents: AgentService
+    bindings: BindingService
+    deployments: DeploymentService
+    deploy_runner: DeploymentRunner
 
     def zone_content(self) -> dict[str, list[str]]:
         """What the validation zone's DNS server serves: the open challenges, and the probe of its delegation."""
@@ -157,6 +162,7 @@ class Container:
                                   parallel=16),
             EMAIL_JOB: JobHandler(self.email_validation.run, parallel=4),
             REISSUE_JOB: JobHandler(self.reissue.run_job, self.reissue.mark_failed),
+            DEPLOY_JOB: JobHandler(self.deploy_runner.run, self.deploy_runner.give_up, parallel=8),
         }
 
     def periodic(self) -> list[Periodic]:
@@ -203,7 +209,8 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
     issuance = IssuanceService(database, writes, jobs, sealer, clock, signal, active, settings.effective_public_url)
     key_pool = KeyPool(database, jobs, sealer, clock, signal, settings.key_pool_size)
     outbox = EventOutbox()
-    recorder = RenewalRecorder(outbox)
+    deployments = DeploymentService(database, jobs, sealer, clock, signal)
+    recorder = RenewalRecorder(outbox, deployments)
     certificates = CertificateService(database, jobs, sealer, clock, signal, issuance, key_pool, recorder)
     blobs = FileBlobStore(settings.data_dir / "objects")
     zone = check_zone_name(settings.validation_zone) if settings.validation_zone else None
@@ -232,6 +239,7 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
     if prepare:
         plan_unrecorded(database, recorder, clock)
     endpoints = EndpointRegistry(database, clock)
+    bindings = BindingService(database, sealer, clock, deployments, outbox)
     notifiers = Notifiers(mailer, allow_commands=settings.event_commands)
 
     event_rules = EventRules(database, sealer, clock, allow_commands=notifiers.commands_allowed,
@@ -273,4 +281,9 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         event_delivery=delivery, event_log=EventLog(database, clock), event_rules=event_rules,
         compliance=ComplianceReports(database, clock),
         agents=AgentService(database, accounts, sealer, clock,
-                            DeploymentService(database, jobs, sealer, clock, signal).material, outbox))
+                            deployments.material, outbox),
+        bindings=bindings, deployments=deployments,
+        deploy_runner=DeploymentRunner(database, clock, deployments, bindings, outbox, RunnerPolicy(
+            parallel=settings.deploy_parallel, verify_attempts=settings.deploy_verify_attempts,
+            verify_delay_seconds=settings.deploy_verify_delay_seconds, attempts=settings.deploy_attempts,
+            retry_seconds=settings.deploy_retry_seconds)))

@@ -14,6 +14,7 @@ from ...services.public.issuers import IssuerRecord, IssuerSpec
 from ...services.wiring import Container
 from .certsmith_agent import agent_operations
 from .certsmith_deliveries import delivery_operations
+from .certsmith_deploy import deploy_operations
 from .certsmith_endpoints import endpoint_operations
 from .certsmith_reissue import reissue_operations
 from .certsmith_renewal import renewal_operations
@@ -153,4 +154,5 @@ def certsmith_operations() -> dict[str, Handler]:
         **rule_operations(),
         **report_operations(),
         **agent_operations(),
+        **deploy_operations(),
     }

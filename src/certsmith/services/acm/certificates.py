@@ -33,7 +33,7 @@ from ...domain.errors import (
 from ...domain.tags import check_tags, tags_with, tags_without
 from ...store.database import Database
 from ...store.jobs import JobQueue
-from ...store.tables import CertificateRow
+from ...store.tables import CertificateRow, DeployBindingRow
 from ..context import Caller
 from ..pca.issuance import IssuanceService
 from ..ports import KeyVault, WorkSignal
@@ -262,8 +262,10 @@ class CertificateService:
     def delete(self, caller: Caller, arn: str) -> None:
         with self._db.transaction() as session:
             row = self.load(caller, arn, session)
-            if row.in_use_by:
-                raise ResourceInUseError(f"certificate {arn} is in use by {', '.join(row.in_use_by)}; detach it "
+            users = list(row.in_use_by or []) or list(session.scalars(select(DeployBindingRow.arn).where(
+                DeployBindingRow.certificate_arn == row.arn)))
+            if users:
+                raise ResourceInUseError(f"certificate {arn} is in use by {', '.join(users)}; detach it "
                                          "first", arn=arn)
             session.delete(row)
 

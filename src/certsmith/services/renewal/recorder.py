@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -22,8 +22,8 @@ from ...store.tables import AccountConfigurationRow, CertificateRow, Certificate
 from ..events.outbox import EventOutbox
 from .policies import RenewalPolicies
 
-__all__ = ["ARI_RECHECK", "RenewalRecorder", "certificate_facts", "days_before_expiry", "is_acme", "issuer_of", "key_id",
-           "managed_renewal_of", "planned_at"]
+__all__ = ["ARI_RECHECK", "NewVersionHook", "RenewalRecorder", "certificate_facts", "days_before_expiry", "is_acme",
+           "issuer_of", "key_id", "managed_renewal_of", "planned_at"]
 
 ARI_RECHECK = timedelta(hours=12)  # how often an ACME CA's renewal window is asked again when it names no time
 _EVENT_ACTIONS = {"ISSUANCE": "ISSUANCE", "RENEWAL": "RENEWAL", "IMPORT": "IMPORT", "REIMPORT": "REIMPORT",
@@ -104,9 +104,16 @@ def days_before_expiry(session: Session, account_id: str, region: str) -> int:
     return DEFAULT_DAYS_BEFORE_EXPIRY if config is None else config.days_before_expiry
 
 
+class NewVersionHook(Protocol):
+    """What else happens in the transaction of a new version (deployment to the certificate's bindings)."""
+
+    def on_new_version(self, session: Session, row: CertificateRow, action: str, now: datetime) -> None: ...
+
+
 class RenewalRecorder:
-    def __init__(self, outbox: EventOutbox) -> None:
+    def __init__(self, outbox: EventOutbox, deployments: NewVersionHook | None = None) -> None:
         self._outbox = outbox
+        self._deployments = deployments
 
     def record(self, session: Session, row: CertificateRow, action: str, now: datetime, *, event: bool = True) -> None:
         """``row`` holds a new certificate (stored by the caller): keep it as a version, plan, reset notices, tell."""
@@ -121,6 +128,8 @@ class RenewalRecorder:
         row.renewal_plan = kept
         self.plan(session, row, now)
         self.reset_notices(session, row, now)
+        if self._deployments is not None:
+            self._deployments.on_new_version(session, row, action, now)
         if event:
             directory = None
             if row.type == "AMAZON_ISSUED" and not row.authority_arn and row.issuer_name:

@@ -1,0 +1,59 @@
+"""Names shared by bindings, deployments and the runner: binding ARNs, the certificate of a call, a target's words."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ...deploy.targets.registry import plugin
+from ...domain.arns import CertificateArn, partition_of
+from ...domain.errors import CertsmithError, InvalidArnError, ResourceNotFoundError
+from ...store.tables import CertificateRow, DeployBindingRow
+from ..context import Caller
+
+__all__ = ["binding_arn", "binding_id_of", "certificate_of", "target_text"]
+
+log = logging.getLogger(__name__)
+
+
+def binding_arn(region: str, account_id: str, binding_id: str) -> str:
+    return f"arn:{partition_of(region)}:certsmith:{region}:{account_id}:binding/{binding_id}"
+
+
+def binding_id_of(caller: Caller, text: str, field: str = "BindingArn") -> str:
+    """The id in a binding ARN of the caller's account and region (InvalidArnError, ResourceNotFoundError)."""
+    parts = text.split(":", 5) if isinstance(text, str) else []
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "certsmith" or not parts[5].startswith("binding/") \
+            or not parts[5].removeprefix("binding/"):
+        raise InvalidArnError(f"{field} {text!r} is not a binding ARN (arn:aws:certsmith:<region>:<account>:"
+                              "binding/<id>)", field=field, arn=str(text))
+    caller.check_owns(parts[3], parts[4], text, field, "binding")
+    return parts[5].removeprefix("binding/")
+
+
+def certificate_of(session: Session, caller: Caller, text: str, field: str = "CertificateArn") -> CertificateRow:
+    """The caller's certificate named by ``text`` (InvalidArnError, ResourceNotFoundError naming ``field``)."""
+    arn = CertificateArn.parse(text, field)
+    caller.check_owns(arn.region, arn.account, text, field, "certificate")
+    row = session.scalar(select(CertificateRow).where(
+        CertificateRow.arn == str(arn), CertificateRow.account_id == caller.account_id,
+        CertificateRow.region == caller.region))
+    if row is None:
+        raise ResourceNotFoundError(f"{field}: certificate {text} was not found in this account", field=field, arn=text)
+    return row
+
+
+def target_text(binding: DeployBindingRow, secrets: dict[str, Any] | None = None) -> str:
+    """The binding's target in a few words (its ``describe()``); secrets stand in as placeholders when not given."""
+    try:
+        found = plugin(binding.kind)
+        filler = {name: "secret" for name in found.secret_fields} if secrets is None else secrets
+        return found.factory(found.parse({**binding.options, **filler}), dict(binding.target_state or {})).describe()
+    except (CertsmithError, ValueError, TypeError):
+        return f"{binding.kind} (options no longer valid)"
+    except Exception:
+        log.warning("cannot describe the %s target of binding %s", binding.kind, binding.arn, exc_info=True)
+        return binding.kind

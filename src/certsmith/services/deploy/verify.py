@@ -1,0 +1,102 @@
+"""Verification after a deployment: a TLS handshake with the endpoint a binding names, until it serves the serial."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+
+from ...deploy.targets.base import same_serial, serial_text
+from ...domain.endpoints import check_host, check_port, check_server_name
+from ...domain.errors import ValidationError
+from ...tls.probe import probe_tls
+
+__all__ = ["Endpoint", "Verdict", "check_verify", "verify_all", "verify_one"]
+
+PROBE_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    host: str
+    port: int
+    server_name: str
+
+    @classmethod
+    def of(cls, stored: dict[str, Any]) -> Endpoint:
+        return cls(str(stored["Host"]), int(stored["Port"]), str(stored.get("ServerName") or stored["Host"]))
+
+    def __str__(self) -> str:
+        where = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return where if self.server_name == self.host else f"{where} (server name {self.server_name})"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether the endpoint served ``expected``; ``served`` what it served last, ``error`` why not."""
+
+    ok: bool
+    served: str | None
+    error: str | None
+
+
+def check_verify(verify: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The Verify of a binding as stored: Host, Port (default 443), ServerName (default the host); ValidationError."""
+    if not verify:
+        return None
+    if not isinstance(verify.get("Host"), str):
+        raise ValidationError("Verify.Host is required: the host (or IP address) that serves the certificate",
+                              field="Verify.Host")
+    host = check_host(verify["Host"], "Verify.Host")
+    port = check_port(verify["Port"] if verify.get("Port") is not None else 443, "Verify.Port")
+    server_name = check_server_name(verify["ServerName"], "Verify.ServerName") if verify.get("ServerName") else host
+    return {"Host": host, "Port": port, "ServerName": server_name}
+
+
+def _served_serial(chain: Sequence[bytes]) -> str | None:
+    if not chain:
+        return None
+    try:
+        return serial_text(x509.load_der_x509_certificate(chain[0]).serial_number)
+    except ValueError:
+        return None
+
+
+def _shown(serial: str) -> str:
+    try:
+        return serial_text(int(serial.replace(":", "").strip(), 16))
+    except ValueError:
+        return serial
+
+
+def verify_one(endpoint: Endpoint, expected: str, attempts: int, delay: float, *,
+               sleep: Callable[[float], None] = time.sleep, timeout: float = PROBE_TIMEOUT) -> Verdict:
+    """Handshake up to ``attempts`` times, ``delay`` seconds apart, until the leaf's serial is ``expected``."""
+    served: str | None = None
+    error: str | None = None
+    for attempt in range(max(1, attempts)):
+        if attempt:
+            sleep(delay)
+        observation = probe_tls(endpoint.host, endpoint.port, endpoint.server_name, None, timeout)
+        if observation.error is not None:
+            error = f"{endpoint} could not be reached: {observation.error}"
+            continue
+        served = _served_serial(observation.chain)
+        if same_serial(served, expected):
+            return Verdict(True, served, None)
+        error = f"{endpoint} served serial {served or 'none'}, expected {_shown(expected)}"
+    return Verdict(False, served, error)
+
+
+def verify_all(checks: Sequence[tuple[Endpoint, str]], attempts: int, delay: float, parallel: int) -> list[Verdict]:
+    """:func:`verify_one` for each (endpoint, expected serial), several at once."""
+    if not checks:
+        return []
+    if len(checks) == 1:
+        return [verify_one(checks[0][0], checks[0][1], attempts, delay)]
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(checks)))) as pool:
+        return list(pool.map(lambda check: verify_one(check[0], check[1], attempts, delay), checks))

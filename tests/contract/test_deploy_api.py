@@ -1,0 +1,135 @@
+"""Deployment through a real `certsmith serve` with boto3: bindings to the files target, deployments, InUseBy, renewal,
+rollback to an earlier version, verification against a live TLS server (with rollback), failures that keep the old files.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from cryptography import x509
+
+from certsmith.deploy.targets.base import same_serial
+from certsmith.testing.pki import WAIT, root_ca
+
+from ..conftest import Server, backend_url, start_server
+
+FINAL = ("SUCCEEDED", "FAILED")
+
+
+@pytest.fixture(scope="module")
+def deploy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = start_server(tmp_path_factory.mktemp("deploy-server"), backend_url(),
+                       settings={"deploy_verify_attempts": 3, "deploy_verify_delay_seconds": 0.2,
+                                 "deploy_retry_seconds": 0.5, "deploy_attempts": 3})
+    yield srv
+    srv.stop()
+    log = srv.log_path.read_text()
+    assert "Traceback" not in log, f"the server logged a traceback:\n{log}"
+
+
+@pytest.fixture(scope="module")
+def acm(deploy_server: Server) -> Any:
+    return deploy_server.client("acm")
+
+
+@pytest.fixture(scope="module")
+def own(deploy_server: Server) -> Any:
+    return deploy_server.client("certsmith")
+
+
+@pytest.fixture(scope="module")
+def ca(deploy_server: Server) -> str:
+    return root_ca(deploy_server.client("acm-pca"), "Deploy Root", key_algorithm="RSA_2048", signing="SHA256WITHRSA")
+
+
+def issued(acm: Any, ca: str, domain: str) -> str:
+    arn: str = acm.request_certificate(DomainName=domain, CertificateAuthorityArn=ca)["CertificateArn"]
+    acm.get_waiter("certificate_validated").wait(CertificateArn=arn, WaiterConfig=WAIT)
+    return arn
+
+
+def finished(own: Any, deployment_id: str, within: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        deployment: dict[str, Any] = own.describe_deployment(DeploymentId=deployment_id)["Deployment"]
+        if deployment["Status"] in FINAL or time.monotonic() > deadline:
+            return deployment
+        time.sleep(0.1)
+
+
+def serial_in(folder: Path) -> int:
+    return x509.load_pem_x509_certificate((folder / "cert.pem").read_bytes()).serial_number
+
+
+def error_of(call: Any, **kwargs: Any) -> tuple[str, str]:
+    with pytest.raises(ClientError) as info:
+        call(**kwargs)
+    return info.value.response["Error"]["Code"], info.value.response["Error"]["Message"]
+
+
+def current_serial(acm: Any, arn: str) -> str:
+    serial: str = acm.describe_certificate(CertificateArn=arn)["Certificate"]["Serial"]
+    return serial
+
+
+def test_a_binding_deploys_the_files_and_holds_the_certificate_in_use(acm: Any, own: Any, ca: str,
+                                                                       tmp_path: Path) -> None:
+    arn = issued(acm, ca, "files.deploy.test")
+    folder = tmp_path / "site"
+    folder.mkdir()
+    created = own.create_binding(CertificateArn=arn, Kind="files", Options={"path": str(folder)}, Name="site")
+    binding = created["Binding"]
+    assert binding["BindingArn"].startswith("arn:aws:certsmith:us-east-1:") and ":binding/" in binding["BindingArn"]
+    assert binding["Kind"] == "files" and binding["Options"]["path"] == str(folder) and binding["Name"] == "site"
+    assert str(folder) in binding["Target"] and binding["Status"] == "PENDING"
+    deployment = finished(own, created["DeploymentId"])
+    assert deployment["Status"] == "SUCCEEDED", deployment
+    assert deployment["Trigger"] == "MANUAL" and deployment["Version"] == 1
+    [item] = deployment["Items"]
+    assert item["BindingArn"] == binding["BindingArn"] and item["Status"] == "SUCCEEDED" and item["Attempts"] == 1
+    assert same_serial(serial_in(folder), current_serial(acm, arn))
+    assert {p.name for p in folder.iterdir()} >= {"cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"}
+    assert oct(os.stat(folder / "privkey.pem").st_mode & 0o777) == "0o600"
+    described = own.describe_binding(BindingArn=binding["BindingArn"])["Binding"]
+    assert described["Status"] == "DEPLOYED" and described["DeployedVersion"] == 1
+    assert same_serial(described["DeployedSerial"], current_serial(acm, arn))
+    listed = own.list_bindings(CertificateArn=arn)["Bindings"]
+    assert [b["BindingArn"] for b in listed] == [binding["BindingArn"]]
+    assert any(d["DeploymentId"] == created["DeploymentId"] and "Items" not in d
+               for d in own.list_deployments(CertificateArn=arn)["Deployments"])
+    # The binding holds the certificate in use: ACM shows it, and the certificate cannot be deleted.
+    assert acm.describe_certificate(CertificateArn=arn)["Certificate"]["InUseBy"] == [binding["BindingArn"]]
+    code, message = error_of(acm.delete_certificate, CertificateArn=arn)
+    assert code == "ResourceInUseException" and binding["BindingArn"] in message
+    own.delete_binding(BindingArn=binding["BindingArn"], RemoveFromTarget=True)
+    assert not (folder / "privkey.pem").exists()
+    assert acm.describe_certificate(CertificateArn=arn)["Certificate"].get("InUseBy", []) == []
+    assert error_of(own.describe_binding, BindingArn=binding["BindingArn"])[0] == "ResourceNotFoundException"
+    acm.delete_certificate(CertificateArn=arn)
+
+
+def test_create_binding_says_what_is_wrong(acm: Any, own: Any, ca: str, tmp_path: Path) -> None:
+    arn = issued(acm, ca, "wrong.deploy.test")
+    code, message = error_of(own.create_binding, CertificateArn=arn, Kind="ftp", Options={})
+    assert code == "ValidationException" and "ftp" in message and "files" in message
+    code, message = error_of(own.create_binding, CertificateArn=arn, Kind="files", Options={"folder": "/tmp"})
+    assert code == "ValidationException" and "folder" in message and "path" in message
+    code, message = error_of(own.create_binding, CertificateArn=arn, Kind="files", Options={})
+    assert code == "ValidationException" and "path" in message
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    code, message = error_of(own.create_binding, CertificateArn=arn, Kind="files", Options={"path": str(locked / "x")})
+    assert code == "ValidationException" and str(locked) in message
+    code, message = error_of(own.create_binding, CertificateArn=arn, Kind="files", Options={"path": str(tmp_path)},
+                             Verify={"Host": "127.0.0.1", "Port": 70000})
+    assert code == "ValidationException" and "Verify.Port" in message
+    missing = arn[:-4] + "0000"
+    assert error_of(own.create_binding, CertificateArn=missing, Kind="files",
+                    Options={"path": str(tmp_path)})[0] == "ResourceNotFoundException"
+    assert own.list_bindings(CertificateArn=arn)["Bindings"] == []
