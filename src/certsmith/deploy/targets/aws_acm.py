@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .aws_common import AcmCertificates, AwsCalls, AwsOptions, acm_region
-from .base import Activation, DeployError, DeployTarget, Held, Installed, Material, TargetPlugin
+from .base import Activation, DeployError, DeployTarget, Held, Installed, Material, TargetPlugin, same_serial
 
 __all__ = ["PLUGIN", "AcmOptions", "AcmTarget"]
 
@@ -73,7 +73,7 @@ class AcmTarget:
         arn = self.arn
         if arn is not None:
             current = self.acm.serial(arn)
-            if current == material.serial:
+            if same_serial(current, material.serial):
                 return Installed(undo=_nothing, state={"ImportedArn": arn})
             if current is None:
                 if self._remembered is None:

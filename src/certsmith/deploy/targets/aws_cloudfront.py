@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from certsmith.domain.errors import ValidationError
 
 from .aws_common import AcmCertificates, AwsCalls, AwsOptions, import_to_spare, slots_of
-from .base import Activation, DeployError, DeployTarget, Held, Installed, Material, TargetPlugin
+from .base import Activation, DeployError, DeployTarget, Held, Installed, Material, TargetPlugin, same_serial
 
 __all__ = ["PLUGIN", "CloudFrontOptions", "CloudFrontTarget", "viewer_certificate"]
 
@@ -81,7 +81,7 @@ class CloudFrontTarget:
         before = self._viewer()
         current = before.get("ACMCertificateArn") or None
         ours = current if current in self.slots else None
-        if ours is not None and self.acm.serial(ours) == material.serial:
+        if ours is not None and same_serial(self.acm.serial(ours), material.serial):
             return Installed(undo=_nothing, state=self._state(self.slots, self.replaced))
         arn, fresh = import_to_spare(self.acm, material, self.slots, [current] if current else [])
         custom = bool(current or before.get("IAMCertificateId"))

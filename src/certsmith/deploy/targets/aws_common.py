@@ -21,7 +21,7 @@ from cryptography import x509
 
 from certsmith.domain.errors import ValidationError
 
-from .base import DeployError, Material
+from .base import DeployError, Material, serial_text
 
 __all__ = ["AcmCertificates", "AwsCalls", "AwsOptions", "acm_region", "import_to_spare", "serial_of_pem", "slots_of"]
 
@@ -36,8 +36,11 @@ _CREDENTIAL_CODES = frozenset({"InvalidClientTokenId", "SignatureDoesNotMatch", 
 _MISSING_CODES = frozenset({"ResourceNotFoundException", "ListenerNotFound", "LoadBalancerNotFound", "NoSuchDistribution",
                             "CertificateNotFound"})
 _SERVICES = {"acm": "ACM", "elbv2": "Elastic Load Balancing", "cloudfront": "CloudFront"}
+_IAM_PREFIXES = {"elbv2": "elasticloadbalancing"}
 _PEM_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(-----END [A-Z0-9 ]+-----|$)", re.S)
 _LONG_BASE64 = re.compile(r"[A-Za-z0-9+/=]{40,}")
+_XML_CODE = re.compile(r"<Code>([^<]{1,100})</Code>")
+_XML_MESSAGE = re.compile(r"<Message>([^<]{0,1000})</Message>", re.S)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,8 +100,8 @@ def acm_region(kind: str, field: str, arn: str, region: str) -> str:
 
 
 def serial_of_pem(pem: str) -> str:
-    """The serial of a PEM certificate as certsmith keeps it: hex, lower-case, no separators."""
-    return format(x509.load_pem_x509_certificate(pem.encode()).serial_number, "x")
+    """The serial of a PEM certificate as certsmith shows it (colon-separated hex)."""
+    return serial_text(x509.load_pem_x509_certificate(pem.encode()).serial_number)
 
 
 def _scrub(text: str) -> str:
@@ -151,7 +154,8 @@ class AwsCalls:
             return getattr(client, operation)(**kwargs)
         except ClientError as exc:
             code, text = _error(exc.response)
-            api = f"{service}:{self.client(service, region).meta.method_to_api_mapping.get(operation, operation)}"
+            action = self.client(service, region).meta.method_to_api_mapping.get(operation, operation)
+            api = f"{_IAM_PREFIXES.get(service, service)}:{action}"
             if code in _CREDENTIAL_CODES:
                 raise DeployError(target, f"{name} refused the credentials ({code}: {text}): check access_key_id and "
                                   f"secret_access_key (or the default AWS credentials) and that they allow {api}",
@@ -183,8 +187,17 @@ class AwsCalls:
 
 
 def _error(response: Mapping[str, Any]) -> tuple[str, str]:
+    """(code, message) of an error response; also from an XML body a JSON service's emulator may send instead."""
     error = response.get("Error") or {}
-    return str(error.get("Code", "") or "unknown"), _scrub(str(error.get("Message", "")))
+    code, text = str(error.get("Code", "") or "unknown"), str(error.get("Message", ""))
+    if text.lstrip().startswith("<"):
+        inner_code, inner_text = _XML_CODE.search(text), _XML_MESSAGE.search(text)
+        code = inner_code.group(1) if inner_code else code
+        text = inner_text.group(1) if inner_text else ""
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    if code.isdigit() and status in (401, 403):
+        code = "AccessDenied"
+    return code, _scrub(text)
 
 
 class AcmCertificates:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from certsmith.domain.errors import ValidationError
 
 from .aws_common import AcmCertificates, AwsCalls, AwsOptions, import_to_spare, slots_of
-from .base import Activation, DeployError, DeployTarget, Held, Installed, Material, TargetPlugin
+from .base import Activation, DeployError, DeployTarget, Held, Installed, Material, TargetPlugin, same_serial
 
 __all__ = ["PLUGIN", "Elbv2Options", "Elbv2Target"]
 
@@ -75,7 +75,7 @@ class Elbv2Target:
         attached = self._attached()
         default = next((arn for arn, is_default in attached if is_default), None)
         ours = self._ours(attached)
-        if ours is not None and self.acm.serial(ours) == material.serial:
+        if ours is not None and same_serial(self.acm.serial(ours), material.serial):
             return Installed(undo=_nothing, state=self._state(self.slots, self.replaced))
         arn, fresh = import_to_spare(self.acm, material, self.slots, [item for item, _ in attached])
         slots = [arn] + ([ours] if ours is not None and ours != arn else [])
