@@ -27,6 +27,7 @@ def agent(
 ) -> None:
     """Deploy the certificates bound to this host's agent: poll the server, install, reload, check, report."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("botocore").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         settings = load_config(config)
     except ConfigError as exc:
@@ -56,3 +57,4 @@ def agent(
     while runner.deploying.is_set() and thread.is_alive() and not deadline.is_set():
         thread.join(0.1)
     timer.cancel()
+    logging.getLogger("certsmith.agent").info("agent stopped")

@@ -95,7 +95,6 @@ class Agent:
                 delay = min(delay * 2, self.config.max_backoff_seconds)
                 continue
             delay = 1.0
-        log.info("agent stopped")
 
     def step(self, wait: int | None = None) -> int:
         """Send what was not sent, poll once, deploy the work it brought; the number of work items done."""
