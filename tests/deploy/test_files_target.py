@@ -265,3 +265,17 @@ def test_held_says_none_without_a_certificate_and_remove_deletes_only_ours(tmp_p
     assert os.listdir(tmp_path) == ["other.txt"]
     (tmp_path / "cert.pem").write_text("not a certificate")
     assert target.held().serial is None and "no PEM certificate" in target.held().detail["problem"]
+
+
+def test_undo_puts_back_a_symbolic_link_as_a_link(tmp_path: Path, materials: list[Material]) -> None:
+    archive = tmp_path / "archive"
+    live = tmp_path / "live"
+    archive.mkdir()
+    live.mkdir()
+    (archive / "cert1.pem").write_text("the archived certificate\n")
+    (live / "cert.pem").symlink_to("../archive/cert1.pem")
+    installed = files_target(live).install(materials[0])
+    assert not (live / "cert.pem").is_symlink()
+    installed.undo()
+    assert os.readlink(live / "cert.pem") == "../archive/cert1.pem"
+    assert (archive / "cert1.pem").read_text() == "the archived certificate\n"

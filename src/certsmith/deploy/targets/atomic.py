@@ -42,6 +42,7 @@ class _Previous:
     mode: int
     uid: int
     gid: int
+    link: str | None = None  # the target of a symbolic link (restored as the link itself)
 
 
 def resolve_owner(target: str, owner: str | None, group: str | None) -> tuple[int, int]:
@@ -86,6 +87,8 @@ def _read_previous(target: str, path: Path) -> _Previous | None:
         raise DeployError(target, f"cannot read {path}: {exc.strerror}", reason="unwritable") from None
     if stat.S_ISDIR(info.st_mode):
         raise DeployError(target, f"{path} is a folder, not a file", reason="unwritable")
+    if stat.S_ISLNK(info.st_mode):
+        return _Previous(b"", 0, info.st_uid, info.st_gid, link=os.readlink(path))
     try:
         content = path.read_bytes()
     except OSError as exc:
@@ -169,10 +172,19 @@ def _put(target: str, folder: Path, files: Mapping[str, tuple[FileSpec, int, int
 
 def _restore(target: str, folder: Path, previous: Mapping[str, _Previous | None]) -> None:
     """Put each file back as it was (deleting those that did not exist)."""
-    present = {name: was for name, was in previous.items() if was is not None}
+    present = {name: was for name, was in previous.items() if was is not None and was.link is None}
     for name, was in previous.items():
         if was is None:
             _unlink(folder / name)
+        elif was.link is not None:
+            temp = folder / f"{_TEMP_PREFIX}{secrets.token_hex(6)}-{name}"
+            try:
+                os.symlink(was.link, temp)
+                os.replace(temp, folder / name)
+            except OSError as exc:
+                _unlink(temp)
+                raise DeployError(target, f"cannot restore the link {folder / name}: {exc.strerror}",
+                                  reason="unwritable") from None
     if present:
         _put(target, folder, {name: (FileSpec(was.content, was.mode), was.uid, was.gid) for name, was in present.items()})
     else:
