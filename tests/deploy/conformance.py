@@ -15,6 +15,7 @@ and the suite gives it three versions of one certificate (``materials``), each w
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -67,6 +68,12 @@ def make_materials(count: int = 3, names: tuple[str, ...] = ("localhost", "www.e
     return materials
 
 
+@functools.cache
+def _shared_materials() -> list[Material]:
+    """The suite's three versions, made once per test session (key generation is not what is tested)."""
+    return make_materials()
+
+
 def _deploy(target: DeployTarget, material: Material) -> Installed:
     """Install and activate, as the runner does for a target alone."""
     installed = target.install(material)
@@ -85,9 +92,9 @@ def _key_body(material: Material) -> str:
 class TargetConformance:
     """Subclass it (``class TestFilesConformance(TargetConformance)``) and provide the fixtures named above."""
 
-    @pytest.fixture(scope="class")
+    @pytest.fixture
     def materials(self) -> list[Material]:
-        return make_materials()
+        return _shared_materials()
 
     @pytest.fixture
     def served_serial(self) -> Callable[[], str | None]:
