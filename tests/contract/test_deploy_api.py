@@ -5,6 +5,9 @@ rollback to an earlier version, verification against a live TLS server (with rol
 from __future__ import annotations
 
 import os
+import socket
+import ssl
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,3 +136,136 @@ def test_create_binding_says_what_is_wrong(acm: Any, own: Any, ca: str, tmp_path
     assert error_of(own.create_binding, CertificateArn=missing, Kind="files",
                     Options={"path": str(tmp_path)})[0] == "ResourceNotFoundException"
     assert own.list_bindings(CertificateArn=arn)["Bindings"] == []
+
+
+# -- a TLS server that serves whatever the folder holds now ------------------------------------------------------
+class FolderTlsServer:
+    """Serves TLS on loopback with the fullchain.pem and privkey.pem of ``folder``, read anew for each connection."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.socket.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.socket.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                connection, _ = self.socket.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with connection:
+                try:
+                    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                    context.load_cert_chain(self.folder / "fullchain.pem", self.folder / "privkey.pem")
+                    connection.settimeout(5)
+                    with context.wrap_socket(connection, server_side=True) as tls:
+                        tls.recv(1)
+                except (OSError, ssl.SSLError):
+                    continue
+
+    def close(self) -> None:
+        self.stop.set()
+        self.socket.close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def tls_folder(tmp_path: Path) -> Iterator[tuple[Path, FolderTlsServer]]:
+    folder = tmp_path / "served"
+    folder.mkdir()
+    served = FolderTlsServer(folder)
+    yield folder, served
+    served.close()
+
+
+def deployment_of(own: Any, arn: str, trigger: str, within: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        for deployment in own.list_deployments(CertificateArn=arn)["Deployments"]:
+            if deployment["Trigger"] == trigger:
+                return finished(own, deployment["DeploymentId"], within)
+        time.sleep(0.1)
+    raise AssertionError(f"no {trigger} deployment of {arn} within {within} s")
+
+
+def test_renewal_deploys_the_new_version_verified_and_an_earlier_one_can_be_put_back(
+        acm: Any, own: Any, ca: str, tls_folder: tuple[Path, FolderTlsServer]) -> None:
+    folder, served = tls_folder
+    arn = issued(acm, ca, "verified.deploy.test")
+    first = current_serial(acm, arn)
+    created = own.create_binding(CertificateArn=arn, Kind="files", Options={"path": str(folder)},
+                                 Verify={"Host": "127.0.0.1", "Port": served.port, "ServerName": "verified.deploy.test"})
+    assert created["Binding"]["Verify"] == {"Host": "127.0.0.1", "Port": served.port,
+                                            "ServerName": "verified.deploy.test"}
+    deployment = finished(own, created["DeploymentId"])
+    assert deployment["Status"] == "SUCCEEDED", deployment
+    assert same_serial(deployment["Items"][0]["VerifiedSerial"], first)
+    # A renewal deploys the new version to the binding, verified against the live server.
+    acm.renew_certificate(CertificateArn=arn)
+    renewal = deployment_of(own, arn, "RENEWAL")
+    second = current_serial(acm, arn)
+    assert not same_serial(first, second)
+    assert renewal["Status"] == "SUCCEEDED" and renewal["Version"] == 2, renewal
+    assert same_serial(renewal["Serial"], second) and same_serial(renewal["Items"][0]["VerifiedSerial"], second)
+    assert renewal["Items"][0]["PreviousVersion"] == 1
+    assert same_serial(serial_in(folder), second)
+    # An earlier version goes back on request: a ROLLBACK deployment.
+    rollback_id = own.run_deployment(CertificateArn=arn, Version=1)["DeploymentId"]
+    rollback = finished(own, rollback_id)
+    assert rollback["Trigger"] == "ROLLBACK" and rollback["Status"] == "SUCCEEDED" and rollback["Version"] == 1
+    assert same_serial(serial_in(folder), first) and same_serial(rollback["Items"][0]["VerifiedSerial"], first)
+    binding = own.describe_binding(BindingArn=created["Binding"]["BindingArn"])["Binding"]
+    assert binding["DeployedVersion"] == 1 and same_serial(binding["DeployedSerial"], first)
+    # The current one again, to the bindings named.
+    again = finished(own, own.run_deployment(CertificateArn=arn, BindingArns=[binding["BindingArn"]])["DeploymentId"])
+    assert again["Trigger"] == "MANUAL" and again["Version"] == 2 and again["Status"] == "SUCCEEDED"
+    assert same_serial(serial_in(folder), second)
+    code, message = error_of(own.run_deployment, CertificateArn=arn, Version=7)
+    assert code == "ValidationException" and "Version" in message
+    own.delete_binding(BindingArn=binding["BindingArn"])
+
+
+def test_an_endpoint_that_serves_another_certificate_rolls_the_binding_back(
+        acm: Any, own: Any, ca: str, tls_folder: tuple[Path, FolderTlsServer], tmp_path: Path) -> None:
+    stale, served = tls_folder  # the server serves this folder; the binding writes another one
+    other = issued(acm, ca, "stale.deploy.test")
+    stale_binding = own.create_binding(CertificateArn=other, Kind="files", Options={"path": str(stale)})
+    assert finished(own, stale_binding["DeploymentId"])["Status"] == "SUCCEEDED"
+    arn = issued(acm, ca, "rollback.deploy.test")
+    folder = tmp_path / "written"
+    folder.mkdir()
+    created = own.create_binding(CertificateArn=arn, Kind="files", Options={"path": str(folder)}, Rollback=True,
+                                 Verify={"Host": "127.0.0.1", "Port": served.port})
+    deployment = finished(own, created["DeploymentId"])
+    [item] = deployment["Items"]
+    assert deployment["Status"] == "FAILED" and item["Status"] == "ROLLED_BACK", deployment
+    assert same_serial(item["VerifiedSerial"], current_serial(acm, other))
+    assert "served serial" in item["Error"] and "expected" in item["Error"]
+    assert not (folder / "cert.pem").exists()  # what was there before (nothing) is back
+    binding = own.describe_binding(BindingArn=created["Binding"]["BindingArn"])["Binding"]
+    assert binding["Status"] == "FAILED" and "DeployedVersion" not in binding and "served serial" in binding["LastError"]
+    for each in (binding["BindingArn"], stale_binding["Binding"]["BindingArn"]):
+        own.delete_binding(BindingArn=each)
+
+
+def test_a_failing_reload_command_leaves_the_old_files(acm: Any, own: Any, ca: str, tmp_path: Path) -> None:
+    arn = issued(acm, ca, "reload.deploy.test")
+    folder = tmp_path / "old"
+    folder.mkdir()
+    for name in ("cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"):
+        (folder / name).write_text(f"the old {name}\n")
+    created = own.create_binding(CertificateArn=arn, Kind="files",
+                                 Options={"path": str(folder), "reload_command": "echo no >&2; exit 3"})
+    deployment = finished(own, created["DeploymentId"])
+    [item] = deployment["Items"]
+    assert deployment["Status"] == "FAILED" and item["Status"] == "FAILED", deployment
+    assert "exit status 3" in item["Error"] and "activating the previous version failed too" in item["Error"]
+    assert (folder / "cert.pem").read_text() == "the old cert.pem\n"
+    assert (folder / "privkey.pem").read_text() == "the old privkey.pem\n"
+    own.delete_binding(BindingArn=created["Binding"]["BindingArn"])
