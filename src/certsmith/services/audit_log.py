@@ -12,7 +12,7 @@ from .context import Caller
 __all__ = ["AuditLog", "is_mutating"]
 
 _TABLE = Base.metadata.tables["audit_log"]
-_READ_ONLY_PREFIXES = ("Describe", "List", "Get", "Diagnose")
+_READ_ONLY_PREFIXES = ("Describe", "List", "Get", "Diagnose", "Poll")  # an agent's long poll changes nothing
 
 
 def is_mutating(operation: str) -> bool:
