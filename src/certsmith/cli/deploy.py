@@ -272,10 +272,10 @@ def status(
     with api_failures():
         deployment_id = ref
         if ref.startswith("arn:"):
-            found = client.call_all("list_deployments", "Deployments", CertificateArn=ref)
+            found = client.call("list_deployments", CertificateArn=ref, MaxResults=1)["Deployments"]  # newest first
             if not found:
                 raise fail(f"{ref} has not been deployed yet (certsmith deploy add binds it to a target)")
-            deployment_id = max(found, key=lambda d: (d["CreatedAt"], d["DeploymentId"]))["DeploymentId"]
+            deployment_id = found[0]["DeploymentId"]
         deployment = client.call("describe_deployment", DeploymentId=deployment_id)["Deployment"]
     if as_json:
         print_json(deployment)
