@@ -284,8 +284,8 @@ def test_bad_input_is_one_line_naming_the_option(own_server: Server, tmp_path: P
         result = runner.invoke(app, ["deploy", "add", arn, "--target", "files", *extra], env=own_server.env())
         lines = result.stderr.strip().splitlines()
         assert result.exit_code == 2 and len(lines) == 1, (extra, result.stderr)
-        assert (field in lines[0] and words in lines[0] and result.exception is None) or \
-            isinstance(result.exception, SystemExit), (extra, lines)
+        assert field in lines[0] and words in lines[0], (extra, lines)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (extra, result.exception)
     piped = cli(own_server, "deploy", "add", arn, "--target", "files", "--verify", "[::1]:99999/x.test", ok=False)
     assert piped.returncode == 2 and piped.stderr.strip().splitlines() == [
         "certsmith: --verify '[::1]:99999/x.test': the port must be from 1 to 65535"]
