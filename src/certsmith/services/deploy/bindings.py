@@ -243,7 +243,7 @@ class BindingService:
                 DeploymentItemRow.status.in_(("WAITING_FOR_AGENT", "PENDING", "IN_PROGRESS")))
                 .order_by(DeploymentRow.created_at.desc()).limit(1)).first()
             if found is not None:
-                item, deployment = found.tuple()
+                item, deployment = found[0], found[1]
             else:  # no deployment waits for it (a repeated report, or the agent caught up on its own)
                 if status == "SUCCEEDED" and binding.deployed_version == version and binding.status == "DEPLOYED":
                     return

@@ -1,0 +1,275 @@
+"""The deployment service driven directly (FixedClock, a worker run by hand), with an in-process target kind whose
+server can be down, refuse its configuration or fail its reload: retries of unreachable targets, one activation
+per server and its undo, sealed secret options, events, and an agent's report."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from certsmith.deploy.targets import registry
+from certsmith.deploy.targets.base import Activation, DeployError, Held, Installed, Material, TargetPlugin
+from certsmith.domain.clock import FixedClock
+from certsmith.domain.errors import ResourceInUseError, ValidationError
+from certsmith.services.acm.certificates import RequestedCertificate
+from certsmith.services.context import Caller
+from certsmith.services.deploy.bindings import BindingSpec
+from certsmith.services.wiring import Container, build
+from certsmith.settings import Settings
+from certsmith.store.tables import DeployAgentRow, DeployBindingRow, EventOutboxRow
+
+from ..conftest import backend_url
+from .ca_world import START, drain, make_root
+
+KIND = "test-server"
+
+
+# -- a target kind served from memory: servers by name, each with its folder of certificates ----------------------
+@dataclass
+class FakeServer:
+    down: bool = False
+    refuse: bool = False  # install refuses the configuration
+    reload_fails: bool = False
+    files: dict[str, str] = field(default_factory=dict)  # binding name -> serial
+    live: dict[str, str] = field(default_factory=dict)  # what the server serves since its last reload
+    reloads: int = 0
+    tokens: list[str] = field(default_factory=list)
+
+
+SERVERS: dict[str, FakeServer] = {}
+
+
+@dataclass(frozen=True)
+class FakeOptions:
+    server: str
+    site: str
+    token: str | None = None  # secret
+
+
+class FakeTarget:
+    kind = KIND
+
+    def __init__(self, options: FakeOptions, state: Mapping[str, Any]) -> None:
+        self.options, self.state = options, state
+
+    @property
+    def server(self) -> FakeServer:
+        return SERVERS[self.options.server]
+
+    def describe(self) -> str:
+        return f"{KIND} {self.options.server}/{self.options.site}"
+
+    def check(self) -> None:
+        if self.options.server not in SERVERS:
+            raise DeployError(self.describe(), "no such server", reason="missing")
+
+    def install(self, material: Material) -> Installed:
+        server = self.server
+        if server.down:
+            raise DeployError(self.describe(), "the server does not answer", reason="unreachable")
+        if server.refuse:
+            raise DeployError(self.describe(), "the server refuses the configuration", reason="refused")
+        server.tokens.append(self.options.token or "")
+        before = server.files.get(self.options.site)
+        server.files[self.options.site] = material.serial
+
+        def undo() -> None:
+            if before is None:
+                server.files.pop(self.options.site, None)
+            else:
+                server.files[self.options.site] = before
+
+        return Installed(undo, {"installs": int(self.state.get("installs", 0)) + 1})
+
+    def activation(self) -> Activation | None:
+        server = self.server
+
+        def reload() -> None:
+            if server.reload_fails:
+                raise DeployError(f"{KIND} {self.options.server}", "the reload failed", reason="reload")
+            server.reloads += 1
+            server.live = dict(server.files)
+
+        return Activation(f"{KIND}:{self.options.server}", reload, f"reload {self.options.server}")
+
+    def held(self) -> Held:
+        return Held(self.server.live.get(self.options.site))
+
+    def remove(self) -> None:
+        self.server.files.pop(self.options.site, None)
+
+
+PLUGIN = TargetPlugin(KIND, "an in-memory server for tests", FakeOptions, ("token",), FakeTarget)
+
+
+@pytest.fixture()
+def deploy_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Container, Caller, FixedClock]]:
+    monkeypatch.setitem(registry.BUILTIN, KIND, __name__)
+    SERVERS.clear()
+    clock = FixedClock(START)
+    settings = Settings(data_dir=tmp_path / "data", database_url=backend_url(), deploy_attempts=3,
+                        deploy_retry_seconds=30.0)
+    container = build(settings, clock)
+    account = container.accounts.credential(
+        (tmp_path / "data" / "credentials").read_text().split("aws_access_key_id = ")[1].split("\n")[0])
+    assert account is not None
+    yield container, Caller(account.account_id, "us-east-1", account.principal), clock
+    container.writes.close()
+    container.database.dispose()
+
+
+def issued(container: Container, caller: Caller, name: str) -> str:
+    ca = make_root(container, caller, years=5)
+    arn = container.certificates.request(caller, RequestedCertificate(name, [], ca, "EC_prime256v1", None, {}, []))
+    drain(container)
+    return arn
+
+
+def bind(container: Container, caller: Caller, arn: str, server: str, site: str, **extra: Any) -> tuple[str, str]:
+    options = {"server": server, "site": site, **extra.pop("options", {})}
+    record, deployment_id = container.bindings.create(caller, BindingSpec(arn, KIND, options, **extra))
+    assert deployment_id is not None or extra.get("deploy") is False
+    return record.arn, deployment_id or ""
+
+
+def events(container: Container, detail_type: str) -> list[EventOutboxRow]:
+    with container.database.read() as session:
+        return list(session.scalars(select(EventOutboxRow).where(EventOutboxRow.detail_type == detail_type)))
+
+
+def test_an_unreachable_target_is_tried_again_until_it_answers(deploy_world: Any) -> None:
+    container, caller, clock = deploy_world
+    SERVERS["web"] = FakeServer(down=True)
+    arn = issued(container, caller, "retry.deploy.test")
+    binding, deployment_id = bind(container, caller, arn, "web", "a")
+    drain(container)
+    deployment = container.deployments.describe(caller, deployment_id)
+    [item] = deployment.items or ()
+    assert deployment.status == "IN_PROGRESS" and item.status == "PENDING" and item.attempts == 1
+    assert item.error is not None and "does not answer" in item.error and "tried again later" in item.error
+    SERVERS["web"].down = False
+    clock.advance(timedelta(seconds=29))
+    drain(container)
+    assert container.deployments.describe(caller, deployment_id).status == "IN_PROGRESS"
+    clock.advance(timedelta(seconds=2))
+    drain(container)
+    deployment = container.deployments.describe(caller, deployment_id)
+    [item] = deployment.items or ()
+    assert deployment.status == "SUCCEEDED" and item.status == "SUCCEEDED" and item.attempts == 2 and item.error is None
+    assert SERVERS["web"].live == {"a": container.certificates.describe(caller, arn).serial}
+    record = container.bindings.describe(caller, binding)
+    assert record.status == "DEPLOYED" and record.deployed_version == 1 and record.last_error is None
+    [event] = events(container, "Certsmith Deployment Succeeded")
+    assert arn in event.resources and binding in event.resources
+
+
+def test_a_target_down_for_good_fails_after_the_attempts(deploy_world: Any) -> None:
+    container, caller, clock = deploy_world
+    SERVERS["web"] = FakeServer(down=True)
+    arn = issued(container, caller, "down.deploy.test")
+    binding, deployment_id = bind(container, caller, arn, "web", "a")
+    for _ in range(4):
+        drain(container)
+        clock.advance(timedelta(minutes=5))
+    deployment = container.deployments.describe(caller, deployment_id)
+    [item] = deployment.items or ()
+    assert deployment.status == "FAILED" and item.status == "FAILED" and item.attempts == 3
+    assert container.bindings.describe(caller, binding).status == "FAILED"
+    [event] = events(container, "Certsmith Deployment Failed")
+    assert "does not answer" in event.detail["Error"]
+
+
+def test_bindings_of_one_server_share_one_reload_and_a_failed_reload_undoes_them_all(deploy_world: Any) -> None:
+    container, caller, clock = deploy_world
+    SERVERS["web"] = FakeServer()
+    arn = issued(container, caller, "shared.deploy.test")
+    first, _ = bind(container, caller, arn, "web", "a", deploy=False)
+    bind(container, caller, arn, "web", "b", deploy=False)
+    deployment_id = container.deployments.run(caller, arn, None, None)
+    drain(container)
+    assert container.deployments.describe(caller, deployment_id).status == "SUCCEEDED"
+    assert SERVERS["web"].reloads == 1 and set(SERVERS["web"].live) == {"a", "b"}
+    # A renewal whose reload fails: both sites get their old files back and the server reloads them.
+    old = dict(SERVERS["web"].files)
+    SERVERS["web"].reload_fails = True
+    clock.advance(timedelta(minutes=1))
+    container.lifecycle.renew(caller, arn)
+    drain(container)
+    renewal = container.deployments.page(caller, arn, None, None)[0][0]
+    assert renewal.trigger == "RENEWAL" and renewal.version == 2
+    renewal = container.deployments.describe(caller, renewal.deployment_id)
+    assert renewal.status == "FAILED" and {i.status for i in renewal.items or ()} == {"FAILED"}
+    assert all("the reload failed" in (i.error or "") for i in renewal.items or ())
+    assert SERVERS["web"].files == old
+    record = container.bindings.describe(caller, first)
+    assert record.deployed_version == 1 and record.status == "FAILED"
+
+
+def test_a_refused_install_fails_at_once_and_the_others_deploy(deploy_world: Any) -> None:
+    container, caller, _ = deploy_world
+    SERVERS["good"], SERVERS["bad"] = FakeServer(), FakeServer()
+    arn = issued(container, caller, "mixed.deploy.test")
+    bind(container, caller, arn, "good", "a", deploy=False)
+    bind(container, caller, arn, "bad", "a", deploy=False)
+    SERVERS["bad"].refuse = True
+    deployment_id = container.deployments.run(caller, arn, None, None)
+    drain(container)
+    deployment = container.deployments.describe(caller, deployment_id)
+    statuses = {i.target: (i.status, i.attempts) for i in deployment.items or ()}
+    assert statuses == {f"{KIND} good/a": ("SUCCEEDED", 1), f"{KIND} bad/a": ("FAILED", 1)}
+    assert deployment.status == "FAILED" and SERVERS["bad"].reloads == 0 and SERVERS["good"].reloads == 1
+
+
+def test_secret_options_are_sealed_and_given_to_the_target(deploy_world: Any) -> None:
+    container, caller, _ = deploy_world
+    SERVERS["web"] = FakeServer()
+    arn = issued(container, caller, "secret.deploy.test")
+    binding, _ = bind(container, caller, arn, "web", "a", options={"token": "s3cr3t-t0ken"})
+    drain(container)
+    assert SERVERS["web"].tokens == ["s3cr3t-t0ken"]
+    record = container.bindings.describe(caller, binding)
+    assert record.secrets_set == ["token"] and "token" not in record.options
+    with container.database.read() as session:
+        row = session.scalar(select(DeployBindingRow).where(DeployBindingRow.arn == binding))
+        assert row is not None and row.sealed_secrets is not None and b"s3cr3t" not in row.sealed_secrets
+        assert "s3cr3t" not in str(row.options)
+    with pytest.raises(ValidationError, match="no such server"):
+        bind(container, caller, arn, "nowhere", "a")
+
+
+def test_an_agent_binding_waits_for_its_report(deploy_world: Any) -> None:
+    container, caller, clock = deploy_world
+    arn = issued(container, caller, "agent.deploy.test")
+    with container.database.transaction() as session:
+        session.add(DeployAgentRow(id=str(uuid.uuid4()), account_id=caller.account_id, region=caller.region,
+                                   name="edge-1", access_key_id=f"AKIA{uuid.uuid4().hex[:16].upper()}",
+                                   created_at=clock.now(), last_seen_at=None))
+    with pytest.raises(ValidationError, match="no agent named"):
+        bind(container, caller, arn, "web", "a", agent="edge-2")
+    binding, deployment_id = bind(container, caller, arn, "web", "a", agent="edge-1")
+    drain(container)
+    [item] = container.deployments.describe(caller, deployment_id).items or ()
+    assert item.status == "WAITING_FOR_AGENT"
+    assert container.certificates.describe(caller, arn).in_use_by == []
+    with pytest.raises(ResourceInUseError):  # a binding holds the certificate even before the agent deployed it
+        container.certificates.delete(caller, arn)
+    serial = container.certificates.describe(caller, arn).serial
+    assert serial is not None
+    container.bindings.record_report(caller, "edge-1", binding, 1, serial, "SUCCEEDED", verified_serial=serial)
+    deployment = container.deployments.describe(caller, deployment_id)
+    [item] = deployment.items or ()
+    assert deployment.status == "SUCCEEDED" and item.status == "SUCCEEDED" and item.verified_serial == serial
+    assert container.certificates.describe(caller, arn).in_use_by == [binding]
+    record = container.bindings.describe(caller, binding)
+    assert record.status == "DEPLOYED" and record.deployed_version == 1
+    container.bindings.record_report(caller, "edge-1", binding, 1, serial, "SUCCEEDED")  # a repeated report: no harm
+    container.bindings.delete(caller, binding)
+    assert container.certificates.describe(caller, arn).in_use_by == []
+    container.certificates.delete(caller, arn)
