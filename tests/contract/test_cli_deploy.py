@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -31,8 +32,9 @@ from cryptography.x509.oid import NameOID
 from typer.testing import CliRunner
 
 from certsmith.cli.main import app
+from certsmith.testing.moto import DUMMY_KEYS, start_moto
 
-from ..conftest import Server, backend_url, start_server
+from ..conftest import Server, backend_url, need_binary, start_server
 from .test_cli import cli
 
 NAME = "cli-deploy.test"
@@ -328,3 +330,42 @@ def test_agent_commands(own_server: Server, tmp_path: Path) -> None:
     names = {a["Name"] for a in json.loads(cli(own_server, "deploy", "agent", "list", "--json").stdout)}
     assert "edge-2" not in names and "edge-1" in names
     cli(own_server, "deploy", "agent", "remove", "edge-1")
+
+
+def test_secret_options_are_asked_for_or_read_and_never_shown(own_server: Server, tmp_path: Path) -> None:
+    need_binary("moto_server")
+    arn, serial = imported(own_server, Pki())
+    secret = DUMMY_KEYS["secret_access_key"]
+    with start_moto(tmp_path / "moto", env={"MOTO_ACM_VALIDATION_WAIT": "0"}) as moto:
+        common = ["deploy", "add", arn, "--target", "aws-acm", "--option", "region=us-east-1",
+                  "--option", f"endpoint_url={moto.endpoint}", "--option", f"access_key_id={DUMMY_KEYS['access_key_id']}"]
+        asked = subprocess.run([sys.executable, "-m", "certsmith", *common, "--secret-option", "secret_access_key",
+                                "--name", "acm-asked", "--wait", "--json"], input=f"{secret}\n", capture_output=True,
+                               text=True, env=own_server.env(), timeout=120)
+        assert asked.returncode == 0, asked.stderr
+        answer = json.loads(asked.stdout)
+        assert answer["Binding"]["SecretOptionsSet"] == ["secret_access_key"]
+        assert "secret_access_key" not in answer["Binding"]["Options"] and secret not in asked.stdout + asked.stderr
+        assert answer["Deployment"]["Status"] == "SUCCEEDED" and same_serial(answer["Deployment"]["Serial"], serial)
+        acm = boto3.client("acm", region_name="us-east-1", endpoint_url=moto.endpoint,
+                           aws_access_key_id=DUMMY_KEYS["access_key_id"], aws_secret_access_key=secret)
+        [there] = acm.list_certificates()["CertificateSummaryList"]
+        body = acm.get_certificate(CertificateArn=there["CertificateArn"])["Certificate"]
+        assert same_serial(format(x509.load_pem_x509_certificate(body.encode()).serial_number, "x"), serial)
+        assert there["CertificateArn"] in cli(own_server, "deploy", "show", "acm-asked").stdout  # the target's ARN now
+
+        (tmp_path / "secret").write_text(f"{secret}\n")
+        from_file = cli(own_server, *common, "--secret-option", f"secret_access_key=@{tmp_path / 'secret'}",
+                        "--option", "timeout=5", "--name", "acm-file", "--no-deploy")
+        assert "secret_access_key (set)" in from_file.stdout and secret not in from_file.stdout
+        shown = cli(own_server, "deploy", "show", "acm-file").stdout
+        assert "secret_access_key (set)" in shown and "timeout=5" in shown and secret not in shown
+        plain = cli(own_server, *common, "--secret-option", "timeout=7", "--option", f"secret_access_key={secret}",
+                    "--name", "acm-plain", "--no-deploy")
+        assert "note: timeout is not a secret option of aws-acm" in plain.stderr
+        missing = cli(own_server, "deploy", "add", arn, "--target", "files", "--path", str(tmp_path),
+                      "--secret-option", f"token=@{tmp_path / 'nope'}", ok=False)
+        assert missing.returncode == 2 and "--secret-option token=@" in missing.stderr
+        assert "cannot read the file" in missing.stderr
+        for name in ("acm-asked", "acm-file", "acm-plain"):
+            cli(own_server, "deploy", "remove", name)

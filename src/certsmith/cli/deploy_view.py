@@ -253,7 +253,7 @@ def binding_options(target: str, path: str | None, reload_command: str | None, o
         if key in secrets or key in options:
             raise ValueError(f"--secret-option {key}: given twice")
         secrets[key] = read_secret_value("--secret-option", key, value) if equals else \
-            typer.prompt(f"{key} (for the {target} target)", hide_input=True)
+            typer.prompt(f"{key} (for the {target} target)", hide_input=True, err=True)
     options.update(secrets)
     for flag, name, given in (("--path", "path", path), ("--reload-command", "reload_command", reload_command)):
         if given is None:
