@@ -20,7 +20,7 @@ from ...store.tables import CertificateRow, CertificateVersionRow, DeployBinding
 from ..context import Caller
 from ..pca.lookup import decode_token, encode_token
 from ..ports import KeyVault, WorkSignal
-from .naming import binding_id_of, certificate_of, target_text
+from .naming import binding_arn, binding_id_of, certificate_of, target_text
 
 __all__ = ["DEPLOY_JOB", "FINAL_ITEM", "TRIGGERS", "DeploymentItem", "DeploymentRecord", "DeploymentService"]
 
@@ -196,7 +196,7 @@ class DeploymentService:
                 DeployBindingRow, DeployBindingRow.id == DeploymentItemRow.binding_id)
                 .where(DeploymentItemRow.deployment_id == row.id).order_by(DeploymentItemRow.id)).all()
             items = tuple(DeploymentItem(
-                binding_arn=binding.arn if binding is not None else f"(deleted binding {item.binding_id})",
+                binding_arn=binding.arn if binding is not None else binding_arn(row.region, row.account_id, item.binding_id),
                 kind=binding.kind if binding is not None else "", target=target_text(binding) if binding else "",
                 status=item.status, attempts=item.attempts, previous_version=item.previous_version,
                 verified_serial=item.verified_serial, error=item.error, started_at=item.started_at,
