@@ -326,6 +326,17 @@ def test_agent_commands(own_server: Server, tmp_path: Path) -> None:
     assert {"edge-1", "edge-2"} <= agents.keys()
     assert f"aws_access_key_id = {agents['edge-1']['AccessKeyId']}" in text
     assert "edge-1" in cli(own_server, "deploy", "agent", "list").stdout
+    arn, _ = imported(own_server, Pki())
+    bound = cli(own_server, "deploy", "add", arn, "--target", "files", "--path", "/srv/tls", "--agent", "edge-2",
+                "--name", "on-edge").stdout
+    assert "via agent edge-2" not in bound and "Agent:" in bound and "edge-2" in bound
+    listed = cli(own_server, "deploy", "list", "--agent", "edge-2").stdout
+    assert "on-edge" in listed and "via agent edge-2" in listed
+    waiting = cli(own_server, "deploy", "run", arn, "--timeout", "1", ok=False)
+    assert waiting.returncode == 1 and "1 waiting for an agent" in waiting.stderr, waiting.stderr
+    assert "certsmith deploy status" in waiting.stderr and "Traceback" not in waiting.stderr
+    assert "WAITING_FOR_AGENT" in cli(own_server, "deploy", "status", arn).stdout
+    cli(own_server, "deploy", "remove", "on-edge")
     cli(own_server, "deploy", "agent", "remove", "edge-2")
     names = {a["Name"] for a in json.loads(cli(own_server, "deploy", "agent", "list", "--json").stdout)}
     assert "edge-2" not in names and "edge-1" in names
