@@ -166,7 +166,8 @@ class AwsEndpoint:
         resource = None
         for document, key in ((response, "CertificateArn"), (response, "CertificateAuthorityArn"),
                               (request, "CertificateAuthorityArn"), (request, "ResourceArn"),
-                              ((response or {}).get("Issuer"), "IssuerArn")):
+                              ((response or {}).get("Issuer"), "IssuerArn"), ((response or {}).get("Binding"), "BindingArn"),
+                              (request, "BindingArn"), (request, "CertificateArn")):
             if document and isinstance(document.get(key), str):
                 resource = document[key]
                 break
