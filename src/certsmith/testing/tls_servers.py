@@ -33,6 +33,7 @@ from cryptography.x509.oid import NameOID
 
 from certsmith.deploy.targets.base import same_serial, serial_text
 
+from .nginx import worker_pids
 from .processes import launch, log_tail
 from .server import free_port, stop_process
 
@@ -142,7 +143,7 @@ class TlsServer:
             if self.process is None or self.process.poll() is not None:
                 raise RuntimeError(f"{self.binary} exited:\n{self.log_tail()}")
             served = self.served_serial(name)
-            if same_serial(served, serial):
+            if same_serial(served, serial) and self.settled():
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name} is served serial {served}, not {serial}, after {within:.0f} s:\n"
@@ -159,13 +160,39 @@ class TlsServer:
                 wanted: str | None = _leaf_serial(self.folder(name))
             except (OSError, ValueError):
                 wanted = None
-            if wanted is None or same_serial(served, wanted) or time.monotonic() > deadline:
+            if wanted is None or (same_serial(served, wanted) and self.settled()) or time.monotonic() > deadline:
                 return served
             time.sleep(0.02)
+
+    def settled(self) -> bool:
+        """Whether no processes of an earlier configuration are left to answer with an older certificate."""
+        return True
 
     def restore_site(self, name: str) -> None:
         """Give the site of ``name`` a new self-signed certificate when its files are gone (after a removal)."""
         _placeholder(self.folder(name), name)
+
+    # what the server logs once it has taken a reload (the control commands return when the signal is sent)
+    reloaded_marker = ""
+    reload_words = ("-s reload", "-k graceful")
+
+    def control_script(self, calls: Path | None = None) -> str:
+        """A control command for the deployment target that runs the server binary, appends each call's arguments
+        to ``calls``, and returns from a reload only once the server logs that it has taken it (within 10 s)."""
+        script = self.home / "control.sh"
+        log = self.home / "logs" / "error.log"
+        record = f'echo "$*" >> "{calls}"\n' if calls is not None else ""
+        patterns = "|".join(f"*'{words}'*" for words in self.reload_words)
+        script.write_text(
+            "#!/bin/sh\n" + record
+            + f'taken() {{ grep -c -F -e "{self.reloaded_marker}" "{log}" 2>/dev/null || true; }}\n'
+            + 'before=$(taken)\n'
+            + f'"{self.binary}" "$@" || exit $?\n'
+            + f'case "$*" in {patterns})\n'
+            + '  i=0; while [ "$(taken)" -le "$before" ] && [ $i -lt 500 ]; do sleep 0.02; i=$((i+1)); done ;;\n'
+            + "esac\n")
+        script.chmod(0o755)
+        return str(script)
 
     def wait_serving(self) -> None:
         """Poll until every site presents the certificate in its folder."""
@@ -190,6 +217,12 @@ class TlsServer:
 class TlsNginx(TlsServer):
     """nginx with one ``server`` block per name on one port (the first name is the default server)."""
 
+    reloaded_marker = "(SIGHUP) received"
+
+    def settled(self) -> bool:
+        """One worker left (the configuration has one): the workers of an earlier one have exited."""
+        return self.process is not None and len(worker_pids(self.process.pid)) <= 1
+
     @property
     def conf_path(self) -> Path:
         return self.home / "nginx.conf"
@@ -197,9 +230,9 @@ class TlsNginx(TlsServer):
     def command(self, *args: str) -> list[str]:
         return [self.binary, "-e", "stderr", "-p", str(self.home), "-c", str(self.conf_path), *args]
 
-    def target_options(self, name: str) -> dict[str, str]:
-        """The nginx target's options for the site of ``name``."""
-        return {"path": str(self.folder(name)), "nginx": f"{self.binary} -e stderr", "prefix": str(self.home),
+    def target_options(self, name: str, nginx: str | None = None) -> dict[str, str]:
+        """The nginx target's options for the site of ``name`` (``nginx``: another binary, e.g. the control script)."""
+        return {"path": str(self.folder(name)), "nginx": f"{nginx or self.binary} -e stderr", "prefix": str(self.home),
                 "config": str(self.conf_path)}
 
     def write_config(self, extra: str = "") -> None:
@@ -251,6 +284,8 @@ def apache_modules() -> Path | None:
 @dataclass
 class TlsApache(TlsServer):
     """Apache with one ``VirtualHost`` per name on one port (the first name is the default), self-contained."""
+
+    reloaded_marker = "resuming normal operations"
 
     modules: Path = Path(APACHE_MODULE_DIRS[0])
 

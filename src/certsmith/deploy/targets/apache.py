@@ -8,7 +8,9 @@ which both ``apachectl`` (Debian's ``apache2ctl`` passes such arguments through)
 test is reason "config" with Apache's message; a failed graceful restart is reason "reload".
 
 ``apachectl -t`` does not load the certificates, and Apache stops when a graceful restart finds a key that does not
-match its certificate; so the target refuses to write such a pair (see ``files.py``).
+match its certificate; so the target refuses to write such a pair (see ``files.py``). For the same reason, remove
+the files (``remove``) only once the configuration no longer names them. Note that ``-k graceful`` starts an Apache
+that is not running.
 """
 
 from __future__ import annotations
