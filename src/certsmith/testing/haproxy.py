@@ -13,7 +13,7 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,7 +126,8 @@ class Haproxy:
 
     # -- helpers
 
-    def _write(self) -> None:
+    def write_config(self) -> None:
+        """(Re)write haproxy.cfg as started (a test that breaks it puts it back with this, then reloads)."""
         crts = " ".join(f"crt {path}" for path in self.crt_files)
         lines = [
             "global",
@@ -173,26 +174,29 @@ class Haproxy:
             time.sleep(0.02)
 
 
-def start_haproxy(home: Path, port: int, crt_files: Sequence[Path] = (), *, binary: str = "haproxy",
-                  host: str = _HOST) -> Haproxy:
+def start_haproxy(home: Path, port: int, crt_files: Sequence[Path] | Mapping[Path, Sequence[str]] = (), *,
+                  binary: str = "haproxy", host: str = _HOST) -> Haproxy:
     """Start HAProxy (``-W -S master.sock``) on ``host:port`` with its files in ``home``, serving ``crt_files``
-    (default: ``home/haproxy.pem``); each missing one gets a placeholder for "localhost" first.
+    (default: ``home/haproxy.pem``; the first is the default certificate); each missing one gets a placeholder first,
+    for the names ``crt_files`` maps it to, or "localhost".
 
     Returns once a worker answers on the admin socket and completes a TLS handshake; RuntimeError with the log's tail
     if HAProxy exits or is not ready in time.
     """
     home = home.resolve()
     home.mkdir(parents=True, exist_ok=True)
-    files = tuple(Path(path).resolve() for path in crt_files) or (home / "haproxy.pem",)
+    names = {Path(path).resolve(): tuple(crt_files[path]) if isinstance(crt_files, Mapping) else ("localhost",)
+             for path in crt_files} or {home / "haproxy.pem": ("localhost",)}
+    files = tuple(names)
     for path in (home, *files):
         if any(c in str(path) for c in _UNSAFE):
             raise ValueError(f"{str(path)!r} must not contain spaces, quotes, hashes or backslashes")
     for path in files:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_placeholder_crt(path)
+            write_placeholder_crt(path, names[path])
     haproxy = Haproxy(home, port, files, None, binary, host)
-    haproxy._write()
+    haproxy.write_config()
     check = subprocess.run([binary, "-c", "-f", str(haproxy.conf_path)], capture_output=True, text=True, timeout=30,
                            check=False)
     if check.returncode != 0:
