@@ -39,7 +39,7 @@ def haproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Haproxy]:
 
 
 def options(haproxy: Haproxy, site: str, **extra: Any) -> dict[str, Any]:
-    return {"path": str(haproxy.home / site), "socket": str(haproxy.admin_socket), **extra}
+    return {**haproxy.target_options(haproxy.home / site / "haproxy.pem"), **extra}
 
 
 def folder_bytes(folder: Path) -> dict[str, bytes]:
@@ -109,7 +109,7 @@ def test_an_installed_certificate_survives_a_master_reload(haproxy: Haproxy) -> 
     haproxy.reload()  # the new worker reads the files: the runtime swap alone would have been lost
     assert same_serial(haproxy.serial(RELOAD), first.serial)
 
-    by_master = build_target("haproxy", {"path": str(haproxy.home / RELOAD), "master_socket": str(haproxy.master_socket)})
+    by_master = build_target("haproxy", haproxy.target_options(haproxy.home / RELOAD / "haproxy.pem", via="master"))
     by_master.install(second)
     assert same_serial(haproxy.serial(RELOAD), first.serial), "without the admin socket nothing is live before the reload"
     activation = by_master.activation()

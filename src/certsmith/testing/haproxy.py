@@ -111,6 +111,17 @@ class Haproxy:
         """The serial the listener presents to a new connection with this SNI."""
         return served_serial(self.host, self.port, server_name)
 
+    def target_options(self, crt: Path | int = 0, *, via: str = "socket") -> dict[str, str]:
+        """A haproxy binding's options for one of the crt files (by path or index): swapped live through the admin
+        socket (``via="socket"``) or reloaded through the master CLI (``via="master"``)."""
+        path = self.crt_files[crt] if isinstance(crt, int) else Path(crt).resolve()
+        if path not in self.crt_files:
+            raise ValueError(f"{path} is not one of this HAProxy's crt files")
+        if via not in ("socket", "master"):
+            raise ValueError(f"via must be 'socket' or 'master', not {via!r}")
+        sock = {"socket": str(self.admin_socket)} if via == "socket" else {"master_socket": str(self.master_socket)}
+        return {"path": str(path.parent), "crt_name": path.name, **sock}
+
     def reload(self) -> None:
         """Reload through the master CLI (HAProxy reads its files again); returns once a new worker serves."""
         before = self._current_worker()

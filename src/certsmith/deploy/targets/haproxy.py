@@ -39,7 +39,7 @@ _UNSAFE = re.compile(r"[\s;\\\"'#]")
 _TRANSACTION = re.compile(r"^Transaction (?:created|updated) for certificate (\S+)!", re.M)
 _ONGOING = re.compile(r"^# transaction\n\*(\S+)", re.M)
 _SERIAL = re.compile(r"^Serial: ([0-9A-Fa-f]+)\s*$", re.M)
-_PROC_MASTER = re.compile(r"^\d+\s+master\s+(\d+)\s+\[failed: (\d+)\]", re.M)
+_PROC_MASTER = re.compile(r"^\d+\s+master\s+(\d+)(?:\s+\[failed: (\d+)\])?", re.M)  # "failed" from 2.6
 _PRIVATE_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S)
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -283,7 +283,7 @@ class HaproxyTarget(FolderTarget):
                     raise
                 counts = None  # the master is executing itself again
             if counts is not None and int(counts.group(1)) > before:
-                if int(counts.group(2)):
+                if int(counts.group(2) or 0):
                     raise DeployError(server, "HAProxy could not load its configuration and certificates again (a "
                                       "failed reload; its log says why); it goes on serving what it had", reason="reload")
                 return
