@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from certsmith.deploy.targets import DeployError, DeployTarget, build_target
-from certsmith.deploy.targets.base import same_serial
+from certsmith.deploy.targets.base import group_activations, same_serial
 from certsmith.domain.errors import ValidationError
 from certsmith.testing.haproxy import Haproxy, start_haproxy, write_placeholder_crt
 from certsmith.testing.server import free_port
@@ -229,3 +229,23 @@ def test_options_from_strings_and_the_describe(haproxy: Haproxy) -> None:
     command = build_target("haproxy", {"path": "/srv/certs", "reload_command": "systemctl reload haproxy"})
     activation = command.activation()
     assert activation is not None and "systemctl reload haproxy" in activation.key
+
+
+def test_a_reload_command_makes_the_files_live_and_master_reloads_of_one_haproxy_are_shared(haproxy: Haproxy) -> None:
+    assert haproxy.process is not None
+    version = make_materials(1, names=(RELOAD,))[0]
+    by_command = build_target("haproxy", {**haproxy.target_options(haproxy.home / RELOAD / "haproxy.pem", via="master"),
+                                          "master_socket": None, "reload_command": f"kill -USR2 {haproxy.process.pid}"})
+    by_command.install(version)
+    activation = by_command.activation()
+    assert activation is not None
+    activation.run()
+    deadline = time.monotonic() + 10
+    while not same_serial(haproxy.serial(RELOAD), version.serial):  # USR2 returns before the new worker serves
+        assert time.monotonic() < deadline, "the reload command did not make the new certificate live"
+        time.sleep(0.02)
+
+    targets = [build_target("haproxy", haproxy.target_options(haproxy.home / site / "haproxy.pem", via="master"))
+               for site in (RELOAD, LOOP)]
+    assert len(group_activations(targets)) == 1
+    assert group_activations([build_target("haproxy", options(haproxy, site)) for site in (RELOAD, LOOP)]) == {}
