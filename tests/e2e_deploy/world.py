@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import serialization
 from certsmith.deploy.targets.base import same_serial, serial_text
 from certsmith.testing.pki import WAIT
 
-__all__ = ["FAST", "PASSPHRASE", "bindings_of", "deployment_failed_events", "issue", "new_deployment", "renew",
-           "until", "wait_binding", "wait_deployment", "write_current"]
+__all__ = ["FAST", "PASSPHRASE", "bindings_of", "deployment_failed_events", "deployments_of", "file_serial", "issue",
+           "new_deployment", "renew", "until", "wait_binding", "wait_deployment", "write_current"]
 
 T = TypeVar("T")
 
