@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
+from certsmith.deploy.targets.base import same_serial
 from certsmith.testing.pki import WAIT, activate_root, create_ca, issue, make_csr
 
 from ..conftest import backend_url, free_port, start_server
@@ -70,6 +74,12 @@ def test_rotation_reseals_every_key(tmp_path: Path) -> None:
         cert_arn = acm.request_certificate(DomainName="rotate.internal.test", CertificateAuthorityArn=ca_arn,
                                            KeyAlgorithm="EC_prime256v1")["CertificateArn"]
         acm.get_waiter("certificate_validated").wait(CertificateArn=cert_arn, WaiterConfig=WAIT)
+        first_serial = acm.describe_certificate(CertificateArn=cert_arn)["Certificate"]["Serial"]
+        acm.renew_certificate(CertificateArn=cert_arn)  # version 2: version 1 keeps its own key, sealed
+        deadline = time.monotonic() + 30
+        while acm.describe_certificate(CertificateArn=cert_arn)["Certificate"]["Serial"] == first_serial:
+            assert time.monotonic() < deadline, "the renewal did not finish"
+            time.sleep(0.2)
     finally:
         server.stop()
     key_file = server.data_dir / "master.key"
@@ -79,6 +89,7 @@ def test_rotation_reseals_every_key(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "re-sealed" in result.stdout and "1 in certificate_authorities" in result.stdout
     assert "in certificates" in result.stdout and "in access_keys" in result.stdout and "in key_pool" in result.stdout
+    assert "2 in certificate_versions" in result.stdout
     new_key = key_file.read_bytes()
     assert new_key != old_key and len(new_key) == 32
     assert key_file.stat().st_mode & 0o777 == 0o600
@@ -94,6 +105,24 @@ def test_rotation_reseals_every_key(tmp_path: Path) -> None:
         exported = again.client("acm", verify=trust).export_certificate(CertificateArn=cert_arn,
                                                                         Passphrase=b"rotation-pass")
         assert "ENCRYPTED PRIVATE KEY" in exported["PrivateKey"]  # the certificate's key opens too
+        # version 1's key opens too: deploying that version again writes its key beside its certificate
+        folder = tmp_path / "deployed"
+        folder.mkdir()
+        certsmith_api = again.client("certsmith", verify=trust)
+        binding = certsmith_api.create_binding(CertificateArn=cert_arn, Kind="files", Options={"path": str(folder)},
+                                               Deploy=False)["Binding"]
+        run = certsmith_api.run_deployment(CertificateArn=cert_arn, Version=1)["DeploymentId"]
+        deadline = time.monotonic() + 30
+        while (deployment := certsmith_api.describe_deployment(DeploymentId=run)["Deployment"])["Status"] in (
+                "PENDING", "IN_PROGRESS"):
+            assert time.monotonic() < deadline, deployment
+            time.sleep(0.2)
+        assert deployment["Status"] == "SUCCEEDED", deployment
+        leaf = x509.load_pem_x509_certificate((folder / "cert.pem").read_bytes())
+        key = serialization.load_pem_private_key((folder / "privkey.pem").read_bytes(), None)
+        assert same_serial(leaf.serial_number, first_serial)
+        assert key.public_key().public_numbers() == leaf.public_key().public_numbers()  # type: ignore[union-attr]
+        certsmith_api.delete_binding(BindingArn=binding["BindingArn"])
     finally:
         again.stop()
 

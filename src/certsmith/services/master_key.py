@@ -26,6 +26,8 @@ from ..store.tables import (
     AccessKeyRow,
     AuthorityRow,
     CertificateRow,
+    CertificateVersionRow,
+    DeployBindingRow,
     DnsProviderRow,
     EventTargetRow,
     InstallationSecretRow,
@@ -41,15 +43,36 @@ _RESTORE_HINT = "restore it from your backup (docs/backup.md); certsmith will no
 
 @dataclass(frozen=True, slots=True)
 class SealedColumn:
-    """A column of sealed secrets, and the column naming the resource each is bound to."""
+    """A column of sealed secrets, and the column naming the resource each is bound to.
+
+    ``resource`` is a column of ``table``, or of ``through`` = (another table, its key, the column of ``table`` that
+    refers to it) when the resource's name lives there; ``identity`` is the row's own key when it is not ``resource``.
+    """
 
     table: Any
     sealed: str
     resource: str
+    identity: str | None = None
+    through: tuple[Any, str, str] | None = None
 
     @property
     def name(self) -> str:
         return str(self.table.__tablename__)
+
+    def rows(self) -> Any:
+        """A query of (row identity, resource name, sealed value) for every row that holds a secret."""
+        sealed = getattr(self.table, self.sealed)
+        identity = getattr(self.table, self.identity or self.resource)
+        if self.through is None:
+            return select(identity, getattr(self.table, self.resource), sealed).where(sealed.is_not(None))
+        other, key, refers = self.through
+        return (select(identity, getattr(other, self.resource), sealed)
+                .join(other, getattr(other, key) == getattr(self.table, refers)).where(sealed.is_not(None)))
+
+    def reseal(self, identity: Any, value: bytes) -> Any:
+        """The statement that stores ``value`` as the sealed secret of the row ``identity``."""
+        return update(self.table).where(getattr(self.table, self.identity or self.resource) == identity).values(
+            {self.sealed: value})
 
 
 # Every secret sealed under the master key. A new table with sealed secrets is listed here, so
@@ -64,6 +87,10 @@ SEALED_COLUMNS: list[SealedColumn] = [
     SealedColumn(InstallationSecretRow, "sealed_value", "name"),
     SealedColumn(DnsProviderRow, "sealed_secrets", "arn"),
     SealedColumn(EventTargetRow, "secret", "id"),
+    SealedColumn(DeployBindingRow, "sealed_secrets", "arn"),
+    # an earlier version's key, sealed under its certificate's ARN (kept for deploying that version again)
+    SealedColumn(CertificateVersionRow, "sealed_key", "arn", identity="id",
+                 through=(CertificateRow, "id", "certificate_id")),
 ]
 
 
@@ -128,13 +155,11 @@ def rotate_master_key(source: MasterKeySource, database: Database, clock: Clock)
     try:
         with database.transaction() as session:
             for column in SEALED_COLUMNS:
-                sealed_attr, resource_attr = getattr(column.table, column.sealed), getattr(column.table, column.resource)
-                rows = session.execute(select(resource_attr, sealed_attr).where(sealed_attr.is_not(None))).all()
-                for resource, sealed in rows:
+                rows = session.execute(column.rows()).all()
+                for identity, resource, sealed in rows:
                     plaintext = old_sealer.open(sealed, resource)
-                    session.execute(update(column.table).where(resource_attr == resource)
-                                    .values({column.sealed: new_sealer.seal(plaintext, resource)}))
-                counts[column.name] = len(rows)
+                    session.execute(column.reseal(identity, new_sealer.seal(plaintext, resource)))
+                counts[column.name] = counts.get(column.name, 0) + len(rows)
             session.execute(update(MasterKeyCheckRow).where(MasterKeyCheckRow.id == 1)
                             .values(check_value=check_value(new), rotated_at=clock.now()))
     except BaseException:
@@ -158,11 +183,10 @@ def _opens_a_secret(database: Database, key: bytes) -> bool:
     sealer = KeySealer(key)
     with database.read() as session:
         for column in SEALED_COLUMNS:
-            sealed_attr, resource_attr = getattr(column.table, column.sealed), getattr(column.table, column.resource)
-            row = session.execute(select(resource_attr, sealed_attr).where(sealed_attr.is_not(None)).limit(1)).first()
+            row = session.execute(column.rows().limit(1)).first()
             if row is not None:
                 try:
-                    sealer.open(row[1], row[0])
+                    sealer.open(row[2], row[1])
                 except InternalError:
                     return False
                 return True
