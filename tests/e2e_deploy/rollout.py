@@ -51,7 +51,8 @@ def roll_out(acm: Any, certsmith: Any, ca: str, ca_pem: str, *, kind: str, optio
     in_use = acm.describe_certificate(CertificateArn=arn)["Certificate"]["InUseBy"]
     assert binding_arn in in_use, in_use
 
-    loop = HandshakeLoop(HOST, port, name, threads=threads, trust_pem=ca_pem, check_name=True, max_seconds=120)
+    loop = HandshakeLoop(HOST, port, name, threads=threads, trust_pem=ca_pem, check_name=True, timeout=10,
+                         max_seconds=120)
     with loop:
         assert loop.saw(first_serial), loop.summary()
         new_serial = renew(acm, certsmith, arn)

@@ -42,7 +42,7 @@ def test_running_an_earlier_version_rolls_nginx_back_with_no_failed_handshake(ac
                       name=BACK, served=lambda: nginx.settled_serial(BACK))
     check_rolled(rolled, certsmith, lambda: nginx.settled_serial(BACK))
     with HandshakeLoop("127.0.0.1", nginx.port, BACK, threads=2, trust_pem=ca_pem, check_name=True,
-                       max_seconds=120) as loop:
+                       timeout=10, max_seconds=120) as loop:
         back = wait_deployment(certsmith, certsmith.run_deployment(CertificateArn=rolled.arn, Version=1)["DeploymentId"])
         loop.wait_for_serial(rolled.first_serial, within=30)
     assert back["Status"] == "SUCCEEDED" and back["Trigger"] == "ROLLBACK" and back["Version"] == 1, back
