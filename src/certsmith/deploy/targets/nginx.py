@@ -10,6 +10,7 @@ reason "reload".
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ class NginxOptions(FolderOptions):
             value = getattr(self, name)
             if value is not None and not os.path.isabs(value):
                 raise ValidationError(f"option {name!r} must be an absolute path, not {value!r}", field=name)
+
+
+# what ``nginx -s reload`` says when no master process is there to signal (no pid file, an empty one, a stale pid)
+_NOT_RUNNING = re.compile(r'open\(\) "[^"]*" failed \(2: |invalid PID number|kill\(\d+, \d+\) failed \(3: ')
 
 
 class NginxTarget(FolderTarget):
@@ -73,7 +78,13 @@ class NginxTarget(FolderTarget):
 
         def run() -> None:
             run_command(server, test, what="the configuration test (nginx -t)", reason="config", timeout=timeout)
-            run_command(server, reload, what="nginx -s reload", reason="reload", timeout=timeout)
+            try:
+                run_command(server, reload, what="nginx -s reload", reason="reload", timeout=timeout)
+            except DeployError as error:
+                if not _NOT_RUNNING.search(error.problem):
+                    raise
+                # a server that is down is a target away, not a broken one: the deployment is tried again later
+                raise DeployError(server, f"nginx is not running: {error.problem}", reason="unreachable") from None
 
         return Activation(key="nginx " + shlex.join(self.command()), run=run,
                           description=f"{shlex.join(test)}, then {shlex.join(reload)}")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from ...deploy.targets.base import Material
@@ -99,7 +99,9 @@ class DeploymentService:
         """
         if certificate.version <= 1:
             return
-        self.enqueue(session, certificate, action if action in TRIGGERS else "RENEWAL", now)
+        if self.enqueue(session, certificate, action if action in TRIGGERS else "RENEWAL", now) is not None:
+            # wake this process's workers once the version (and its deployment) is committed, not at their next poll
+            event.listen(session, "after_commit", lambda _session: self._signal.notify(), once=True)
 
     def notify(self) -> None:
         """Tell the local workers a deployment was committed."""
