@@ -39,6 +39,7 @@ from certsmith.deploy.targets.base import same_serial
 from certsmith.testing.pki import root_ca
 from certsmith.testing.server import RunningServer, start_server
 from certsmith.testing.tls_servers import TlsNginx, start_tls_nginx
+from certsmith.testing.waiting import until
 
 DOMAIN = "fanout.bench.test"
 SETTINGS = {"deploy_verify_delay_seconds": 0.2, "deploy_verify_attempts": 50}
@@ -83,16 +84,6 @@ def cores() -> str:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{usable} usable of {os.cpu_count()}"
 
-
-def until(what: str, check: Any, within: float = 300.0, every: float = 0.05) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what}: not within {within:.0f} s")
-        time.sleep(every)
 
 
 def bindings_of(certsmith: Any, arn: str) -> list[dict[str, Any]]:

@@ -36,6 +36,7 @@ from certsmith.testing.nginx import worker_pids
 from certsmith.testing.pki import WAIT, root_ca
 from certsmith.testing.processes import launch, log_tail
 from certsmith.testing.server import stop_process
+from certsmith.testing.waiting import until
 
 from ..conftest import Server, backend_url, free_port, need_binary, start_server
 from .test_cli import cli
@@ -146,16 +147,6 @@ def exported(acm: Any, arn: str) -> tuple[str, bytes]:
             key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                               serialization.NoEncryption()))
 
-
-def until(what: str, check: Callable[[], Any], seconds: float = 30) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {seconds:.0f} s")
-        time.sleep(0.1)
 
 
 def error(call: Callable[..., Any], **kwargs: Any) -> tuple[str, str]:

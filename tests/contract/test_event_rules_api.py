@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from certsmith.models import MODELS_PATH
 from certsmith.notify import verify
+from certsmith.testing.waiting import until
 
 from ..conftest import BACKEND, Server, backend_url, free_port, need_binary, start_server
 
@@ -283,16 +284,6 @@ def receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
     httpd.shutdown()
     httpd.server_close()
 
-
-def until(what: str, check: Callable[[], Any], seconds: float = 30) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {seconds:.0f} s")
-        time.sleep(0.1)
 
 
 def test_matching_events_reach_the_targets_of_enabled_rules(own_server: Server, events: Any,

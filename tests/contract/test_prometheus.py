@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ import yaml  # type: ignore[import-untyped]  # PyYAML comes with the awscli test
 from certsmith.testing.pki import WAIT, root_ca
 from certsmith.testing.processes import log_tail, spawn
 from certsmith.testing.server import stop_process
+from certsmith.testing.waiting import until
 
 from ..conftest import Server, backend_url, free_port, need_binary, start_server
 from ..integration.renewal_world import imported_bundle
@@ -200,16 +200,6 @@ class Prometheus:
         assert body["status"] == "success", body
         return body["data"]
 
-
-def until(what: str, check: Callable[[], Any], seconds: float, log: Path | None = None) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {seconds:.0f} s" + (f"\n{log_tail(log)}" if log else ""))
-        time.sleep(0.25)
 
 
 @pytest.fixture(scope="module")

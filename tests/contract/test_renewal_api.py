@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from certsmith.domain.renewal import RenewalPolicy, RenewBefore, plan_renewal
 from certsmith.models import MODELS_PATH
 from certsmith.testing.pki import WAIT, root_ca
+from certsmith.testing.waiting import until
 
 from ..conftest import Server, backend_url, need_binary, start_server
 
@@ -62,17 +62,6 @@ def renewals(own: Any) -> dict[str, dict[str, Any]]:
 def entry_of(own: Any, arn: str) -> dict[str, Any]:
     return renewals(own)[arn]
 
-
-def until(what: str, check: Callable[[], Any], seconds: float = 30) -> Any:
-    """Poll ``check`` until it returns something true; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {seconds:.0f} s")
-        time.sleep(0.2)
 
 
 def planned(detail: dict[str, Any], renew_before: str | None = None, source: str = "default") -> datetime:
@@ -328,7 +317,7 @@ def test_strict_eligibility_turned_off_brings_unexported_certificates_back(fast:
         own.delete_renewal_policy(Scope="account")
     back = until("the default rule again for a certificate never exported",
                  lambda: (e := entry_of(own, kept["CertificateArn"])) and e["RenewalEligibility"] == "ELIGIBLE" and e,
-                 seconds=10)
+                 within=10)
     assert back["PlannedAt"] == planned(kept)
     assert acm.describe_certificate(CertificateArn=kept["CertificateArn"])["Certificate"]["RenewalEligibility"] == \
         "ELIGIBLE"

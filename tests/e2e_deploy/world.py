@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 
 from certsmith.deploy.targets.base import same_serial, serial_text
 from certsmith.testing.pki import WAIT
+from certsmith.testing.waiting import until
 
 __all__ = ["FAST", "PASSPHRASE", "bindings_of", "deployment_failed_events", "deployments_of", "file_serial", "issue",
            "new_deployment", "renew", "until", "wait_binding", "wait_deployment", "write_current"]
@@ -28,17 +27,6 @@ FAST = {"deploy_verify_delay_seconds": 0.2, "deploy_verify_attempts": 25, "deplo
         "deploy_attempts": 3}
 FINISHED = ("SUCCEEDED", "FAILED")
 
-
-def until(what: str, check: Callable[[], T | None], within: float = 60.0, every: float = 0.05) -> T:
-    """Poll ``check`` until it returns something true; AssertionError naming ``what`` after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {within:g} s (last: {value!r})")
-        time.sleep(every)
 
 
 def issue(acm: Any, ca: str, domain: str, names: tuple[str, ...] = ()) -> str:

@@ -15,10 +15,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from cryptography import x509
 
+from certsmith.domain.aws_options import check_aws_access
 from certsmith.domain.errors import ValidationError
 
 from .base import DeployError, Material, serial_text
@@ -27,7 +27,6 @@ __all__ = ["AcmCertificates", "AwsCalls", "AwsOptions", "acm_region", "import_to
 
 log = logging.getLogger(__name__)
 
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 _ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):[0-9]{12}:certificate/[A-Za-z0-9-]+$")
 _CREDENTIAL_CODES = frozenset({"InvalidClientTokenId", "SignatureDoesNotMatch", "AccessDenied", "AccessDeniedException",
                                "UnrecognizedClientException", "InvalidAccessKeyId", "ExpiredToken", "ExpiredTokenException",
@@ -58,26 +57,10 @@ class AwsOptions:
 
     def __post_init__(self) -> None:
         kind = self.KIND
-        if (self.access_key_id is None) != (self.secret_access_key is None):
-            missing = "secret_access_key" if self.secret_access_key is None else "access_key_id"
-            raise ValidationError(f"{kind} option {missing!r} is required with the other one (or give neither, to use "
-                                  "the default AWS credentials)", field=missing)
-        if self.session_token is not None and self.access_key_id is None:
-            raise ValidationError(f"{kind} option 'session_token' needs 'access_key_id' and 'secret_access_key'",
-                                  field="session_token")
-        if self.access_key_id is not None and not re.fullmatch(r"[\x21-\x7e]+", self.access_key_id):
-            raise ValidationError(f"{kind} option 'access_key_id' must be printable characters without spaces",
-                                  field="access_key_id")
-        region = self.region.strip().lower()
-        if not _REGION.match(region):
-            raise ValidationError(f"{kind} option 'region': {self.region!r} is not an AWS region (like eu-west-1)",
-                                  field="region")
+        region = check_aws_access(kind, region=self.region, endpoint_url=self.endpoint_url,
+                                  access_key_id=self.access_key_id, secret_access_key=self.secret_access_key,
+                                  session_token=self.session_token, example_endpoint="https://acm.eu-west-1.amazonaws.com")
         object.__setattr__(self, "region", region)
-        if self.endpoint_url is not None:
-            parts = urlsplit(self.endpoint_url)
-            if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-                raise ValidationError(f"{kind} option 'endpoint_url': {self.endpoint_url!r} is not an http(s) URL "
-                                      "(like https://acm.eu-west-1.amazonaws.com)", field="endpoint_url")
         if not 0 < self.timeout <= 300:
             raise ValidationError(f"{kind} option 'timeout' must be more than 0 and at most 300 seconds, not "
                                   f"{self.timeout}", field="timeout")

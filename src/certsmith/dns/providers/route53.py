@@ -11,15 +11,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
+from certsmith.domain.aws_options import check_aws_access
 from certsmith.domain.errors import ValidationError
 
 from .base import DnsProvider, ProviderError, ProviderPlugin, RecordSet, all_or_nothing, in_zone, is_acme_owner, normal_name
 
 __all__ = ["PLUGIN", "Route53Options", "Route53Provider", "quote_txt", "unquote_txt"]
 
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 _ZONE_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 _ESCAPE = re.compile(r"\\([0-7]{3})")
 _CREDENTIAL_CODES = frozenset({"InvalidClientTokenId", "SignatureDoesNotMatch", "AccessDenied", "AccessDeniedException",
@@ -92,26 +91,10 @@ class Route53Options:
                 raise ValidationError(f"route53 option 'hosted_zone_id': {self.hosted_zone_id!r} is not a hosted zone "
                                       "ID (like Z0123456789ABCDEFGHIJ)", field="hosted_zone_id")
             object.__setattr__(self, "hosted_zone_id", zone_id)
-        if (self.access_key_id is None) != (self.secret_access_key is None):
-            missing = "secret_access_key" if self.secret_access_key is None else "access_key_id"
-            raise ValidationError(f"route53 option {missing!r} is required with the other one (or give neither, to use "
-                                  "the default AWS credentials)", field=missing)
-        if self.session_token is not None and self.access_key_id is None:
-            raise ValidationError("route53 option 'session_token' needs 'access_key_id' and 'secret_access_key'",
-                                  field="session_token")
-        if self.access_key_id is not None and not re.fullmatch(r"[\x21-\x7e]+", self.access_key_id):
-            raise ValidationError("route53 option 'access_key_id' must be printable characters without spaces",
-                                  field="access_key_id")
-        region = self.region.strip().lower()
-        if not _REGION.match(region):
-            raise ValidationError(f"route53 option 'region': {self.region!r} is not an AWS region (like us-east-1)",
-                                  field="region")
+        region = check_aws_access("route53", region=self.region, endpoint_url=self.endpoint_url,
+                                  access_key_id=self.access_key_id, secret_access_key=self.secret_access_key,
+                                  session_token=self.session_token, example_endpoint="https://route53.example.test")
         object.__setattr__(self, "region", region)
-        if self.endpoint_url is not None:
-            parts = urlsplit(self.endpoint_url)
-            if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-                raise ValidationError(f"route53 option 'endpoint_url': {self.endpoint_url!r} is not an http(s) URL "
-                                      "(like https://route53.example.test)", field="endpoint_url")
         for field, value, limit in (("wait_timeout", self.wait_timeout, 3600.0), ("timeout", self.timeout, 300.0)):
             if not 0 < value <= limit:
                 raise ValidationError(f"route53 option {field!r} must be more than 0 and at most {limit:g} seconds, "
