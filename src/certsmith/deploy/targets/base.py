@@ -138,6 +138,8 @@ class TargetPlugin:
     """A kind of deployment target: its typed options (the secret ones named) and how to build one.
 
     ``factory(options, state)`` gets the typed options and the state the last install returned (empty at first).
+    ``programs(options)`` names the programs a target with those options runs (a reload command, ``nginx``,
+    ``apachectl``): the server runs such targets only when its ``deploy_commands`` setting allows it.
     """
 
     kind: str
@@ -145,6 +147,7 @@ class TargetPlugin:
     options_type: type
     secret_fields: tuple[str, ...]
     factory: Callable[[Any, Mapping[str, Any]], DeployTarget]
+    programs: Callable[[Any], tuple[str, ...]] = field(default=lambda _options: ())
 
     def parse(self, raw: Mapping[str, Any]) -> Any:
         """Typed options from a plain mapping; ValidationError naming the field for anything wrong."""
