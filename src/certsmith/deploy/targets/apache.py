@@ -91,10 +91,17 @@ def _factory(options: Any, state: Mapping[str, Any]) -> ApacheTarget:
     return ApacheTarget(options)
 
 
+def _programs(options: Any) -> tuple[str, ...]:
+    """The control command as the option spells it (it runs -v, -t and -k graceful)."""
+    assert isinstance(options, ApacheOptions)
+    return (options.apachectl,)
+
+
 PLUGIN = TargetPlugin(
     kind="apache",
     description="certbot's four files in a folder Apache reads, then apachectl -t and apachectl -k graceful",
     options_type=ApacheOptions,
     secret_fields=(),
     factory=_factory,
+    programs=_programs,
 )

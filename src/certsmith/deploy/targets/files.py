@@ -232,10 +232,17 @@ def _factory(options: Any, state: Mapping[str, Any]) -> FilesTarget:
     return FilesTarget(options)
 
 
+def _programs(options: Any) -> tuple[str, ...]:
+    """The reload command, when there is one (the files themselves are written by certsmith)."""
+    assert isinstance(options, FilesOptions)
+    return (options.reload_command,) if options.reload_command is not None else ()
+
+
 PLUGIN = TargetPlugin(
     kind="files",
     description="cert.pem, chain.pem, fullchain.pem and privkey.pem written into a folder, then an optional reload command",
     options_type=FilesOptions,
     secret_fields=(),
     factory=_factory,
+    programs=_programs,
 )

@@ -347,10 +347,17 @@ def _factory(options: Any, state: Mapping[str, Any]) -> HaproxyTarget:
     return HaproxyTarget(options)
 
 
+def _programs(options: Any) -> tuple[str, ...]:
+    """The reload command whenever it is set (the admin and master sockets are talked to, not run)."""
+    assert isinstance(options, HaproxyOptions)
+    return (options.reload_command,) if options.reload_command is not None else ()
+
+
 PLUGIN = TargetPlugin(
     kind="haproxy",
     description="a crt file (certificate, chain and key) HAProxy serves, swapped through its runtime API or reloaded",
     options_type=HaproxyOptions,
     secret_fields=(),
     factory=_factory,
+    programs=_programs,
 )

@@ -95,10 +95,17 @@ def _factory(options: Any, state: Mapping[str, Any]) -> NginxTarget:
     return NginxTarget(options)
 
 
+def _programs(options: Any) -> tuple[str, ...]:
+    """The nginx command as the option spells it (it runs -v, -t and -s reload)."""
+    assert isinstance(options, NginxOptions)
+    return (options.nginx,)
+
+
 PLUGIN = TargetPlugin(
     kind="nginx",
     description="certbot's four files in a folder nginx reads, then nginx -t and nginx -s reload",
     options_type=NginxOptions,
     secret_fields=(),
     factory=_factory,
+    programs=_programs,
 )
