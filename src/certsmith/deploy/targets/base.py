@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from certsmith.domain.plugin_options import parse_options, public_options, secret_options
+from certsmith.domain.plugins import OptionsPlugin
 
 __all__ = ["REASONS", "Activation", "DeployError", "DeployTarget", "Held", "Installed", "Material", "TargetPlugin",
            "group_activations", "same_serial", "serial_text"]
@@ -134,7 +134,7 @@ class DeployTarget(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class TargetPlugin:
+class TargetPlugin(OptionsPlugin):
     """A kind of deployment target: its typed options (the secret ones named) and how to build one.
 
     ``factory(options, state)`` gets the typed options and the state the last install returned (empty at first).
@@ -148,16 +148,6 @@ class TargetPlugin:
     secret_fields: tuple[str, ...]
     factory: Callable[[Any, Mapping[str, Any]], DeployTarget]
     programs: Callable[[Any], tuple[str, ...]] = field(default=lambda _options: ())
-
-    def parse(self, raw: Mapping[str, Any]) -> Any:
-        """Typed options from a plain mapping; ValidationError naming the field for anything wrong."""
-        return parse_options(self.kind, self.options_type, self.secret_fields, raw)
-
-    def secret_options(self, options: Any) -> dict[str, Any]:
-        return secret_options(self.secret_fields, options)
-
-    def public_options(self, options: Any) -> dict[str, Any]:
-        return public_options(self.secret_fields, options)
 
     def build(self, raw: Mapping[str, Any], state: Mapping[str, Any] | None = None) -> DeployTarget:
         return self.factory(self.parse(raw), dict(state or {}))

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import importlib
-import logging
 from collections.abc import Mapping
-from importlib.metadata import entry_points
 from typing import Any
 
 from certsmith.domain.errors import ValidationError
+from certsmith.domain.plugins import entry_point_plugins
 
 from .base import DeployTarget, TargetPlugin
 
 __all__ = ["BUILTIN", "GROUP", "build_target", "plugin", "plugins"]
 
 GROUP = "certsmith.deploy_targets"
-log = logging.getLogger(__name__)
 
 # kind -> module (each module has PLUGIN); imported on first use, so a target's library loads only when needed
 BUILTIN: dict[str, str] = {
@@ -46,24 +44,7 @@ def _builtin(kind: str) -> TargetPlugin | None:
 def plugins() -> dict[str, TargetPlugin]:
     """Every kind of target by its kind: the built-ins, then each entry point of the group that loads."""
     found = {kind: loaded for kind in BUILTIN if (loaded := _builtin(kind)) is not None}
-    for point in entry_points(group=GROUP):
-        if point.name in found and point.value.startswith("certsmith.deploy.targets."):
-            continue
-        try:
-            loaded = point.load()
-        except Exception as exc:  # noqa: BLE001 - a broken third-party package must not break the others
-            log.warning("deployment target entry point %r (%s) cannot be loaded, skipped: %s: %s", point.name,
-                        point.value, type(exc).__name__, exc)
-            continue
-        if not isinstance(loaded, TargetPlugin):
-            log.warning("deployment target entry point %r (%s) is not a TargetPlugin, skipped", point.name, point.value)
-            continue
-        if loaded.kind in found:
-            log.warning("deployment target entry point %r (%s) claims kind %r, which is taken, skipped", point.name,
-                        point.value, loaded.kind)
-            continue
-        found[loaded.kind] = loaded
-    return found
+    return entry_point_plugins(GROUP, found, TargetPlugin, "certsmith.deploy.targets.", "deployment target")
 
 
 def plugin(kind: str) -> TargetPlugin:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from certsmith.domain.plugin_options import parse_options, public_options, secret_options
+from certsmith.domain.plugins import OptionsPlugin
 
 __all__ = ["ACME_LABEL", "REASONS", "DnsProvider", "ProviderError", "ProviderPlugin", "RecordSet", "all_or_nothing",
            "in_zone", "is_acme_owner", "normal_name", "txt_chunks"]
@@ -126,7 +126,7 @@ class DnsProvider(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class ProviderPlugin:
+class ProviderPlugin(OptionsPlugin):
     """A kind of DNS provider: its typed options and how to build one."""
 
     kind: str
@@ -134,15 +134,3 @@ class ProviderPlugin:
     options_type: type
     secret_fields: tuple[str, ...]
     factory: Callable[[str, Any], DnsProvider]
-
-    def parse(self, raw: Mapping[str, Any]) -> Any:
-        """Typed options from a plain mapping; ValidationError naming the field for anything wrong."""
-        return parse_options(self.kind, self.options_type, self.secret_fields, raw)
-
-    def secret_options(self, options: Any) -> dict[str, Any]:
-        """The secret options that are set, by name (what the caller seals at rest)."""
-        return secret_options(self.secret_fields, options)
-
-    def public_options(self, options: Any) -> dict[str, Any]:
-        """The other options that are set, as plain values; ``parse({**public, **secret})`` gives ``options`` back."""
-        return public_options(self.secret_fields, options)

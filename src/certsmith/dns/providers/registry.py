@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
-from importlib.metadata import entry_points
 from typing import Any
 
 from certsmith.domain.errors import ValidationError
+from certsmith.domain.plugins import entry_point_plugins
 
 from .base import DnsProvider, ProviderPlugin
 
 __all__ = ["GROUP", "build_provider", "plugin", "plugins"]
 
 GROUP = "certsmith.dns_providers"
-log = logging.getLogger(__name__)
 
 
 def _builtins() -> dict[str, ProviderPlugin]:
@@ -25,25 +23,7 @@ def _builtins() -> dict[str, ProviderPlugin]:
 
 def plugins() -> dict[str, ProviderPlugin]:
     """Every kind of provider by its kind: the built-ins, then each entry point of the group that loads."""
-    found = _builtins()
-    for point in entry_points(group=GROUP):
-        if point.name in found and point.value.startswith("certsmith.dns.providers."):
-            continue
-        try:
-            loaded = point.load()
-        except Exception as exc:  # noqa: BLE001 - a broken third-party package must not break the others
-            log.warning("DNS provider entry point %r (%s) cannot be loaded, skipped: %s: %s", point.name, point.value,
-                        type(exc).__name__, exc)
-            continue
-        if not isinstance(loaded, ProviderPlugin):
-            log.warning("DNS provider entry point %r (%s) is not a ProviderPlugin, skipped", point.name, point.value)
-            continue
-        if loaded.kind in found:
-            log.warning("DNS provider entry point %r (%s) claims kind %r, which is taken, skipped", point.name,
-                        point.value, loaded.kind)
-            continue
-        found[loaded.kind] = loaded
-    return found
+    return entry_point_plugins(GROUP, _builtins(), ProviderPlugin, "certsmith.dns.providers.", "DNS provider")
 
 
 def plugin(kind: str) -> ProviderPlugin:

@@ -1,4 +1,6 @@
-"""Typed plugin options: a dataclass of str, int, float and bool fields (optionally ``| None``) read from a plain
+"""Plugins: the kinds other packages add through entry points, and their typed options.
+
+Typed plugin options: a dataclass of str, int, float and bool fields (optionally ``| None``) read from a plain
 mapping, as the API and configuration files give them; every problem is a ValidationError naming the option.
 
 DNS providers and deployment targets both describe their options this way; the secret ones are named so the caller
@@ -8,15 +10,67 @@ can seal them at rest and never show them.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from typing import Any
+from importlib.metadata import entry_points
+from typing import Any, TypeVar
 
 from .errors import ValidationError
 
-__all__ = ["parse_options", "public_options", "secret_options"]
+__all__ = ["OptionsPlugin", "entry_point_plugins", "parse_options", "public_options", "secret_options"]
+
+log = logging.getLogger(__name__)
+P = TypeVar("P")
+
+
+class OptionsPlugin:
+    """What a plugin description with ``kind``, ``options_type`` and ``secret_fields`` offers (a mixin)."""
+
+    __slots__ = ()
+    kind: str
+    options_type: type
+    secret_fields: tuple[str, ...]
+
+    def parse(self, raw: Mapping[str, Any]) -> Any:
+        """Typed options from a plain mapping; ValidationError naming the field for anything wrong."""
+        return parse_options(self.kind, self.options_type, self.secret_fields, raw)
+
+    def secret_options(self, options: Any) -> dict[str, Any]:
+        """The secret options that are set, by name (what the caller seals at rest)."""
+        return secret_options(self.secret_fields, options)
+
+    def public_options(self, options: Any) -> dict[str, Any]:
+        """The other options that are set, as plain values; ``parse({**public, **secret})`` gives ``options`` back."""
+        return public_options(self.secret_fields, options)
+
+
+def entry_point_plugins(group: str, found: dict[str, P], plugin_type: type[P], builtin_prefix: str,
+                        what: str) -> dict[str, P]:
+    """``found`` (the built-in kinds) with each plugin of the entry-point ``group`` that loads, is a ``plugin_type``
+    and claims a kind not taken; the others are skipped with a warning naming them (``what``: "DNS provider")."""
+    for point in entry_points(group=group):
+        if point.name in found and point.value.startswith(builtin_prefix):
+            continue
+        try:
+            loaded = point.load()
+        except Exception as exc:  # noqa: BLE001 - a broken third-party package must not break the others
+            log.warning("%s entry point %r (%s) cannot be loaded, skipped: %s: %s", what, point.name, point.value,
+                        type(exc).__name__, exc)
+            continue
+        if not isinstance(loaded, plugin_type):
+            log.warning("%s entry point %r (%s) is not a %s, skipped", what, point.name, point.value,
+                        plugin_type.__name__)
+            continue
+        kind = str(getattr(loaded, "kind", point.name))
+        if kind in found:
+            log.warning("%s entry point %r (%s) claims kind %r, which is taken, skipped", what, point.name, point.value,
+                        kind)
+            continue
+        found[kind] = loaded
+    return found
 
 
 def parse_options(kind: str, options_type: type, secret_fields: Sequence[str], raw: Mapping[str, Any]) -> Any:
