@@ -42,7 +42,7 @@ from certsmith.testing.tls_servers import TlsNginx, start_tls_nginx
 from certsmith.testing.waiting import until
 
 DOMAIN = "fanout.bench.test"
-SETTINGS = {"deploy_verify_delay_seconds": 0.2, "deploy_verify_attempts": 50}
+SETTINGS = {"deploy_verify_delay_seconds": 0.2, "deploy_verify_attempts": 50, "deploy_commands": "true"}
 SHELL = r"""#!/bin/bash
 # The shell baseline: deploy the files in $1 to every folder listed in $2 (files) and $3 (nginx blocks), reloading
 # nginx after each nginx block's copy, then check each block's served serial with a handshake.

@@ -14,6 +14,14 @@ __all__ = ["Settings", "load_settings"]
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """Every setting of the server, with its default.
+
+    Two settings let API callers make the server run programs as its own user, so both are off by default:
+    ``event_commands`` (event targets that run a command) and ``deploy_commands`` (deployment targets whose options
+    name a program the server runs: a files target's ``reload_command``, the ``nginx`` or ``apachectl`` binary, a
+    HAProxy reload command). With ``deploy_commands`` off such targets are deployed through an agent on their host.
+    """
+
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Path("./certsmith-data")
@@ -46,6 +54,7 @@ class Settings:
     event_retry_seconds: float = 10.0  # the first wait after a failed delivery; it doubles per attempt, up to 15 minutes
     metrics_token: str | None = None  # when set, GET /metrics wants "Authorization: Bearer <token>"
     metrics_certificate_series: int = 100000  # per-certificate series on /metrics at most (the soonest to expire)
+    deploy_commands: bool = False  # let server-side deployment targets run programs (reload commands, nginx, apachectl)
     deploy_parallel: int = 16  # targets one deployment installs (and endpoints it verifies) at once
     deploy_verify_attempts: int = 5  # TLS handshakes after a deployment until the endpoint serves the new serial
     deploy_verify_delay_seconds: float = 2.0  # the wait between those handshakes

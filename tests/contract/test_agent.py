@@ -112,7 +112,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(folder: Path) -> Iterator[Server]:
     (folder / "server").mkdir()
-    srv = start_server(folder / "server", backend_url())
+    srv = start_server(folder / "server", backend_url(), settings={"deploy_commands": "true"})
     yield srv
     srv.stop()
 

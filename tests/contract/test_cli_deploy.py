@@ -45,7 +45,7 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = start_server(tmp_path_factory.mktemp("deploy-cli"), backend_url(), settings={
         "deploy_attempts": 2, "deploy_retry_seconds": 0.5, "deploy_verify_attempts": 3,
-        "deploy_verify_delay_seconds": 0.3})
+        "deploy_verify_delay_seconds": 0.3, "deploy_commands": "true"})
     yield srv
     srv.stop()
     assert not srv.errors(), srv.errors()

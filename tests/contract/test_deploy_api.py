@@ -29,7 +29,7 @@ FINAL = ("SUCCEEDED", "FAILED")
 def deploy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = start_server(tmp_path_factory.mktemp("deploy-server"), backend_url(),
                        settings={"deploy_verify_attempts": 3, "deploy_verify_delay_seconds": 0.2,
-                                 "deploy_retry_seconds": 0.5, "deploy_attempts": 3})
+                                 "deploy_retry_seconds": 0.5, "deploy_attempts": 3, "deploy_commands": "true"})
     yield srv
     srv.stop()
     log = srv.log_path.read_text()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ class FakeOptions:
     server: str
     site: str
     token: str | None = None  # secret
+    reload: str | None = None  # a program the target runs (the deploy_commands setting must allow it on the server)
 
 
 class FakeTarget:
@@ -106,7 +107,8 @@ class FakeTarget:
         self.server.files.pop(self.options.site, None)
 
 
-PLUGIN = TargetPlugin(KIND, "an in-memory server for tests", FakeOptions, ("token",), FakeTarget)
+PLUGIN = TargetPlugin(KIND, "an in-memory server for tests", FakeOptions, ("token",), FakeTarget,
+                      programs=lambda options: (options.reload,) if options.reload else ())
 
 
 @pytest.fixture()
@@ -273,3 +275,32 @@ def test_an_agent_binding_waits_for_its_report(deploy_world: Any) -> None:
     container.bindings.delete(caller, binding)
     assert container.certificates.describe(caller, arn).in_use_by == []
     container.certificates.delete(caller, arn)
+
+
+def test_a_target_that_runs_programs_needs_deploy_commands_on_the_server(deploy_world: Any) -> None:
+    container, caller, clock = deploy_world
+    SERVERS["web"] = FakeServer()
+    arn = issued(container, caller, "commands.deploy.test")
+    with pytest.raises(ValidationError) as refused:
+        bind(container, caller, arn, "web", "a", options={"reload": "/usr/sbin/reload-web"})
+    assert refused.value.field == "Options.reload"
+    assert "runs /usr/sbin/reload-web as the server's user" in refused.value.message
+    assert "CERTSMITH_DEPLOY_COMMANDS=true" in refused.value.message and "agent" in refused.value.message
+    with container.database.transaction() as session:  # an agent runs it on its own host: allowed
+        session.add(DeployAgentRow(id=str(uuid.uuid4()), account_id=caller.account_id, region=caller.region,
+                                   name="edge-1", access_key_id=f"AKIA{uuid.uuid4().hex[:16].upper()}",
+                                   created_at=clock.now(), last_seen_at=None))
+    bind(container, caller, arn, "web", "b", agent="edge-1", options={"reload": "/usr/sbin/reload-web"}, deploy=False)
+    # A binding made while the setting was on, deployed after a restart with it off: the item fails, nothing runs.
+    allowed = build(replace(container.settings, deploy_commands=True), clock)
+    try:
+        binding, _ = bind(allowed, caller, arn, "web", "c", options={"reload": "/usr/sbin/reload-web"}, deploy=False)
+    finally:
+        allowed.writes.close()
+        allowed.database.dispose()
+    deployment_id = container.deployments.run(caller, arn, [binding], None)
+    drain(container)
+    deployment = container.deployments.describe(caller, deployment_id)
+    [item] = deployment.items or ()
+    assert deployment.status == "FAILED" and item.status == "FAILED" and "deploy_commands" in (item.error or "")
+    assert SERVERS["web"].files == {} and SERVERS["web"].reloads == 0

@@ -239,7 +239,7 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
     if prepare:
         plan_unrecorded(database, recorder, clock)
     endpoints = EndpointRegistry(database, clock)
-    bindings = BindingService(database, sealer, clock, deployments, outbox)
+    bindings = BindingService(database, sealer, clock, deployments, outbox, allow_commands=settings.deploy_commands)
     notifiers = Notifiers(mailer, allow_commands=settings.event_commands)
 
     event_rules = EventRules(database, sealer, clock, allow_commands=notifiers.commands_allowed,
@@ -286,4 +286,4 @@ def build(settings: Settings, clock: Clock | None = None, *, prepare: bool = Tru
         deploy_runner=DeploymentRunner(database, clock, deployments, bindings, outbox, RunnerPolicy(
             parallel=settings.deploy_parallel, verify_attempts=settings.deploy_verify_attempts,
             verify_delay_seconds=settings.deploy_verify_delay_seconds, attempts=settings.deploy_attempts,
-            retry_seconds=settings.deploy_retry_seconds)))
+            retry_seconds=settings.deploy_retry_seconds, allow_commands=settings.deploy_commands)))

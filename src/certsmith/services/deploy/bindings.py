@@ -28,7 +28,7 @@ from ..pca.lookup import decode_token, encode_token
 from ..ports import SecretSealer
 from ..renewal.recorder import RenewalRecorder
 from .deployments import DeploymentService
-from .naming import binding_arn, binding_id_of, certificate_of, target_text
+from .naming import binding_arn, binding_id_of, certificate_of, commands_refused, target_text
 from .results import Outcome, add_in_use, apply_outcome, settle
 from .verify import check_verify
 
@@ -73,9 +73,10 @@ class BindingRecord:
 
 class BindingService:
     def __init__(self, database: Database, sealer: SecretSealer, clock: Clock, deployments: DeploymentService,
-                 outbox: EventOutbox) -> None:
+                 outbox: EventOutbox, *, allow_commands: bool = False) -> None:
         self._db, self._sealer, self._clock, self._deployments, self._outbox = (database, sealer, clock, deployments,
                                                                                  outbox)
+        self._allow_commands = allow_commands  # the deploy_commands setting: server-side targets may run programs
 
     # -- create (a server-side target is checked: run it off the event loop) -------------------------------------
     def create(self, caller: Caller, spec: BindingSpec) -> tuple[BindingRecord, str | None]:
@@ -86,6 +87,8 @@ class BindingService:
         except ValidationError as error:
             name = error.field if error.field and error.field != "Options" else None
             raise ValidationError(f"Options: {error.message}", field=f"Options.{name}" if name else "Options") from None
+        if spec.agent is None and (refused := commands_refused(found, options, self._allow_commands)) is not None:
+            raise ValidationError(f"{refused[1]}: {refused[0]}", field=refused[1])
         verify = check_verify(dict(spec.verify) if spec.verify else None)
         name = spec.name.strip() if spec.name else None
         if name is not None and not (1 <= len(name) <= 128):

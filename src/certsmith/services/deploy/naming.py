@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ...deploy.targets.base import TargetPlugin
 from ...deploy.targets.registry import plugin
 from ...domain.arns import CertificateArn, partition_of
 from ...domain.errors import CertsmithError, InvalidArnError, ResourceNotFoundError
 from ...store.tables import CertificateRow, DeployBindingRow
 from ..context import Caller
 
-__all__ = ["binding_arn", "binding_id_of", "certificate_of", "target_text"]
+__all__ = ["binding_arn", "binding_id_of", "certificate_of", "commands_refused", "target_text"]
 
 log = logging.getLogger(__name__)
 
@@ -57,3 +59,24 @@ def target_text(binding: DeployBindingRow, secrets: dict[str, Any] | None = None
     except Exception:
         log.warning("cannot describe the %s target of binding %s", binding.kind, binding.arn, exc_info=True)
         return binding.kind
+
+
+def commands_refused(found: TargetPlugin, options: Any, allowed: bool) -> tuple[str, str] | None:
+    """(why, field) when a server-side target with ``options`` would run programs the server may not run."""
+    if allowed:
+        return None
+    programs = tuple(str(p) for p in found.programs(options) if p)
+    if not programs:
+        return None
+    values = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)} \
+        if dataclasses.is_dataclass(options) else {}
+    words = {word for program in programs for word in (program, *program.split()[:1])}
+    named = sorted((name for name, value in values.items()
+                    if isinstance(value, str) and value and any(value in program for program in programs)),
+                   key=lambda name: (values[name] not in words, -len(values[name])))
+    field = f"Options.{named[0]}" if named else "Options"
+    runs = programs[0].split()[0] if programs[0].split() else programs[0]
+    runs = runs if programs == (runs,) else f"{runs} ({', '.join(programs)})"
+    return (f"the {found.kind} target runs {runs} as the server's user; start "
+            "certsmith with deploy_commands (CERTSMITH_DEPLOY_COMMANDS=true) to allow it, or deploy through an agent "
+            "(--agent)", field)

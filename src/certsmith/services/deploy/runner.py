@@ -27,7 +27,7 @@ from ...worker.loop import RunLater
 from ..events.outbox import EventOutbox
 from .bindings import BindingService
 from .deployments import DeploymentService
-from .naming import target_text
+from .naming import commands_refused, target_text
 from .results import Outcome, apply_outcome, settle
 from .verify import Endpoint, verify_all
 
@@ -44,6 +44,7 @@ class RunnerPolicy:
     verify_delay_seconds: float = 2.0
     attempts: int = 5  # runs of an item whose target is unreachable before it fails
     retry_seconds: float = 30.0  # the first wait before running such an item again (doubles, up to an hour)
+    allow_commands: bool = False  # the deploy_commands setting: targets may run programs (reload commands, nginx)
 
 
 @dataclass(slots=True)
@@ -129,7 +130,7 @@ class DeploymentRunner:
                 item.started_at, item.updated_at = item.started_at or now, now
                 works.append(_Work(item.id, binding.id, binding.kind, self._bindings.options_of(binding),
                                    dict(binding.target_state or {}), binding.verify, binding.rollback, item.attempts,
-                                   binding.kind))
+                                   target_text(binding)))
             settle(session, deployment, now)
         if material is None or not works:
             return None
@@ -153,7 +154,13 @@ class DeploymentRunner:
 
     def _install(self, material: Material, work: _Work) -> None:
         try:
-            work.target = plugin(work.kind).build(work.raw, work.state)
+            found = plugin(work.kind)
+            options = found.parse(work.raw)
+            refused = commands_refused(found, options, self._policy.allow_commands)
+            if refused is not None:
+                work.outcome = Outcome("FAILED", f"{work.describe}: {refused[0]}")
+                return
+            work.target = found.factory(options, dict(work.state))
             work.describe = work.target.describe()
             work.installed = work.target.install(material)
         except DeployError as error:
