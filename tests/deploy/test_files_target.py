@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from certsmith.deploy.targets import DeployError, DeployTarget, Material, build_target
-from certsmith.deploy.targets.atomic import FileSpec, write_files
+from certsmith.deploy.targets.atomic import FileSpec, resolve_owner, write_files
 from certsmith.deploy.targets.base import group_activations, same_serial
 from certsmith.domain.errors import ValidationError
 
@@ -194,6 +194,27 @@ def test_an_unknown_owner_is_a_config_error_naming_it(tmp_path: Path, materials:
     assert os.listdir(tmp_path) == []
     with pytest.raises(DeployError):
         target.check()
+
+
+@pytest.mark.parametrize("field", ["owner", "group"])
+@pytest.mark.parametrize("value", ["\u0663", "\u0661\u0660\u0660\u0660", "99999999999999999999", "9" * 5000,
+                                   "4294967295", "-1", "+5", "a:b", "tab\there"])
+def test_an_owner_or_group_that_is_neither_a_name_nor_an_id_is_refused_naming_the_option(
+        tmp_path: Path, field: str, value: str) -> None:
+    with pytest.raises(ValidationError, match=f"option '{field}'") as refused:
+        files_target(tmp_path, **{field: value})
+    assert refused.value.field == field and len(str(refused.value)) < 300
+    owner, group = (value, None) if field == "owner" else (None, value)
+    with pytest.raises(DeployError, match=f"option '{field}'") as caught:
+        resolve_owner("files test", owner, group)
+    assert caught.value.reason == "config"
+
+
+def test_ids_are_ascii_decimal_up_to_the_largest(tmp_path: Path) -> None:
+    assert resolve_owner("files test", "4294967294", "0") == (4294967294, 0)
+    assert resolve_owner("files test", "007", None) == (7, -1)
+    assert resolve_owner("files test", None, None) == (-1, -1)
+    files_target(tmp_path, owner="4294967294", group="0").check()
 
 
 def test_write_files_refuses_names_with_a_folder(tmp_path: Path) -> None:

@@ -23,9 +23,10 @@ from pathlib import Path
 
 from .base import DeployError
 
-__all__ = ["FileSpec", "check_folder", "remove_files", "resolve_owner", "write_files"]
+__all__ = ["MAX_ID", "FileSpec", "check_folder", "id_problem", "remove_files", "resolve_owner", "write_files"]
 
 _TEMP_PREFIX = ".certsmith-"
+MAX_ID = 4294967294  # the largest user or group id; 4294967295 is (uid_t) -1, "leave unchanged"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,19 +46,48 @@ class _Previous:
     link: str | None = None  # the target of a symbolic link (restored as the link itself)
 
 
+def _numeric_id(value: str) -> int | None:
+    """The id ``value`` spells in ASCII decimal digits (None when it is not all such digits), unbounded."""
+    if not value or not all("0" <= c <= "9" for c in value):
+        return None
+    digits = value.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 10 else MAX_ID + 1  # int() of thousands of digits raises
+
+
+def id_problem(option: str, value: str, what: str) -> str | None:
+    """Why ``value`` of ``option`` is neither a ``what`` ("user", "group") name nor an id from 0 to MAX_ID, or None."""
+    shown = repr(value) if len(value) <= 64 else repr(value[:64]) + "..."
+    number = _numeric_id(value)
+    if number is not None:
+        return None if number <= MAX_ID else f"option {option!r} {shown} is not an id: ids go from 0 to {MAX_ID}"
+    if value.isdigit():
+        return f"option {option!r} must be a {what} name or an id in the digits 0-9, not {shown}"
+    if not value.strip() or value != value.strip() or not value.isprintable() or ":" in value or "/" in value \
+            or value[0] in "-+" or len(value) > 256:
+        return f"option {option!r} must be a {what} name or an id from 0 to {MAX_ID}, not {shown}"
+    return None
+
+
+def _resolve_id(target: str, option: str, value: str, what: str) -> int:
+    problem = id_problem(option, value, what)
+    if problem is not None:
+        raise DeployError(target, problem, reason="config")
+    number = _numeric_id(value)
+    if number is not None:
+        return number
+    try:
+        return pwd.getpwnam(value).pw_uid if what == "user" else grp.getgrnam(value).gr_gid
+    except (KeyError, ValueError):
+        raise DeployError(target, f"the {option} {value!r} is not a {what} on this host", reason="config") from None
+
+
 def resolve_owner(target: str, owner: str | None, group: str | None) -> tuple[int, int]:
-    """(uid, gid) for user and group names (or numbers); -1 for one not given. DeployError "config" if unknown."""
-    uid = gid = -1
-    if owner is not None:
-        try:
-            uid = int(owner) if owner.isdigit() else pwd.getpwnam(owner).pw_uid
-        except KeyError:
-            raise DeployError(target, f"the owner {owner!r} is not a user on this host", reason="config") from None
-    if group is not None:
-        try:
-            gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
-        except KeyError:
-            raise DeployError(target, f"the group {group!r} is not a group on this host", reason="config") from None
+    """(uid, gid) for user and group names or ASCII decimal ids; -1 for one not given.
+
+    DeployError "config" naming the option for an unknown name or a value that is neither a name nor an id.
+    """
+    uid = -1 if owner is None else _resolve_id(target, "owner", owner, "user")
+    gid = -1 if group is None else _resolve_id(target, "group", group, "group")
     return uid, gid
 
 

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 
 from certsmith.domain.errors import ValidationError
 
-from .atomic import FileSpec, check_folder, remove_files, resolve_owner, write_files
+from .atomic import FileSpec, check_folder, id_problem, remove_files, resolve_owner, write_files
 from .base import Activation, DeployError, Held, Installed, Material, TargetPlugin, serial_text
 
 __all__ = ["FILE_NAMES", "PLUGIN", "FilesOptions", "FilesTarget", "FolderOptions", "FolderTarget", "clean_env", "run_command",
@@ -51,6 +51,11 @@ class FolderOptions:
     def __post_init__(self) -> None:
         if not os.path.isabs(self.path):
             raise ValidationError(f"option 'path' must be an absolute folder path, not {self.path!r}", field="path")
+        for name, what in (("owner", "user"), ("group", "group")):
+            value = getattr(self, name)
+            problem = None if value is None else id_problem(name, value, what)
+            if problem is not None:
+                raise ValidationError(problem, field=name)
         if not re.fullmatch(r"0?[0-7]{3}", self.key_mode):
             raise ValidationError(f"option 'key_mode' must be octal permission bits such as 600 or 640, not "
                                   f"{self.key_mode!r}", field="key_mode")
