@@ -3,6 +3,9 @@
 What the agent holds (each binding's version, serial and the target's state) is kept in ``<state_dir>/state.json``,
 so a restart does not deploy again what is in place. While the server cannot be reached the agent waits longer
 between tries (up to ``max_backoff_seconds``); a report that could not be sent is sent again before the next poll.
+
+When the endpoint does not serve the new serial within ``verify_seconds`` and the binding asks for rollback, the
+agent undoes the install, makes the previous material live again and records what the target then holds.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 
 from ...domain.errors import CertsmithError
 from ...tls.probe import probe_tls
-from ..targets.base import DeployError, Material, same_serial, serial_text
+from ..targets.base import DeployError, DeployTarget, Installed, Material, same_serial, serial_text
 from ..targets.registry import build_target
 from .client import AgentClient
 from .config import AgentConfig
@@ -131,10 +134,10 @@ class Agent:
     def deploy(self, work: dict[str, Any], passphrase: bytes) -> Report:
         """Install the version on the binding's target, make it live and check it; the report of how it went."""
         arn, version, serial = work["BindingArn"], int(work["Version"]), work["Serial"]
+        previous = self.bindings.get(arn)
         try:
             material = _material(work, passphrase)
-            previous = self.bindings.get(arn, {})
-            state = previous.get("target_state", {}) if previous.get("kind") == work["Kind"] else {}
+            state = previous.get("target_state", {}) if previous and previous.get("kind") == work["Kind"] else {}
             target = build_target(work["Kind"], work.get("Options") or {}, state)
             installed = target.install(material)
             activation = target.activation()
@@ -164,10 +167,46 @@ class Agent:
         served, problem = self._verify(verify, serial, work.get("CertificateChain") or None)
         if not same_serial(served, serial):
             log.warning("deployed %s version %s, but %s", arn, version, problem)
+            if work.get("Rollback") is True:
+                problem += self._roll_back(arn, target, installed, previous, serial)
             return Report(arn, version, serial, False, problem, served)
         log.info("deployed %s version %s (serial %s) to %s; the endpoint serves it", arn, version, serial,
                  target.describe())
         return Report(arn, version, serial, True, verified_serial=served)
+
+    def _roll_back(self, arn: str, target: DeployTarget, installed: Installed, previous: dict[str, Any] | None,
+                   serial: str) -> str:
+        """Undo the install and activate again, then record what the target holds; the words for the report."""
+        failure: str | None = None
+        try:
+            installed.undo()
+            activation = target.activation()
+            if activation is not None:
+                activation.run()
+        except DeployError as exc:
+            failure = exc.message
+        try:
+            held = target.held().serial
+        except DeployError:
+            held = None
+        if same_serial(held, serial):  # the undo did not take: the new version is still in place
+            log.warning("rolling back %s failed; the target still holds serial %s: %s", arn, serial, failure)
+            return f"; rolling back failed, the new version is still in place: {failure or 'the target still holds it'}"
+        if failure is None or (previous is not None and same_serial(held, previous.get("serial"))):
+            if previous is None:
+                self.bindings.pop(arn, None)
+            else:
+                self.bindings[arn] = previous
+        else:  # what is in place is unknown: hold nothing, so that nothing is assumed
+            self.bindings.pop(arn, None)
+        self._save_state()
+        if failure is not None:
+            log.warning("rolling back %s did not finish: %s", arn, failure)
+            return f"; rolling back did not finish: {failure}"
+        back = (f"version {previous['version']} (serial {previous['serial']})" if previous is not None
+                else "what the target held before this deployment")
+        log.info("rolled %s back to %s", arn, back)
+        return f"; rolled back to {back}"
 
     def _verify(self, verify: dict[str, Any], serial: str, trust: str | None) -> tuple[str | None, str]:
         """Handshake with the endpoint until it serves ``serial`` or verify_seconds pass: (served serial, problem)."""
