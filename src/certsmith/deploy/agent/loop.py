@@ -144,12 +144,15 @@ class Agent:
             if activation is not None:
                 try:
                     activation.run()
-                except DeployError:
-                    installed.undo()  # the previous files back, and the server serving them again
+                except DeployError as failed:
                     try:
+                        installed.undo()  # the previous files back, and the server serving them again
                         activation.run()
-                    except DeployError as again:
-                        log.warning("after undoing %s the activation failed again: %s", target.describe(), again)
+                    except DeployError as again:  # the report keeps the first failure, and says this one too
+                        log.warning("after the activation of %s failed, putting the previous version back failed "
+                                    "too: %s", target.describe(), again)
+                        raise DeployError(failed.target, f"{failed.problem}; putting the previous version back "
+                                          f"failed too: {again.problem}", reason=failed.reason) from None
                     raise
         except (DeployError, CertsmithError) as exc:
             log.warning("deploying %s version %s failed: %s", arn, version, exc.message)
