@@ -4,6 +4,8 @@ per server and its undo, sealed secret options, events, and an agent's report.""
 
 from __future__ import annotations
 
+import socket
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -20,6 +22,7 @@ from certsmith.domain.clock import FixedClock
 from certsmith.domain.errors import ResourceInUseError, ValidationError
 from certsmith.services.acm.certificates import RequestedCertificate
 from certsmith.services.context import Caller
+from certsmith.services.deploy import runner as runner_module
 from certsmith.services.deploy.bindings import BindingSpec
 from certsmith.services.wiring import Container, build
 from certsmith.settings import Settings
@@ -37,6 +40,7 @@ class FakeServer:
     down: bool = False
     refuse: bool = False  # install refuses the configuration
     reload_fails: bool = False
+    failing_reloads: int = 0  # the next reloads that fail (then they work again)
     files: dict[str, str] = field(default_factory=dict)  # binding name -> serial
     live: dict[str, str] = field(default_factory=dict)  # what the server serves since its last reload
     reloads: int = 0
@@ -93,7 +97,8 @@ class FakeTarget:
         server = self.server
 
         def reload() -> None:
-            if server.reload_fails:
+            if server.reload_fails or server.failing_reloads > 0:
+                server.failing_reloads -= 1
                 raise DeployError(f"{KIND} {self.options.server}", "the reload failed", reason="reload")
             server.reloads += 1
             server.live = dict(server.files)
@@ -117,7 +122,7 @@ def deploy_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tu
     SERVERS.clear()
     clock = FixedClock(START)
     settings = Settings(data_dir=tmp_path / "data", database_url=backend_url(), deploy_attempts=3,
-                        deploy_retry_seconds=30.0)
+                        deploy_retry_seconds=30.0, deploy_verify_attempts=1)
     container = build(settings, clock)
     account = container.accounts.credential(
         (tmp_path / "data" / "credentials").read_text().split("aws_access_key_id = ")[1].split("\n")[0])
@@ -304,3 +309,147 @@ def test_a_target_that_runs_programs_needs_deploy_commands_on_the_server(deploy_
     [item] = deployment.items or ()
     assert deployment.status == "FAILED" and item.status == "FAILED" and "deploy_commands" in (item.error or "")
     assert SERVERS["web"].files == {} and SERVERS["web"].reloads == 0
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_stale_deployment_is_superseded_and_never_overwrites_a_newer_version(deploy_world: Any) -> None:
+    container, caller, clock = deploy_world
+    SERVERS["web"] = FakeServer(down=True)
+    arn = issued(container, caller, "stale.deploy.test")
+    binding, _ = bind(container, caller, arn, "web", "a", deploy=False)
+    manual = container.deployments.run(caller, arn, None, None)  # version 1, its target down: tried again later
+    drain(container)
+    clock.advance(timedelta(seconds=31))
+    drain(container)  # its second attempt: next one 60 s on
+    clock.advance(timedelta(seconds=9))
+    container.lifecycle.renew(caller, arn)
+    drain(container)
+    [item] = container.deployments.describe(caller, manual).items or ()
+    assert item.status == "SUPERSEDED" and container.deployments.describe(caller, manual).status == "SUPERSEDED"
+    renewal = container.deployments.page(caller, arn, None, None)[0][0]
+    assert renewal.trigger == "RENEWAL" and renewal.deployment_id in (item.error or "")
+    SERVERS["web"].down = False
+    for _ in range(3):  # the renewal's retry and the old run's wake-up both come due
+        clock.advance(timedelta(seconds=31))
+        drain(container)
+    v2 = container.certificates.describe(caller, arn).serial
+    assert SERVERS["web"].live["a"] == v2 and SERVERS["web"].tokens == [""]
+    assert container.deployments.describe(caller, renewal.deployment_id).status == "SUCCEEDED"
+    record = container.bindings.describe(caller, binding)
+    assert record.deployed_version == 2 and record.status == "DEPLOYED"
+
+
+def test_one_binding_is_deployed_by_one_run_at_a_time_even_when_a_job_lease_runs_out(
+        deploy_world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    container, caller, clock = deploy_world
+    SERVERS["web"] = FakeServer()
+    arn = issued(container, caller, "lease.deploy.test")
+    gate, entered = threading.Event(), threading.Event()
+    real = FakeTarget.install
+
+    def slow(self: FakeTarget, material: Material) -> Installed:
+        entered.set()
+        assert gate.wait(30)
+        return real(self, material)
+
+    monkeypatch.setattr(FakeTarget, "install", slow)
+    _, deployment_id = bind(container, caller, arn, "web", "a")
+    first = threading.Thread(target=container.worker().run_once)
+    first.start()
+    assert entered.wait(30)
+    entered.clear()
+    clock.advance(timedelta(minutes=6))  # the job's lease (5 minutes) ran out while the run still works
+    second = threading.Thread(target=container.worker().run_once)
+    second.start()
+    second.join(30)
+    assert not second.is_alive() and not entered.is_set()  # it took the job over but left the leased binding alone
+    gate.set()
+    first.join(30)
+    clock.advance(timedelta(seconds=5))
+    drain(container)
+    assert len(SERVERS["web"].tokens) == 1
+    assert container.deployments.describe(caller, deployment_id).status == "SUCCEEDED"
+    with container.database.read() as session:
+        row = session.scalar(select(DeployBindingRow))
+        assert row is not None and row.lease_owner is None and row.lease_until is None
+
+
+def test_a_run_resumed_after_a_crash_puts_back_the_kept_previous_version(
+        deploy_world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    container, caller, clock = deploy_world
+    SERVERS["web"] = FakeServer()
+    arn = issued(container, caller, "resume.deploy.test")
+    binding, _ = bind(container, caller, arn, "web", "a")
+    drain(container)
+    v1 = container.certificates.describe(caller, arn).serial
+    assert SERVERS["web"].live == {"a": v1}
+    real_finish = runner_module.DeploymentRunner._finish
+    crashes = [RuntimeError("the worker died before recording")]
+
+    def crash_once(self: Any, *args: Any) -> Any:
+        if crashes:
+            raise crashes.pop()
+        return real_finish(self, *args)
+
+    monkeypatch.setattr(runner_module.DeploymentRunner, "_finish", crash_once)
+    clock.advance(timedelta(minutes=1))
+    container.lifecycle.renew(caller, arn)
+    drain(container)  # version 2 installed and live, then the run dies: its item stays IN_PROGRESS
+    renewal = container.deployments.page(caller, arn, None, None)[0][0]
+    v2 = renewal.serial
+    [item] = container.deployments.describe(caller, renewal.deployment_id).items or ()
+    assert item.status == "IN_PROGRESS" and SERVERS["web"].live == {"a": v2}
+    SERVERS["web"].failing_reloads = 1  # the resumed run's reload fails: the old version must go back
+    clock.advance(timedelta(minutes=10))
+    drain(container)
+    deployment = container.deployments.describe(caller, renewal.deployment_id)
+    [item] = deployment.items or ()
+    assert item.status == "FAILED" and "the previous version was put back" in (item.error or "")
+    assert SERVERS["web"].files == {"a": v1} and SERVERS["web"].live == {"a": v1}
+    assert container.bindings.describe(caller, binding).deployed_version == 1
+
+
+def test_a_first_deployment_resumed_after_a_crash_says_nothing_could_be_put_back(
+        deploy_world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    container, caller, clock = deploy_world
+    SERVERS["web"] = FakeServer()
+    arn = issued(container, caller, "resume-first.deploy.test")
+    real_finish = runner_module.DeploymentRunner._finish
+    crashes = [RuntimeError("the worker died before recording")]
+
+    def crash_once(self: Any, *args: Any) -> Any:
+        if crashes:
+            raise crashes.pop()
+        return real_finish(self, *args)
+
+    monkeypatch.setattr(runner_module.DeploymentRunner, "_finish", crash_once)
+    _, deployment_id = bind(container, caller, arn, "web", "a", rollback=True,
+                            verify={"Host": "127.0.0.1", "Port": closed_port()})
+    drain(container)
+    clock.advance(timedelta(minutes=10))
+    drain(container)
+    [item] = container.deployments.describe(caller, deployment_id).items or ()
+    assert item.status == "FAILED", item  # never ROLLED_BACK: there was no earlier version to put back
+    assert "could not be put back" in (item.error or "") and "could not be reached" in (item.error or "")
+
+
+def test_a_failed_verification_without_rollback_records_that_the_target_holds_the_new_version(
+        deploy_world: Any) -> None:
+    container, caller, _ = deploy_world
+    SERVERS["web"] = FakeServer()
+    arn = issued(container, caller, "verify.deploy.test")
+    binding, deployment_id = bind(container, caller, arn, "web", "a",
+                                  verify={"Host": "127.0.0.1", "Port": closed_port()})
+    drain(container)
+    [item] = container.deployments.describe(caller, deployment_id).items or ()
+    assert item.status == "FAILED"
+    record = container.bindings.describe(caller, binding)
+    serial = container.certificates.describe(caller, arn).serial
+    assert record.status == "FAILED" and record.deployed_version == 1 and record.deployed_serial == serial
+    assert record.last_error is not None and "does not serve it" in record.last_error
+    assert SERVERS["web"].live == {"a": serial}

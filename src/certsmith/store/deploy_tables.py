@@ -20,6 +20,8 @@ class DeployBindingRow(Base):
     that serves it ({"Host", "Port", "ServerName"}), handshaken after each deployment; ``rollback`` puts the previous
     version back when that check fails. ``target_state`` is what the target asked to keep (e.g. the ARN it imported
     to); ``deployed_*`` what it holds as far as certsmith knows (reported by the agent for agent bindings).
+    ``lease_owner``/``lease_until``: the deployment run that works on the binding now (one at a time), until when; an
+    expired lease (its worker died) may be taken over by another run.
     """
 
     __tablename__ = "deploy_bindings"
@@ -41,6 +43,8 @@ class DeployBindingRow(Base):
     deployed_serial: Mapped[str | None] = mapped_column(String(128))
     deployed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     __table_args__ = (Index("ix_deploy_bindings_agent", "account_id", "region", "agent"),)
@@ -50,7 +54,8 @@ class DeploymentRow(Base):
     """One deployment of one version of a certificate to its bindings (the DeploymentId of the API).
 
     ``trigger``: ISSUANCE, RENEWAL, IMPORT, REIMPORT, REISSUE (enqueued with the new version), MANUAL (RunDeployment)
-    or ROLLBACK. ``status``: PENDING, IN_PROGRESS, SUCCEEDED, FAILED (some item failed).
+    or ROLLBACK. ``status``: PENDING, IN_PROGRESS, SUCCEEDED, FAILED (some item failed), SUPERSEDED (every item was
+    superseded by a later deployment; superseded items count neither way when others are final).
     """
 
     __tablename__ = "deployments"
@@ -68,7 +73,8 @@ class DeploymentRow(Base):
 
 
 class DeploymentItemRow(Base):
-    """One binding's part of a deployment: PENDING, IN_PROGRESS, WAITING_FOR_AGENT, SUCCEEDED, FAILED, ROLLED_BACK.
+    """One binding's part of a deployment: PENDING, IN_PROGRESS, WAITING_FOR_AGENT, SUCCEEDED, FAILED, ROLLED_BACK,
+    or SUPERSEDED (a later deployment of the binding was enqueued before this one was done: never run).
 
     ``verified_serial`` is the serial the endpoint served after the deployment (when the binding names one).
     """

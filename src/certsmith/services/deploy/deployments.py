@@ -21,12 +21,13 @@ from ..context import Caller
 from ..pca.lookup import decode_token, encode_token
 from ..ports import KeyVault, WorkSignal
 from .naming import binding_arn, binding_id_of, certificate_of, target_text
+from .results import FINAL_DEPLOYMENT, FINAL_ITEM, supersede
 
-__all__ = ["DEPLOY_JOB", "FINAL_ITEM", "TRIGGERS", "DeploymentItem", "DeploymentRecord", "DeploymentService"]
+__all__ = ["DEPLOY_JOB", "FINAL_DEPLOYMENT", "FINAL_ITEM", "TRIGGERS", "DeploymentItem", "DeploymentRecord",
+           "DeploymentService"]
 
 DEPLOY_JOB = "deploy"
 TRIGGERS = ("ISSUANCE", "RENEWAL", "IMPORT", "REIMPORT", "REISSUE", "MANUAL", "ROLLBACK")
-FINAL_ITEM = frozenset({"SUCCEEDED", "FAILED", "ROLLED_BACK"})
 _PAGE = 100
 
 
@@ -81,6 +82,8 @@ class DeploymentService:
                                    certificate_arn=certificate.arn, version=version, serial=serial, trigger=trigger,
                                    status="PENDING", created_at=now, started_at=None, finished_at=None)
         session.add(deployment)
+        # The newest wish wins: what earlier deployments still had to do for these bindings is never done.
+        supersede(session, [b.id for b in bindings], now, f"deployment {deployment.id} (version {version}, {trigger})")
         for binding in bindings:
             session.add(DeploymentItemRow(deployment_id=deployment.id, binding_id=binding.id,
                                           status="WAITING_FOR_AGENT" if binding.agent else "PENDING", attempts=0,

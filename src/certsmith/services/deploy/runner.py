@@ -4,18 +4,29 @@ A run takes the items still to do (PENDING), installs each in a thread pool, run
 failed one: every install of its group is undone and the activation runs again, so the server keeps the old
 version), then handshakes with the endpoints the bindings name. A target that is unreachable is tried again later
 (the job waits, the deployment stays IN_PROGRESS); any other failure is final.
+
+One binding is worked on by one run at a time: a run leases each binding in its start transaction (a conditional
+UPDATE of ``lease_owner``/``lease_until``), renews the leases while it works and releases them once its items are
+recorded. An item whose binding another run holds waits a few seconds; an expired lease (its worker died) is taken
+over. An item found IN_PROGRESS was left by a run that never recorded it: its target may already hold the new
+version, so putting the old one back installs the item's previous version from what certsmith keeps, never what was
+on the target when this run began.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from ...deploy.targets.base import DeployError, DeployTarget, Installed, Material, group_activations
 from ...deploy.targets.registry import plugin
@@ -28,7 +39,7 @@ from ..events.outbox import EventOutbox
 from .bindings import BindingService
 from .deployments import DeploymentService
 from .naming import commands_refused, target_text
-from .results import Outcome, apply_outcome, settle
+from .results import FINAL_DEPLOYMENT, Outcome, apply_outcome, moves_forward, settle
 from .verify import Endpoint, verify_all
 
 __all__ = ["DeploymentRunner", "RunnerPolicy"]
@@ -45,6 +56,8 @@ class RunnerPolicy:
     attempts: int = 5  # runs of an item whose target is unreachable before it fails
     retry_seconds: float = 30.0  # the first wait before running such an item again (doubles, up to an hour)
     allow_commands: bool = False  # the deploy_commands setting: targets may run programs (reload commands, nginx)
+    lease_seconds: float = 900.0  # a run's hold on a binding, renewed every quarter of it while the run works
+    busy_seconds: float = 3.0  # the wait of an item whose binding another run holds
 
 
 @dataclass(slots=True)
@@ -60,6 +73,8 @@ class _Work:
     rollback: bool
     attempts: int
     describe: str
+    resumed: bool = False  # found IN_PROGRESS: a run that never recorded it may have installed the new version
+    previous: Material | None = None  # on a resumed run: the version to put back (None: it cannot be)
     target: DeployTarget | None = None
     installed: Installed | None = None
     outcome: Outcome | None = None
@@ -73,14 +88,29 @@ class DeploymentRunner:
 
     # -- the job --------------------------------------------------------------------------------------------------
     def run(self, payload: dict[str, Any]) -> None:
-        started = self._start(str(payload["deployment_id"]))
+        deployment_id, owner = str(payload["deployment_id"]), uuid.uuid4().hex
+        started = self._start(deployment_id, owner)
         if started is None:
             return
-        material, works = started
-        self._deploy(material, works)
-        delay = self._finish(str(payload["deployment_id"]), works)
+        material, works, busy = started
+        delay: timedelta | None = None
+        if works:
+            recorded = False
+            try:
+                with self._renewing(owner):
+                    self._deploy(material, works)
+                delay = self._finish(deployment_id, works, owner)
+                recorded = True
+            finally:
+                if not recorded:  # the run broke: its items stay IN_PROGRESS, resumed by the job's next run
+                    with self._db.transaction() as session:
+                        self._release(session, owner)
+        if busy:
+            wait = timedelta(seconds=self._policy.busy_seconds)
+            delay = wait if delay is None else min(delay, wait)
         if delay is not None:
-            raise RunLater(delay, f"deployment {payload['deployment_id']}: a target is unreachable, tried again later")
+            why = "another run deploys one of its bindings" if busy else "a target is unreachable"
+            raise RunLater(delay, f"deployment {deployment_id}: {why}, tried again later")
 
     def give_up(self, payload: dict[str, Any], error: str) -> None:
         """The job failed for good: every item not done fails with its error."""
@@ -99,11 +129,53 @@ class DeploymentRunner:
                               target_text(binding) if binding is not None else "", now)
             settle(session, deployment, now)
 
-    def _start(self, deployment_id: str) -> tuple[Material, list[_Work]] | None:
+    # -- leases on bindings ---------------------------------------------------------------------------------------
+    def _take(self, session: Session, binding_id: str, owner: str, now: datetime) -> bool:
+        """Lease the binding to this run (free, expired, or this run's already); False when another run holds it."""
+        taken = session.execute(update(DeployBindingRow).where(
+            DeployBindingRow.id == binding_id,
+            or_(DeployBindingRow.lease_owner.is_(None), DeployBindingRow.lease_until < now,
+                DeployBindingRow.lease_owner == owner))
+            .values(lease_owner=owner, lease_until=now + timedelta(seconds=self._policy.lease_seconds))
+            .execution_options(synchronize_session=False))
+        return getattr(taken, "rowcount", 0) == 1
+
+    @staticmethod
+    def _release(session: Session, owner: str) -> None:
+        session.execute(update(DeployBindingRow).where(DeployBindingRow.lease_owner == owner)
+                        .values(lease_owner=None, lease_until=None).execution_options(synchronize_session=False))
+
+    @contextmanager
+    def _renewing(self, owner: str) -> Iterator[None]:
+        """Renew this run's leases every quarter of their length while the body runs."""
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(self._policy.lease_seconds / 4):
+                try:
+                    with self._db.transaction() as session:
+                        session.execute(update(DeployBindingRow).where(DeployBindingRow.lease_owner == owner).values(
+                            lease_until=self._clock.now() + timedelta(seconds=self._policy.lease_seconds))
+                            .execution_options(synchronize_session=False))
+                except Exception:  # tried again at the next turn; the lease is long
+                    log.warning("renewing the leases of a deployment run failed", exc_info=True)
+
+        thread = threading.Thread(target=renew, name="deploy-lease", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    # -- start ----------------------------------------------------------------------------------------------------
+    def _start(self, deployment_id: str, owner: str) -> tuple[Material, list[_Work], bool] | None:
+        """The version and this run's items (their bindings leased), and whether some wait for another run."""
         now = self._clock.now()
+        busy = False
         with self._db.transaction() as session:
             deployment = session.get(DeploymentRow, deployment_id)
-            if deployment is None or deployment.status in ("SUCCEEDED", "FAILED"):
+            if deployment is None or deployment.status in FINAL_DEPLOYMENT:
                 return None
             items = list(session.scalars(select(DeploymentItemRow).where(
                 DeploymentItemRow.deployment_id == deployment_id,
@@ -126,15 +198,34 @@ class DeploymentRunner:
                                   Outcome("FAILED", problem or "the binding was deleted"),
                                   target_text(binding) if binding is not None else "", now)
                     continue
+                if not self._take(session, binding.id, owner, now):
+                    busy = True
+                    continue
+                resumed = item.status == "IN_PROGRESS"
                 item.status, item.attempts = "IN_PROGRESS", item.attempts + 1
                 item.started_at, item.updated_at = item.started_at or now, now
-                works.append(_Work(item.id, binding.id, binding.kind, self._bindings.options_of(binding),
-                                   dict(binding.target_state or {}), binding.verify, binding.rollback, item.attempts,
-                                   target_text(binding)))
+                work = _Work(item.id, binding.id, binding.kind, self._bindings.options_of(binding),
+                             dict(binding.target_state or {}), binding.verify, binding.rollback, item.attempts,
+                             target_text(binding), resumed=resumed)
+                if resumed and material is not None and certificate is not None:
+                    work.previous = self._previous(session, certificate, material, item.previous_version)
+                works.append(work)
             settle(session, deployment, now)
-        if material is None or not works:
+        if material is None or (not works and not busy):
             return None
-        return material, works
+        return material, works, busy
+
+    def _previous(self, session: Session, certificate: CertificateRow, material: Material,
+                  version: int | None) -> Material | None:
+        """The version a resumed item puts back, from what certsmith keeps; None when there is none to put back."""
+        if version is None:
+            return None
+        if version == material.version:
+            return material
+        try:
+            return self._deployments.material(session, certificate, version)
+        except CertsmithError:
+            return None
 
     # -- install, activate, verify (no transaction open) ----------------------------------------------------------
     def _pool(self, function: Callable[[T], None], values: Sequence[T]) -> None:
@@ -172,13 +263,19 @@ class DeploymentRunner:
             work.outcome = Outcome("FAILED", f"{work.describe}: unexpected failure ({type(error).__name__})")
 
     @staticmethod
-    def _undo(work: _Work) -> None:
-        if work.installed is None:
-            return
+    def _undo(work: _Work) -> bool:
+        """Put back what the target held before; False when that could not be done."""
         try:
-            work.installed.undo()
+            if work.resumed:  # what was there when this run began may be the new version: install the previous one
+                if work.previous is None or work.target is None:
+                    return False
+                work.target.install(work.previous)
+            elif work.installed is not None:
+                work.installed.undo()
+            return True
         except Exception:
-            log.exception("undoing the deployment to %s failed", work.describe)
+            log.exception("putting the previous version back on %s failed", work.describe)
+            return False
 
     def _activate(self, works: list[_Work]) -> None:
         """Each shared activation once; a failed one undoes its group's installs and runs again."""
@@ -189,8 +286,7 @@ class DeploymentRunner:
             try:
                 activation.run()
             except Exception as error:  # noqa: BLE001 - DeployError, or a target's bug: the old version goes back
-                for index in indexes:
-                    self._undo(works[index])
+                undone = {index: self._undo(works[index]) for index in indexes}
                 try:
                     activation.run()
                 except Exception:  # noqa: BLE001 - said in the items' error
@@ -201,9 +297,13 @@ class DeploymentRunner:
                 if not isinstance(error, DeployError):
                     log.error("activation %s failed unexpectedly: %s", activation.key, type(error).__name__)
                 for index in indexes:
-                    works[index].installed = None
-                    works[index].outcome = self._failure(works[index], error if isinstance(error, DeployError)
-                                                         else f"{works[index].describe}: activation failed", note=again)
+                    work = works[index]
+                    note = again if undone[index] else "; the previous version could not be put back"
+                    work.installed = None
+                    work.outcome = self._failure(work, error if isinstance(error, DeployError)
+                                                 else f"{work.describe}: activation failed", note=note)
+                    if not undone[index]:  # the target may hold the new version: not tried again as if unchanged
+                        work.outcome = Outcome("FAILED", work.outcome.error)
 
         self._pool(activate, groups)
 
@@ -219,16 +319,21 @@ class DeploymentRunner:
         for work, verdict in zip(checked, verdicts, strict=True):
             if verdict.ok:
                 continue
+            state = work.installed.state if work.installed is not None else None
+            holds = f"; the target holds version {material.version} but the endpoint does not serve it"
             if work.rollback:
-                back.append(work)
-                work.outcome = Outcome("ROLLED_BACK", f"{verdict.error}; rolled back to the previous version",
-                                       verified_serial=verdict.served)
+                if self._undo(work):
+                    back.append(work)
+                    work.outcome = Outcome("ROLLED_BACK", f"{verdict.error}; rolled back to the previous version",
+                                           verified_serial=verdict.served)
+                else:
+                    work.outcome = Outcome("FAILED", f"{verdict.error}; rolling back failed: the previous version "
+                                           f"could not be put back{holds}", verified_serial=verdict.served,
+                                           state=state, installed=True)
             else:
-                state = work.installed.state if work.installed is not None else None
-                work.outcome = Outcome("FAILED", verdict.error, verified_serial=verdict.served, state=state)
+                work.outcome = Outcome("FAILED", f"{verdict.error}{holds}", verified_serial=verdict.served, state=state,
+                                       installed=True)
         if back:
-            for work in back:
-                self._undo(work)
             self._reactivate(back)
         served = {w.item_id: v.served for w, v in zip(checked, verdicts, strict=True)}
         for work in live:
@@ -250,7 +355,7 @@ class DeploymentRunner:
         self._pool(again, list(group_activations([w.target for w in works if w.target is not None]).values()))
 
     # -- record ---------------------------------------------------------------------------------------------------
-    def _finish(self, deployment_id: str, works: list[_Work]) -> timedelta | None:
+    def _finish(self, deployment_id: str, works: list[_Work], owner: str) -> timedelta | None:
         now = self._clock.now()
         waiting: list[int] = []
         with self._db.transaction() as session:
@@ -263,11 +368,27 @@ class DeploymentRunner:
                 if item is None:
                     continue
                 outcome = work.outcome or Outcome("FAILED", f"{work.describe}: nothing was installed")
+                binding = session.get(DeployBindingRow, work.binding_id)
+                if item.status != "IN_PROGRESS":  # superseded (or its binding deleted) while it ran: keep what is true
+                    _note_done(binding, deployment, outcome, now)
+                    continue
                 if outcome.status == "PENDING":
                     waiting.append(work.attempts)
-                apply_outcome(session, self._outbox, deployment, item, session.get(DeployBindingRow, work.binding_id),
-                              certificate, outcome, work.describe, now)
+                apply_outcome(session, self._outbox, deployment, item, binding, certificate, outcome, work.describe, now)
             settle(session, deployment, now)
+            self._release(session, owner)
         if not waiting:
             return None
         return timedelta(seconds=min(3600.0, self._policy.retry_seconds * 2 ** (min(waiting) - 1)))
+
+
+def _note_done(binding: DeployBindingRow | None, deployment: DeploymentRow, outcome: Outcome, now: datetime) -> None:
+    """What an item settled by someone else while it ran changed on its target (its state, the version it holds)."""
+    if binding is None:
+        return
+    if outcome.state is not None and outcome.status != "ROLLED_BACK":
+        binding.target_state = dict(outcome.state)
+    if (outcome.status == "SUCCEEDED" or outcome.installed) and moves_forward(binding, deployment):
+        binding.deployed_version, binding.deployed_serial, binding.deployed_at = \
+            deployment.version, deployment.serial, now
+        binding.updated_at = now

@@ -49,6 +49,8 @@ def upgrade() -> None:
     sa.Column('deployed_serial', sa.String(length=128), nullable=True),
     sa.Column('deployed_at', certsmith.store.tables.UTCDateTime(), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('lease_owner', sa.String(length=64), nullable=True),
+    sa.Column('lease_until', certsmith.store.tables.UTCDateTime(), nullable=True),
     sa.Column('created_at', certsmith.store.tables.UTCDateTime(), nullable=False),
     sa.Column('updated_at', certsmith.store.tables.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
