@@ -1,12 +1,12 @@
 """The deployment service driven directly (FixedClock, a worker run by hand), with an in-process target kind whose
 server can be down, refuse its configuration or fail its reload: retries of unreachable targets, one activation
-per server and its undo, sealed secret options, events, and an agent's report."""
+per server and its undo, sealed secret options, events, superseded deployments, leases on bindings, runs resumed
+after a crash."""
 
 from __future__ import annotations
 
 import socket
 import threading
-import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -19,14 +19,14 @@ from sqlalchemy import select
 from certsmith.deploy.targets import registry
 from certsmith.deploy.targets.base import Activation, DeployError, Held, Installed, Material, TargetPlugin
 from certsmith.domain.clock import FixedClock
-from certsmith.domain.errors import ResourceInUseError, ValidationError
+from certsmith.domain.errors import ValidationError
 from certsmith.services.acm.certificates import RequestedCertificate
 from certsmith.services.context import Caller
 from certsmith.services.deploy import runner as runner_module
 from certsmith.services.deploy.bindings import BindingSpec
 from certsmith.services.wiring import Container, build
 from certsmith.settings import Settings
-from certsmith.store.tables import DeployAgentRow, DeployBindingRow, EventOutboxRow
+from certsmith.store.tables import DeployBindingRow, EventOutboxRow
 
 from ..conftest import backend_url
 from .ca_world import START, drain, make_root
@@ -251,36 +251,6 @@ def test_secret_options_are_sealed_and_given_to_the_target(deploy_world: Any) ->
         bind(container, caller, arn, "nowhere", "a")
 
 
-def test_an_agent_binding_waits_for_its_report(deploy_world: Any) -> None:
-    container, caller, clock = deploy_world
-    arn = issued(container, caller, "agent.deploy.test")
-    with container.database.transaction() as session:
-        session.add(DeployAgentRow(id=str(uuid.uuid4()), account_id=caller.account_id, region=caller.region,
-                                   name="edge-1", access_key_id=f"AKIA{uuid.uuid4().hex[:16].upper()}",
-                                   created_at=clock.now(), last_seen_at=None))
-    with pytest.raises(ValidationError, match="no agent named"):
-        bind(container, caller, arn, "web", "a", agent="edge-2")
-    binding, deployment_id = bind(container, caller, arn, "web", "a", agent="edge-1")
-    drain(container)
-    [item] = container.deployments.describe(caller, deployment_id).items or ()
-    assert item.status == "WAITING_FOR_AGENT"
-    assert container.certificates.describe(caller, arn).in_use_by == []
-    with pytest.raises(ResourceInUseError):  # a binding holds the certificate even before the agent deployed it
-        container.certificates.delete(caller, arn)
-    serial = container.certificates.describe(caller, arn).serial
-    assert serial is not None
-    container.bindings.record_report(caller, "edge-1", binding, 1, serial, "SUCCEEDED", verified_serial=serial)
-    deployment = container.deployments.describe(caller, deployment_id)
-    [item] = deployment.items or ()
-    assert deployment.status == "SUCCEEDED" and item.status == "SUCCEEDED" and item.verified_serial == serial
-    assert container.certificates.describe(caller, arn).in_use_by == [binding]
-    record = container.bindings.describe(caller, binding)
-    assert record.status == "DEPLOYED" and record.deployed_version == 1
-    container.bindings.record_report(caller, "edge-1", binding, 1, serial, "SUCCEEDED")  # a repeated report: no harm
-    container.bindings.delete(caller, binding)
-    assert container.certificates.describe(caller, arn).in_use_by == []
-    container.certificates.delete(caller, arn)
-
 
 def test_a_target_that_runs_programs_needs_deploy_commands_on_the_server(deploy_world: Any) -> None:
     container, caller, clock = deploy_world
@@ -291,11 +261,7 @@ def test_a_target_that_runs_programs_needs_deploy_commands_on_the_server(deploy_
     assert refused.value.field == "Options.reload"
     assert "runs /usr/sbin/reload-web as the server's user" in refused.value.message
     assert "CERTSMITH_DEPLOY_COMMANDS=true" in refused.value.message and "agent" in refused.value.message
-    with container.database.transaction() as session:  # an agent runs it on its own host: allowed
-        session.add(DeployAgentRow(id=str(uuid.uuid4()), account_id=caller.account_id, region=caller.region,
-                                   name="edge-1", access_key_id=f"AKIA{uuid.uuid4().hex[:16].upper()}",
-                                   created_at=clock.now(), last_seen_at=None))
-    bind(container, caller, arn, "web", "b", agent="edge-1", options={"reload": "/usr/sbin/reload-web"}, deploy=False)
+    # (an agent binding runs it on the agent's host: allowed, see test_deploy_agents)
     # A binding made while the setting was on, deployed after a restart with it off: the item fails, nothing runs.
     allowed = build(replace(container.settings, deploy_commands=True), clock)
     try:

@@ -35,6 +35,7 @@ def _work_shape(work: AgentWork) -> dict[str, Any]:
         shape["Verify"] = {k: work.verify[k] for k in ("Host", "Port", "ServerName") if work.verify.get(k) is not None}
     if work.deployment_id:
         shape["DeploymentId"] = work.deployment_id
+    shape["Rollback"] = work.rollback
     return shape
 
 

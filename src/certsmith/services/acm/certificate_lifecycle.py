@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select
 
 from ...domain.acm import CertificateStatus, CertificateType
 from ...domain.clock import Clock
@@ -18,7 +19,7 @@ from ...domain.events import revoked
 from ...domain.revocation import RevocationReason
 from ...store.database import Database
 from ...store.jobs import JobQueue
-from ...store.tables import CertificateRow
+from ...store.tables import CertificateRow, DeployBindingRow
 from ..context import Caller
 from ..events.outbox import EventOutbox
 from ..pca.issuance import IssuanceService
@@ -108,6 +109,13 @@ class CertificateLifecycleService:
                                max_attempts=RENEWAL_ATTEMPTS)
         self._signal.notify()
 
+    def _users(self, row: CertificateRow) -> list[str]:
+        """What uses the certificate: its InUseBy, else its deployment bindings (an agent's holds it before it reports)."""
+        if row.in_use_by:
+            return list(row.in_use_by)
+        with self._db.read() as session:
+            return list(session.scalars(select(DeployBindingRow.arn).where(DeployBindingRow.certificate_arn == row.arn)))
+
     def revoke(self, caller: Caller, arn: str, reason: str) -> str:
         """Revoke at the CA too, so the serial shows on its CRL and OCSP; the certificate becomes REVOKED, and
         ACM Certificate Revoked is written in that transaction."""
@@ -117,16 +125,17 @@ class CertificateLifecycleService:
                                   f"{', '.join(sorted(_CA_REASONS))}", field="RevocationReason")
         if row.status == CertificateStatus.REVOKED:
             raise ConflictError(f"certificate {arn} is already revoked")
-        if row.in_use_by:
-            raise ResourceInUseError(f"certificate {arn} is in use by {', '.join(row.in_use_by)}", arn=arn)
+        users = self._users(row)
+        if users:
+            raise ResourceInUseError(f"certificate {arn} is in use by {', '.join(users)}; detach it first", arn=arn)
         if row.type != CertificateType.PRIVATE or row.status != CertificateStatus.ISSUED or not row.exported:
             raise ValidationError(f"certificate {arn} cannot be revoked: only issued private certificates that "
                                   "have been exported can be", field="CertificateArn")
         assert row.authority_arn is not None and row.serial is not None
         self._issuance.revoke(caller, row.authority_arn, row.serial, _CA_REASONS[reason])
         now = self._clock.now()
-        with self._db.transaction() as session:
-            current = session.get(CertificateRow, row.id)
+        with self._db.transaction() as session:  # locked: a binding made meanwhile sees REVOKED or is seen here
+            current = session.get(CertificateRow, row.id, with_for_update=True, populate_existing=True)
             if current is not None:
                 current.status, current.revoked_at = CertificateStatus.REVOKED.value, now.replace(microsecond=0)
                 current.revocation_reason = reason

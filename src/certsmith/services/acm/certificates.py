@@ -195,15 +195,17 @@ class CertificateService:
         self._fail(payload["certificate_id"], FailureReason.OTHER)
 
     # -- read -----------------------------------------------------------------------------------------------------
-    def load(self, caller: Caller, arn_text: str, session: Session | None = None) -> CertificateRow:
-        """The caller's certificate, read in ``session`` (a write transaction) or in a read of its own."""
+    def load(self, caller: Caller, arn_text: str, session: Session | None = None, *, lock: bool = False) -> CertificateRow:
+        """The caller's certificate, read in ``session`` (a write transaction; ``lock``: its row locked until the
+        transaction ends, as CreateBinding and DeleteBinding lock it) or in a read of its own."""
         arn = CertificateArn.parse(arn_text)
         caller.check_owns(arn.region, arn.account, arn_text, "CertificateArn", "certificate")
         if session is None:
             with self._db.read() as reader:
                 row = reader.get(CertificateRow, arn.certificate_id)
         else:
-            row = session.get(CertificateRow, arn.certificate_id)
+            row = session.get(CertificateRow, arn.certificate_id, with_for_update=lock or None,
+                              populate_existing=lock)
         if row is None or row.arn != arn_text:
             raise ResourceNotFoundError(f"certificate {arn_text} was not found", arn=arn_text)
         return row
@@ -261,7 +263,7 @@ class CertificateService:
 
     def delete(self, caller: Caller, arn: str) -> None:
         with self._db.transaction() as session:
-            row = self.load(caller, arn, session)
+            row = self.load(caller, arn, session, lock=True)  # no binding is added while it is deleted
             users = list(row.in_use_by or []) or list(session.scalars(select(DeployBindingRow.arn).where(
                 DeployBindingRow.certificate_arn == row.arn)))
             if users:

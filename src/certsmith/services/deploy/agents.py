@@ -5,7 +5,9 @@ PollAgentWork and ReportDeployment (:func:`check_agent_may_call`, used by the AP
 A binding of an agent wants the version of its newest deployment item (or, when it has none, the certificate's
 current version); a poll answers with every binding whose wanted version is not the one the agent holds, the key
 encrypted with the poll's passphrase as ExportCertificate does. A version whose item failed is not offered again
-until a new deployment (RunDeployment or a new version) asks for it.
+until a new deployment (RunDeployment or a new version) asks for it. Secret options never travel to an agent
+(kinds with secrets are deployed by the server). A report settles the item of its version and supersedes the
+binding's older open items, so no deployment waits for a version the agent has moved past.
 """
 
 from __future__ import annotations
@@ -42,13 +44,13 @@ from ..context import Caller
 from ..events.outbox import EventOutbox
 from ..ports import SecretSealer
 from .naming import binding_id_of, certificate_of, target_text
-from .results import Outcome, apply_outcome, settle
+from .results import OPEN_ITEM, Outcome, apply_outcome, settle, supersede
 
 __all__ = ["AGENT_OPERATIONS", "AgentRecord", "AgentReport", "AgentService", "AgentWork", "agent_arn", "agent_name_of",
            "check_agent_may_call"]
 
 AGENT_OPERATIONS = frozenset({"PollAgentWork", "ReportDeployment"})
-OPEN_ITEM = ("PENDING", "IN_PROGRESS", "WAITING_FOR_AGENT")
+SERIAL_MAX = 128  # the longest serial a report may name (the columns' length)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _PRINCIPAL = re.compile(r"^arn:[a-z-]+:certsmith:([a-z0-9-]+):(\d{12}):agent/([A-Za-z0-9][A-Za-z0-9._-]{0,63})$")
 
@@ -111,6 +113,7 @@ class AgentWork:
     chain_pem: str
     private_key_pem: str
     deployment_id: str | None
+    rollback: bool = False  # put the previous version back when the verification fails
 
     def __repr__(self) -> str:
         return f"AgentWork({self.binding_arn}, version {self.version})"
@@ -249,18 +252,21 @@ class AgentService:
         encrypted = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                       serialization.BestAvailableEncryption(passphrase)).decode("ascii")
         binding = want.binding
+        # public options only: a binding with secrets is never an agent's (CreateBinding refuses it)
         options = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (binding.options or {}).items()
                    if v is not None}
-        if binding.sealed_secrets is not None:
-            secrets: dict[str, Any] = json.loads(self._sealer.open(binding.sealed_secrets, binding.arn))
-            options |= {k: v if isinstance(v, str) else json.dumps(v) for k, v in secrets.items() if v is not None}
         return AgentWork(binding.arn, want.certificate.arn, binding.kind, options, binding.verify, want.version,
-                         material.serial, material.certificate_pem, material.chain_pem, encrypted, want.deployment_id)
+                         material.serial, material.certificate_pem, material.chain_pem, encrypted, want.deployment_id,
+                         rollback=bool(binding.rollback))
 
     def report(self, caller: Caller, report: AgentReport) -> None:
         """ReportDeployment: the agent says how deploying a version to one of its bindings went."""
         if report.status not in ("SUCCEEDED", "FAILED"):
             raise ValidationError(f"Status {report.status!r} must be SUCCEEDED or FAILED", field="Status")
+        for name, value in (("Serial", report.serial), ("VerifiedSerial", report.verified_serial)):
+            if value is not None and not 1 <= len(value) <= SERIAL_MAX:
+                raise ValidationError(f"{name} must be 1 to {SERIAL_MAX} characters (a serial number in hex), not "
+                                      f"{len(value)}", field=name)
         now = self._clock.now()
         with self._db.transaction() as session:
             me = self._me(session, caller)
@@ -272,7 +278,7 @@ class AgentService:
                                             field="BindingArn", arn=report.binding_arn)
             if binding.agent != me.name:
                 raise AccessDeniedError(f"binding {report.binding_arn} is not deployed by agent {me.name}")
-            certificate = certificate_of(session, caller, binding.certificate_arn)
+            certificate = certificate_of(session, caller, binding.certificate_arn, lock=True)
             if not 1 <= report.version <= certificate.version:
                 raise ValidationError(f"Version {report.version} is not a version of {certificate.arn} (it has 1 to "
                                       f"{certificate.version})", field="Version")
@@ -305,6 +311,8 @@ class AgentService:
         apply_outcome(session, self._outbox, deployment, item, binding, certificate, outcome, target_text(binding), now)
         if found is not None:
             settle(session, deployment, now)
+            supersede(session, [binding.id], now, f"deployment {deployment.id} (version {deployment.version}, reported "
+                      "by the agent)", before_item=item.id)
 
 
 def _serial_of(session: Session, certificate: CertificateRow, version: int) -> str:

@@ -1,7 +1,8 @@
 """Bindings: a certificate tied to a deployment target (its options, secrets sealed), where it is verified, by whom.
 
 A server-side binding is deployed by the server's workers; an agent binding by the agent on its host, which reports
-back through :meth:`BindingService.record_report`.
+back through :meth:`AgentService.report`. Kinds with secret options (the aws-* kinds) are deployed by the server
+only: their secrets never travel to an agent.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ...deploy.targets.base import DeployError, same_serial
+from ...deploy.targets.base import DeployError
 from ...deploy.targets.registry import plugin
 from ...domain.clock import Clock
-from ...domain.errors import AccessDeniedError, ResourceNotFoundError, ValidationError
+from ...domain.errors import ResourceNotFoundError, ValidationError
 from ...store.database import Database
 from ...store.tables import CertificateRow, DeployAgentRow, DeployBindingRow, DeploymentItemRow, DeploymentRow
 from ..context import Caller
@@ -29,7 +30,7 @@ from ..ports import SecretSealer
 from ..renewal.recorder import RenewalRecorder
 from .deployments import DeploymentService
 from .naming import binding_arn, binding_id_of, certificate_of, commands_refused, target_text
-from .results import Outcome, add_in_use, apply_outcome, settle
+from .results import add_in_use, settle
 from .verify import check_verify
 
 __all__ = ["BindingRecord", "BindingService", "BindingSpec"]
@@ -87,6 +88,9 @@ class BindingService:
         except ValidationError as error:
             name = error.field if error.field and error.field != "Options" else None
             raise ValidationError(f"Options: {error.message}", field=f"Options.{name}" if name else "Options") from None
+        if spec.agent is not None and found.secret_fields:
+            raise ValidationError(f"Agent: {found.kind} is deployed by the server, not an agent (its secret options "
+                                  f"{', '.join(found.secret_fields)} are never sent to agents)", field="Agent")
         if spec.agent is None and (refused := commands_refused(found, options, self._allow_commands)) is not None:
             raise ValidationError(f"{refused[1]}: {refused[0]}", field=refused[1])
         verify = check_verify(dict(spec.verify) if spec.verify else None)
@@ -116,7 +120,7 @@ class BindingService:
             deployed_version=None, deployed_serial=None, deployed_at=None, last_error=None, created_at=now,
             updated_at=now)
         with self._db.transaction() as session:
-            certificate = certificate_of(session, caller, spec.certificate_arn)
+            certificate = certificate_of(session, caller, spec.certificate_arn, lock=True)
             self._check_certificate(certificate)
             row.certificate_arn = certificate.arn
             session.add(row)
@@ -210,7 +214,8 @@ class BindingService:
         now = self._clock.now()
         with self._db.transaction() as session:
             current = self._load(session, caller, arn)
-            certificate = session.scalar(select(CertificateRow).where(CertificateRow.arn == current.certificate_arn))
+            certificate = session.scalar(select(CertificateRow).where(CertificateRow.arn == current.certificate_arn)
+                                         .with_for_update().execution_options(populate_existing=True))
             if certificate is not None and current.arn in (certificate.in_use_by or []):
                 certificate.in_use_by = [u for u in certificate.in_use_by if u != current.arn]
                 if not (certificate.renewal_plan or {}).get("renewing"):
@@ -223,48 +228,6 @@ class BindingService:
                 if deployment is not None:
                     settle(session, deployment, now)
             session.delete(current)
-
-    # -- an agent's report ----------------------------------------------------------------------------------------
-    def record_report(self, caller: Caller, agent: str, binding_arn: str, version: int, serial: str, status: str,
-                      error: str | None = None, verified_serial: str | None = None) -> None:
-        """What agent ``agent`` did with ``version`` of a binding of its own: SUCCEEDED or FAILED.
-
-        Updates the binding (and, on its first success, the certificate's InUseBy), the deployment item waiting for
-        it (the latest of that version), the deployment, and writes the event.
-        """
-        if status not in ("SUCCEEDED", "FAILED"):
-            raise ValidationError(f"Status {status!r} is not SUCCEEDED or FAILED", field="Status")
-        now = self._clock.now()
-        with self._db.transaction() as session:
-            binding = self._load(session, caller, binding_arn)
-            if binding.agent != agent:
-                raise AccessDeniedError(f"binding {binding_arn} is not deployed by agent {agent!r}")
-            certificate = session.scalar(select(CertificateRow).where(CertificateRow.arn == binding.certificate_arn))
-            found = session.execute(select(DeploymentItemRow, DeploymentRow).join(
-                DeploymentRow, DeploymentRow.id == DeploymentItemRow.deployment_id).where(
-                DeploymentItemRow.binding_id == binding.id, DeploymentRow.version == version,
-                DeploymentItemRow.status.in_(("WAITING_FOR_AGENT", "PENDING", "IN_PROGRESS")))
-                .order_by(DeploymentRow.created_at.desc()).limit(1)).first()
-            if found is not None:
-                item, deployment = found[0], found[1]
-            else:  # no deployment waits for it (a repeated report, or the agent caught up on its own)
-                if status == "SUCCEEDED" and binding.deployed_version == version and binding.status == "DEPLOYED":
-                    return
-                item = DeploymentItemRow(deployment_id="", binding_id=binding.id, status="WAITING_FOR_AGENT",
-                                         attempts=0, updated_at=now)
-                deployment = DeploymentRow(id="", certificate_arn=binding.certificate_arn, version=version,
-                                           serial=serial)
-            if not same_serial(deployment.serial, serial):
-                raise ValidationError(f"Serial {serial} is not the serial of version {version} of "
-                                      f"{binding.certificate_arn}", field="Serial")
-            item.attempts = (item.attempts or 0) + 1
-            item.started_at = item.started_at or now
-            outcome = Outcome(status, None if status == "SUCCEEDED" else (error or "the agent reported a failure"),
-                              verified_serial=verified_serial)
-            apply_outcome(session, self._outbox, deployment, item, binding, certificate, outcome, target_text(binding),
-                          now)
-            if deployment.id:
-                settle(session, deployment, now)
 
 
 def _plain(values: Mapping[str, Any]) -> dict[str, Any]:

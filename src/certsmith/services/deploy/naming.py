@@ -36,13 +36,18 @@ def binding_id_of(caller: Caller, text: str, field: str = "BindingArn") -> str:
     return parts[5].removeprefix("binding/")
 
 
-def certificate_of(session: Session, caller: Caller, text: str, field: str = "CertificateArn") -> CertificateRow:
-    """The caller's certificate named by ``text`` (InvalidArnError, ResourceNotFoundError naming ``field``)."""
+def certificate_of(session: Session, caller: Caller, text: str, field: str = "CertificateArn", *,
+                   lock: bool = False) -> CertificateRow:
+    """The caller's certificate named by ``text`` (InvalidArnError, ResourceNotFoundError naming ``field``).
+
+    With ``lock`` its row is locked until the transaction ends (SELECT ... FOR UPDATE on PostgreSQL; SQLite's write
+    transaction already serialises): whoever changes its InUseBy or its bindings does so one at a time."""
     arn = CertificateArn.parse(text, field)
     caller.check_owns(arn.region, arn.account, text, field, "certificate")
-    row = session.scalar(select(CertificateRow).where(
+    query = select(CertificateRow).where(
         CertificateRow.arn == str(arn), CertificateRow.account_id == caller.account_id,
-        CertificateRow.region == caller.region))
+        CertificateRow.region == caller.region)
+    row = session.scalar(query.with_for_update().execution_options(populate_existing=True) if lock else query)
     if row is None:
         raise ResourceNotFoundError(f"{field}: certificate {text} was not found in this account", field=field, arn=text)
     return row
