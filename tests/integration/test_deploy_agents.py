@@ -66,6 +66,8 @@ def test_an_agent_binding_waits_for_its_report(world: Any) -> None:
     assert container.certificates.describe(caller, arn).in_use_by == []
     with pytest.raises(ResourceInUseError):  # a binding holds the certificate even before the agent deployed it
         container.certificates.delete(caller, arn)
+    with pytest.raises(ResourceInUseError, match=binding):  # and it cannot be revoked under the agent either
+        container.lifecycle.revoke(caller, arn, "SUPERSEDED")
     [work] = container.agents.work(agent, {}, PASSPHRASE)
     assert work.rollback is True and work.deployment_id == deployment_id
     assert work.options == {"server": "web", "site": "a", "reload": "/usr/sbin/reload-web"}
