@@ -25,7 +25,7 @@ FILES = ("cert.pem", "chain.pem", "fullchain.pem", "privkey.pem")
 # Verification handshakes a fifth of a second apart, a target that is down tried again after a second.
 FAST = {"deploy_verify_delay_seconds": 0.2, "deploy_verify_attempts": 25, "deploy_retry_seconds": 1,
         "deploy_attempts": 3, "deploy_commands": "true"}
-FINISHED = ("SUCCEEDED", "FAILED")
+FINISHED = ("SUCCEEDED", "FAILED", "SUPERSEDED")
 
 
 
