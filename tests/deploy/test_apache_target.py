@@ -4,6 +4,7 @@ is the proof. One Apache for the module."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,14 @@ class TestApacheConformance(TargetConformance):
     @pytest.fixture
     def served_serial(self, apache: TlsApache) -> Callable[[], str | None]:
         return lambda: apache.settled_serial(CONFORMANCE)
+
+    def test_remove_leaves_nothing_held(self, make_target: Callable[[Mapping[str, Any]], DeployTarget],
+                                        materials: list[Material], apache: TlsApache) -> None:
+        apache.write_config(without=[CONFORMANCE])  # removing is refused while the configuration reads the files
+        try:
+            super().test_remove_leaves_nothing_held(make_target, materials)
+        finally:
+            apache.write_config()
 
     @pytest.fixture
     def broken_target(self, apache: TlsApache, tmp_path: Path) -> DeployTarget:
@@ -153,3 +162,31 @@ def test_check_names_a_missing_control_command(apache: TlsApache, tmp_path: Path
     with pytest.raises(DeployError) as caught:
         target(apache, SITES[0], str(tmp_path / "no-apachectl")).check()
     assert caught.value.reason == "missing" and "no-apachectl" in str(caught.value)
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {path.name: (path.read_bytes(), path.stat().st_mode) for path in sorted(folder.iterdir())}
+
+
+def test_remove_puts_the_files_back_while_the_configuration_reads_them(
+        apache: TlsApache, versions: dict[str, list[Material]]) -> None:
+    site = SITES[0]
+    deploy_all([target(apache, site)], [versions[site][0]])
+    apache.wait_serial(site, versions[site][0].serial)
+    before = _snapshot(apache.folder(site))
+    with pytest.raises(DeployError) as caught:
+        target(apache, site).remove()
+    error = caught.value
+    assert error.reason == "config"
+    assert f"edit {apache.conf_path} so it no longer reads {apache.folder(site)}/fullchain.pem" in error.problem
+    assert _snapshot(apache.folder(site)) == before
+    subprocess.run(apache.command("-t"), check=True, capture_output=True)
+    apache.write_config(without=[site])
+    try:
+        target(apache, site).remove()
+        assert target(apache, site).held().serial is None
+        subprocess.run(apache.command("-t"), check=True, capture_output=True)
+    finally:
+        apache.restore_site(site)
+        apache.write_config()
+    assert apache.process is not None and apache.process.poll() is None, "Apache stopped"

@@ -3,6 +3,7 @@ its own folder; what a handshake presents is the proof. One nginx for the module
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,14 @@ class TestNginxConformance(TargetConformance):
     @pytest.fixture
     def served_serial(self, nginx: TlsNginx) -> Callable[[], str | None]:
         return lambda: nginx.settled_serial(CONFORMANCE)
+
+    def test_remove_leaves_nothing_held(self, make_target: Callable[[Mapping[str, Any]], DeployTarget],
+                                        materials: list[Material], nginx: TlsNginx) -> None:
+        nginx.write_config(without=[CONFORMANCE])  # removing is refused while the configuration reads the files
+        try:
+            super().test_remove_leaves_nothing_held(make_target, materials)
+        finally:
+            nginx.write_config()
 
     @pytest.fixture
     def broken_target(self, tmp_path: Path) -> DeployTarget:
@@ -164,3 +173,27 @@ def test_the_activation_names_the_server_and_its_commands(nginx: TlsNginx) -> No
     assert "-t" in activation.description and "reload" in activation.description
     other = build_target("nginx", {**nginx.target_options(SITES[0]), "config": "/etc/nginx/nginx.conf"}).activation()
     assert other is not None and other.key != activation.key
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {path.name: (path.read_bytes(), path.stat().st_mode) for path in sorted(folder.iterdir())}
+
+
+def test_remove_puts_the_files_back_while_the_configuration_reads_them(
+        fresh_config: TlsNginx, versions: dict[str, list[Material]]) -> None:
+    nginx, site = fresh_config, SITES[0]
+    deploy_all([target(nginx, site)], [versions[site][0]])
+    before = _snapshot(nginx.folder(site))
+    with pytest.raises(DeployError) as caught:
+        target(nginx, site).remove()
+    error = caught.value
+    assert error.reason == "config"
+    assert f"edit {nginx.conf_path} so it no longer reads {nginx.folder(site)}/fullchain.pem" in error.problem
+    assert "cannot load certificate" in error.problem  # nginx's own words
+    assert _snapshot(nginx.folder(site)) == before
+    subprocess.run(nginx.command("-t"), check=True, capture_output=True)  # other bindings can still test and reload
+    nginx.write_config(without=[site])
+    target(nginx, site).remove()
+    assert target(nginx, site).held().serial is None
+    subprocess.run(nginx.command("-t"), check=True, capture_output=True)
+    nginx.restore_site(site)

@@ -235,14 +235,17 @@ class TlsNginx(TlsServer):
         return {"path": str(self.folder(name)), "nginx": f"{nginx or self.binary} -e stderr", "prefix": str(self.home),
                 "config": str(self.conf_path)}
 
-    def write_config(self, extra: str = "") -> None:
-        """Write the configuration (``extra`` goes inside ``http {}``: a way to break it on purpose)."""
+    def write_config(self, extra: str = "", without: Sequence[str] = ()) -> None:
+        """Write the configuration (``extra`` goes inside ``http {}``: a way to break it on purpose; the sites named
+        in ``without`` are left out, so their files can be removed)."""
         home = self.home
         lines = ["worker_processes 1;", f"pid {home}/run/nginx.pid;", f"error_log {home}/logs/error.log notice;",
                  "events { worker_connections 256; }", "http {", f"    access_log {home}/logs/access.log;",
                  *(f"    {kind}_temp_path {home}/tmp/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi",
                                                                          "scgi"))]
         for index, name in enumerate(self.names):
+            if name in without:
+                continue
             folder = self.folder(name)
             lines += ["    server {", f"        listen {HOST}:{self.port} ssl{' default_server' if index == 0 else ''};",
                       f"        server_name {name};", f"        ssl_certificate {folder}/fullchain.pem;",
@@ -300,8 +303,9 @@ class TlsApache(TlsServer):
         """The apache target's options for the site of ``name`` (``apachectl``: another control command)."""
         return {"path": str(self.folder(name)), "apachectl": apachectl or self.binary, "config": str(self.conf_path)}
 
-    def write_config(self, extra: str = "") -> None:
-        """Write the configuration (``extra`` is appended: a way to break it on purpose)."""
+    def write_config(self, extra: str = "", without: Sequence[str] = ()) -> None:
+        """Write the configuration (``extra`` is appended: a way to break it on purpose; the sites named in
+        ``without`` are left out, so their files can be removed)."""
         home, mods = self.home, self.modules
         lines = [f'ServerRoot "{home}"', "ServerName localhost", f'PidFile "{home}/run/httpd.pid"',
                  f'DefaultRuntimeDir "{home}/run"', f"Mutex file:{home}/run default",
@@ -315,6 +319,8 @@ class TlsApache(TlsServer):
             nobody = pwd.getpwnam("nobody")
             lines += ["User nobody", f"Group {grp.getgrgid(nobody.pw_gid).gr_name}"]
         for name in self.names:
+            if name in without:
+                continue
             folder = self.folder(name)
             lines += [f"<VirtualHost {HOST}:{self.port}>", f"    ServerName {name}", "    SSLEngine on",
                       f"    SSLCertificateFile {folder}/fullchain.pem", f"    SSLCertificateKeyFile {folder}/privkey.pem",

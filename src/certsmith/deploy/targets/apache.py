@@ -8,9 +8,9 @@ which both ``apachectl`` (Debian's ``apache2ctl`` passes such arguments through)
 test is reason "config" with Apache's message; a failed graceful restart is reason "reload".
 
 ``apachectl -t`` does not load the certificates, and Apache stops when a graceful restart finds a key that does not
-match its certificate; so the target refuses to write such a pair (see ``files.py``). For the same reason, remove
-the files (``remove``) only once the configuration no longer names them. Note that ``-k graceful`` starts an Apache
-that is not running.
+match its certificate; so the target refuses to write such a pair (see ``files.py``). For the same reason,
+``remove`` puts the files back when the configuration test fails without them. Note that ``-k graceful`` starts an
+Apache that is not running.
 """
 
 from __future__ import annotations
@@ -72,6 +72,11 @@ class ApacheTarget(FolderTarget):
         if self.options.config is not None and not os.path.isfile(self.options.config):
             raise DeployError(self.server(), f"the configuration file {self.options.config} does not exist", reason="config")
         run_command(self.server(), self.command("-v"), what="apachectl -v", reason="missing", timeout=self.options.timeout)
+
+    def remove(self) -> None:
+        """Delete the files unless the configuration still reads them (then they are put back: DeployError "config")."""
+        self.remove_tested(self.server(), self.command("-t"), "the configuration test (apachectl -t)",
+                           self.options.config or "Apache's configuration")
 
     def activation(self) -> Activation | None:
         test, graceful = self.command("-t"), self.command("-k", "graceful")

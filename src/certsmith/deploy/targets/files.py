@@ -15,7 +15,7 @@ import re
 import shlex
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,16 @@ from cryptography.hazmat.primitives import serialization
 
 from certsmith.domain.errors import ValidationError
 
-from .atomic import FileSpec, check_folder, id_problem, remove_files, resolve_owner, write_files
+from .atomic import (  # the two private ones: what write_files' undo uses, so a removal is undone the same way
+    FileSpec,
+    _read_previous,
+    _restore,
+    check_folder,
+    id_problem,
+    remove_files,
+    resolve_owner,
+    write_files,
+)
 from .base import Activation, DeployError, Held, Installed, Material, TargetPlugin, serial_text
 
 __all__ = ["FILE_NAMES", "PLUGIN", "FilesOptions", "FilesTarget", "FolderOptions", "FolderTarget", "clean_env", "run_command",
@@ -206,6 +215,30 @@ class FolderTarget:
 
     def remove(self) -> None:
         remove_files(self.describe(), self.folder, FILE_NAMES)
+
+    def take_files(self) -> Callable[[], None]:
+        """Delete the four files; returns the undo that puts them back exactly (content, mode, owner, links)."""
+        target = self.describe()
+        previous = {name: _read_previous(target, self.folder / name) for name in FILE_NAMES}
+        remove_files(target, self.folder, FILE_NAMES)
+        return lambda: _restore(target, self.folder, previous)
+
+    def remove_tested(self, server: str, test: Sequence[str], what: str, config: str) -> None:
+        """Delete the files, then run the server's configuration ``test``: when it fails, put them back exactly and
+        raise DeployError "config" (the server would otherwise refuse its next start or reload)."""
+        undo = self.take_files()
+        try:
+            run_command(server, test, what=what, reason="config", timeout=self.options.timeout)
+        except DeployError as error:
+            if error.reason == "missing":  # no server there to read the files: nothing to keep them for
+                return
+            undo()
+            if str(self.folder) in error.problem:
+                raise DeployError(server, f"the configuration still reads the files in {self.folder}, so they were put "
+                                  f"back: edit {config} so it no longer reads {self.folder}/fullchain.pem, reload, then "
+                                  f"remove again ({error.problem})", reason="config") from None
+            raise DeployError(server, f"{error.problem}; the files in {self.folder} were put back", reason=error.reason) \
+                from None
 
 
 class FilesTarget(FolderTarget):

@@ -4,7 +4,7 @@ Point the server block at the folder (``ssl_certificate <path>/fullchain.pem; ss
 <path>/privkey.pem;``). Several certificates served by one nginx (by SNI) are several bindings, one folder each,
 with the same ``nginx``/``prefix``/``config``: they share one activation, so a run tests and reloads once. A failed
 test is reason "config" with nginx's own message (the runner then puts the old files back); a failed reload is
-reason "reload".
+reason "reload". ``remove`` deletes the files only when ``nginx -t`` passes without them (else they are put back).
 """
 
 from __future__ import annotations
@@ -71,6 +71,11 @@ class NginxTarget(FolderTarget):
         if self.options.config is not None and not os.path.isfile(self.options.config):
             raise DeployError(self.server(), f"the configuration file {self.options.config} does not exist", reason="config")
         run_command(self.server(), self.command("-v"), what="nginx -v", reason="missing", timeout=self.options.timeout)
+
+    def remove(self) -> None:
+        """Delete the files unless the configuration still reads them (then they are put back: DeployError "config")."""
+        self.remove_tested(self.server(), self.command("-t"), "the configuration test (nginx -t)",
+                           self.options.config or "nginx's configuration")
 
     def activation(self) -> Activation | None:
         test, reload = self.command("-t"), self.command("-s", "reload")
