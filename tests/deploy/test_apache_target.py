@@ -190,3 +190,21 @@ def test_remove_puts_the_files_back_while_the_configuration_reads_them(
         apache.restore_site(site)
         apache.write_config()
     assert apache.process is not None and apache.process.poll() is None, "Apache stopped"
+
+
+def test_check_refuses_a_folder_the_configuration_does_not_read(apache: TlsApache) -> None:
+    site = SITES[1]
+    apache.write_config(without=[site])
+    try:
+        with pytest.raises(DeployError) as caught:
+            target(apache, site).check()
+        error = caught.value
+        folder = apache.folder(site)
+        assert error.reason == "config"
+        assert f"Apache's configuration ({apache.conf_path}) reads no certificate from {folder}" in error.problem
+        assert f"SSLCertificateFile {folder}/fullchain.pem" in error.problem and "--option config=" in error.problem
+        target(apache, SITES[0]).check()  # a folder it does read
+        apache.write_config(extra="ThisIsNotADirective on")
+        target(apache, site).check()  # the test fails: nothing to go by, the first deployment reports Apache's words
+    finally:
+        apache.write_config()

@@ -197,3 +197,19 @@ def test_remove_puts_the_files_back_while_the_configuration_reads_them(
     assert target(nginx, site).held().serial is None
     subprocess.run(nginx.command("-t"), check=True, capture_output=True)
     nginx.restore_site(site)
+
+
+def test_check_refuses_a_folder_the_configuration_does_not_read(fresh_config: TlsNginx, tmp_path: Path) -> None:
+    nginx, site = fresh_config, SITES[1]
+    nginx.write_config(without=[site])
+    with pytest.raises(DeployError) as caught:
+        target(nginx, site).check()
+    error = caught.value
+    folder = nginx.folder(site)
+    assert error.reason == "config"
+    assert f"nginx's configuration ({nginx.conf_path}) reads no certificate from {folder}" in error.problem
+    assert f"ssl_certificate {folder}/fullchain.pem; ssl_certificate_key {folder}/privkey.pem;" in error.problem
+    assert "--option config=" in error.problem
+    target(nginx, SITES[0]).check()  # a folder it does read
+    nginx.write_config(extra="    this_is_not_a_directive on;")
+    target(nginx, site).check()  # nginx -T fails: nothing to go by, the first deployment reports nginx's words

@@ -16,9 +16,11 @@ Apache that is not running.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from certsmith.domain.errors import ValidationError
@@ -27,6 +29,11 @@ from .base import Activation, DeployError, TargetPlugin
 from .files import FolderOptions, FolderTarget, run_command, split_command
 
 __all__ = ["PLUGIN", "ApacheOptions", "ApacheTarget"]
+
+# a file ``-t -D DUMP_INCLUDES`` lists ("  (*) /etc/apache2/apache2.conf", "    (146) /etc/apache2/mods-enabled/...")
+_INCLUDED = re.compile(r"^\s*\((?:\*|\d+)\)\s+(/.*?)\s*$", re.M)
+# an SSLCertificateFile or SSLCertificateKeyFile directive, and the path it names
+_CERTIFICATE_LINE = re.compile(r"""^\s*SSLCertificate(?:Key)?File\s+("[^"]*"|'[^']*'|\S+)""", re.M | re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +79,29 @@ class ApacheTarget(FolderTarget):
         if self.options.config is not None and not os.path.isfile(self.options.config):
             raise DeployError(self.server(), f"the configuration file {self.options.config} does not exist", reason="config")
         run_command(self.server(), self.command("-v"), what="apachectl -v", reason="missing", timeout=self.options.timeout)
+        self.check_reads_folder()
+
+    def check_reads_folder(self) -> None:
+        """DeployError "config" when the configuration files ``-t -D DUMP_INCLUDES`` lists name no certificate in
+        the folder. Nothing is said when the test fails or a file cannot be read (the first deployment reports it)."""
+        try:
+            dump = run_command(self.server(), self.command("-t", "-D", "DUMP_INCLUDES"), what="apachectl -t -D DUMP_INCLUDES",
+                               reason="config", timeout=self.options.timeout)
+        except DeployError:
+            return
+        paths: list[str] = []
+        for name in _INCLUDED.findall(dump):
+            try:
+                text = Path(name).read_text(errors="replace")
+            except OSError:
+                return
+            paths += _CERTIFICATE_LINE.findall(text)
+        if _INCLUDED.search(dump) and self.read_by(paths) is False:
+            folder, config = self.folder, self.options.config or "Apache's default"
+            raise DeployError(self.server(), f"Apache's configuration ({config}) reads no certificate from {folder}: add "
+                              f"`SSLCertificateFile {folder}/fullchain.pem` and `SSLCertificateKeyFile {folder}/privkey.pem` "
+                              "to the virtual host, or name another Apache with --option config=... --option "
+                              "server_root=...", reason="config")
 
     def remove(self) -> None:
         """Delete the files unless the configuration still reads them (then they are put back: DeployError "config")."""

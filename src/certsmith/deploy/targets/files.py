@@ -15,7 +15,7 @@ import re
 import shlex
 import signal
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,6 +215,19 @@ class FolderTarget:
 
     def remove(self) -> None:
         remove_files(self.describe(), self.folder, FILE_NAMES)
+
+    def read_by(self, paths: Iterable[str]) -> bool | None:
+        """Whether one of the certificate ``paths`` a server's configuration names is in this folder; None when that
+        cannot be told (a path with a variable or a relative one)."""
+        named = [path.strip("\"'") for path in paths]
+        folder = os.path.normpath(self.folder)
+        for path in named:
+            parent = os.path.dirname(os.path.normpath(path))
+            if parent == folder or (os.path.isabs(path) and os.path.realpath(parent) == os.path.realpath(folder)):
+                return True
+        if any("$" in path or not os.path.isabs(path) for path in named):
+            return None
+        return False
 
     def take_files(self) -> Callable[[], None]:
         """Delete the four files; returns the undo that puts them back exactly (content, mode, owner, links)."""

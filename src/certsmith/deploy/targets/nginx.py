@@ -42,6 +42,8 @@ class NginxOptions(FolderOptions):
 
 
 # what ``nginx -s reload`` says when no master process is there to signal (no pid file, an empty one, a stale pid)
+# an ssl_certificate or ssl_certificate_key directive of ``nginx -T``'s dump, and the path it names
+_CERTIFICATE_LINE = re.compile(r"""(?:^|[;{}])\s*ssl_certificate(?:_key)?\s+("[^"]*"|'[^']*'|[^\s;]+)""", re.M)
 _NOT_RUNNING = re.compile(r'open\(\) "[^"]*" failed \(2: |invalid PID number|kill\(\d+, \d+\) failed \(3: ')
 
 
@@ -71,6 +73,24 @@ class NginxTarget(FolderTarget):
         if self.options.config is not None and not os.path.isfile(self.options.config):
             raise DeployError(self.server(), f"the configuration file {self.options.config} does not exist", reason="config")
         run_command(self.server(), self.command("-v"), what="nginx -v", reason="missing", timeout=self.options.timeout)
+        self.check_reads_folder()
+
+    def check_reads_folder(self) -> None:
+        """DeployError "config" when ``nginx -T`` works and its configuration reads no certificate from the folder.
+
+        When the test fails (the files are not there yet, say) nothing is said: the first deployment reports it."""
+        try:
+            dump = run_command(self.server(), self.command("-T"), what="nginx -T", reason="config",
+                               timeout=self.options.timeout)
+        except DeployError:
+            return
+        text = "\n".join(line.split("#", 1)[0] for line in dump.splitlines())
+        if self.read_by(match.group(1) for match in _CERTIFICATE_LINE.finditer(text)) is False:
+            folder, config = self.folder, self.options.config or "nginx's default"
+            raise DeployError(self.server(), f"nginx's configuration ({config}) reads no certificate from {folder}: add "
+                              f"`ssl_certificate {folder}/fullchain.pem; ssl_certificate_key {folder}/privkey.pem;` to "
+                              "the server block, or name another nginx with --option config=... --option prefix=...",
+                              reason="config")
 
     def remove(self) -> None:
         """Delete the files unless the configuration still reads them (then they are put back: DeployError "config")."""
