@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from certsmith.deploy.targets import registry
 from certsmith.deploy.targets.base import TargetPlugin
-from certsmith.domain.errors import ResourceInUseError, ValidationError
+from certsmith.domain.errors import ConflictError, ResourceInUseError, ValidationError
 from certsmith.services.context import Caller
 from certsmith.services.deploy import results
 from certsmith.services.deploy.agents import AgentReport, agent_arn
@@ -152,3 +152,49 @@ def test_bindings_made_at_once_all_land_in_in_use_by(world: Any, monkeypatch: py
     assert len(made) == 3 and sorted(container.certificates.describe(caller, arn).in_use_by) == sorted(made)
     with pytest.raises(ResourceInUseError):
         container.certificates.delete(caller, arn)
+
+
+def test_one_folder_per_host_the_server_or_one_agent(world: Any, tmp_path: Any) -> None:
+    container, caller, clock, _ = world
+    with container.database.transaction() as session:
+        session.add(DeployAgentRow(id=str(uuid.uuid4()), account_id=caller.account_id, region=caller.region,
+                                   name="edge-2", access_key_id=f"AKIA{uuid.uuid4().hex[:16].upper()}",
+                                   created_at=clock.now(), last_seen_at=None))
+    arn = issued(container, caller, "agentfolder.deploy.test")
+    other = issued(container, caller, "agentfolder2.deploy.test")
+    first, _ = container.bindings.create(caller, BindingSpec(arn, "files", {"path": "/etc/tls/web"}, agent="edge-1"))
+    with pytest.raises(ConflictError) as refused:
+        container.bindings.create(caller, BindingSpec(other, "files", {"path": "/etc/tls/web/"}, agent="edge-1"))
+    assert refused.value.field == "Options.path" and f"binding {first.binding_id} (files /etc/tls/web)" in str(refused.value)
+    container.bindings.create(caller, BindingSpec(other, "files", {"path": "/etc/tls/web"}, agent="edge-2"))
+    (tmp_path / "web").mkdir()  # the server's own folder of that name is not the agents'
+    container.bindings.create(caller, BindingSpec(other, "files", {"path": str(tmp_path / "web")}))
+
+
+def test_bindings_to_one_folder_made_at_once_one_is_refused(world: Any, monkeypatch: pytest.MonkeyPatch,
+                                                            tmp_path: Any) -> None:
+    container, caller, _, _ = world
+    arns = [issued(container, caller, f"race{n}.folder.deploy.test") for n in range(3)]
+    real = results.RenewalRecorder.plan
+
+    def slow(session: Any, certificate: Any, now: Any) -> Any:  # widen the window between checking and writing
+        time.sleep(0.3)
+        return real(session, certificate, now)
+
+    monkeypatch.setattr(results.RenewalRecorder, "plan", staticmethod(slow))
+    made: list[str] = []
+    refused: list[Exception] = []
+
+    def create(arn: str) -> None:
+        try:
+            made.append(container.bindings.create(caller, BindingSpec(arn, "files", {"path": str(tmp_path)},
+                                                                      deploy=False))[0].arn)
+        except ConflictError as error:
+            refused.append(error)
+
+    threads = [threading.Thread(target=create, args=(arn,)) for arn in arns]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(made) == 1 and len(refused) == 2, (made, refused)

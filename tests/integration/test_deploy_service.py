@@ -19,11 +19,12 @@ from sqlalchemy import select
 from certsmith.deploy.targets import registry
 from certsmith.deploy.targets.base import Activation, DeployError, Held, Installed, Material, TargetPlugin
 from certsmith.domain.clock import FixedClock
-from certsmith.domain.errors import ValidationError
+from certsmith.domain.errors import ConflictError, ValidationError
 from certsmith.services.acm.certificates import RequestedCertificate
 from certsmith.services.context import Caller
 from certsmith.services.deploy import runner as runner_module
 from certsmith.services.deploy.bindings import BindingSpec
+from certsmith.services.deploy.naming import place_of
 from certsmith.services.wiring import Container, build
 from certsmith.settings import Settings
 from certsmith.store.tables import DeployBindingRow, EventOutboxRow
@@ -419,3 +420,45 @@ def test_a_failed_verification_without_rollback_records_that_the_target_holds_th
     assert record.status == "FAILED" and record.deployed_version == 1 and record.deployed_serial == serial
     assert record.last_error is not None and "does not serve it" in record.last_error
     assert SERVERS["web"].live == {"a": serial}
+
+
+def test_a_folder_another_binding_writes_is_refused_naming_that_binding(deploy_world: Any, tmp_path: Path) -> None:
+    container, caller, _ = deploy_world
+    arn = issued(container, caller, "folder.deploy.test")
+    other = issued(container, caller, "other-folder.deploy.test")
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (tmp_path / "x").mkdir()
+    first, _ = container.bindings.create(caller, BindingSpec(arn, "files", {"path": str(folder)}, deploy=False))
+    for path, certificate in ((f"{folder}/", arn), (f"{folder}/./", other), (f"{tmp_path}/x/../site", other)):
+        with pytest.raises(ConflictError) as refused:
+            container.bindings.create(caller, BindingSpec(certificate, "files", {"path": path}, deploy=False))
+        assert refused.value.field == "Options.path"
+        assert refused.value.message == (f"Options.path: binding {first.binding_id} (files {folder}) already deploys to "
+                                         f"{folder}; a folder holds one certificate"), refused.value.message
+    # another folder is another place; once the binding is gone its folder is free
+    (tmp_path / "site2").mkdir()
+    container.bindings.create(caller, BindingSpec(other, "files", {"path": str(tmp_path / "site2")}, deploy=False))
+    container.bindings.delete(caller, first.arn)
+    container.bindings.create(caller, BindingSpec(other, "files", {"path": str(folder)}, deploy=False))
+
+
+def test_where_a_binding_deploys() -> None:
+    cert = "arn:aws:acm:us-east-1:123456789012:certificate/1"
+    listener = "arn:aws:elbv2:eu-west-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"
+    assert place_of("files", {"path": "/srv/tls/"}, cert) == place_of("nginx", {"path": "/srv//tls/."}, "other")
+    assert place_of("files", {"path": "/srv/tls"}, cert) != place_of("files", {"path": "/srv/tls2"}, cert)
+    default = place_of("aws-elbv2", {"listener_arn": listener}, cert)
+    assert default is not None and default == place_of("aws-elbv2", {"listener_arn": listener, "sni": False}, "other")
+    assert "one default certificate" in default.words and default.field == "Options.listener_arn"
+    sni = place_of("aws-elbv2", {"listener_arn": listener, "sni": True}, cert)
+    assert sni is not None and sni != default and sni == place_of("aws-elbv2", {"listener_arn": listener, "sni": "true"},
+                                                                  cert)
+    assert sni != place_of("aws-elbv2", {"listener_arn": listener, "sni": True}, "other")
+    assert place_of("aws-cloudfront", {"distribution_id": "E1"}, cert) == \
+        place_of("aws-cloudfront", {"distribution_id": "E1"}, "other")
+    assert place_of("aws-acm", {"region": "us-east-1"}, cert) is None  # a new ACM certificate each time
+    acm = place_of("aws-acm", {"certificate_arn": "arn:aws:acm:us-east-1:1:certificate/x"}, cert)
+    assert acm is not None and acm == place_of("aws-acm", {"certificate_arn": "arn:aws:acm:us-east-1:1:certificate/x"},
+                                               "other")
+    assert place_of(KIND, {"server": "web", "site": "a"}, cert) is None

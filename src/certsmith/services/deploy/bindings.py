@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ...deploy.targets.base import DeployError
 from ...deploy.targets.registry import plugin
 from ...domain.clock import Clock
-from ...domain.errors import ResourceNotFoundError, ValidationError
+from ...domain.errors import ConflictError, ResourceNotFoundError, ValidationError
 from ...store.database import Database
 from ...store.tables import CertificateRow, DeployAgentRow, DeployBindingRow, DeploymentItemRow, DeploymentRow
 from ..context import Caller
@@ -29,13 +29,14 @@ from ..pca.lookup import decode_token, encode_token
 from ..ports import SecretSealer
 from ..renewal.recorder import RenewalRecorder
 from .deployments import DeploymentService
-from .naming import binding_arn, binding_id_of, certificate_of, commands_refused, target_text
+from .naming import Place, binding_arn, binding_id_of, certificate_of, commands_refused, place_of, target_text
 from .results import add_in_use, settle
 from .verify import check_verify
 
 __all__ = ["BindingRecord", "BindingService", "BindingSpec"]
 
 _PAGE = 100
+CREATE_LOCK = 0x63657274_0015  # PostgreSQL advisory lock key: bindings are created one at a time ("cert" 15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +121,12 @@ class BindingService:
             deployed_version=None, deployed_serial=None, deployed_at=None, last_error=None, created_at=now,
             updated_at=now)
         with self._db.transaction() as session:
+            if session.get_bind().dialect.name == "postgresql":  # two creations never both pass the checks below
+                session.execute(select(func.pg_advisory_xact_lock(CREATE_LOCK)))
             certificate = certificate_of(session, caller, spec.certificate_arn, lock=True)
             self._check_certificate(certificate)
+            self._check_unique(session, caller, spec.agent, name,
+                               place_of(found.kind, _plain(public), certificate.arn))
             row.certificate_arn = certificate.arn
             session.add(row)
             session.flush()
@@ -138,6 +143,36 @@ class BindingService:
         if certificate.status != "ISSUED" or certificate.sealed_key is None or not certificate.certificate_pem:
             raise ValidationError(f"CertificateArn: certificate {certificate.arn} is {certificate.status}; only an "
                                   "issued certificate whose key certsmith holds can be deployed", field="CertificateArn")
+
+    @staticmethod
+    def _check_unique(session: Session, caller: Caller, agent: str | None, name: str | None,
+                      place: Place | None) -> None:
+        """ConflictError when another binding of the account has ``name``, or deploys to ``place`` on the same host
+        (the server's, for every account; an agent's)."""
+        if name is not None:
+            other = session.scalar(select(DeployBindingRow).where(
+                DeployBindingRow.account_id == caller.account_id, DeployBindingRow.region == caller.region,
+                DeployBindingRow.name == name))
+            if other is not None:
+                raise ConflictError(f"Name: binding {other.id} ({target_text(other)}) is already named {name!r}; "
+                                    "a name is given to one binding", field="Name")
+        if place is None:
+            return
+        query = select(DeployBindingRow)
+        if agent is None:
+            query = query.where(DeployBindingRow.agent.is_(None))
+        else:
+            query = query.where(DeployBindingRow.account_id == caller.account_id,
+                                DeployBindingRow.region == caller.region, DeployBindingRow.agent == agent)
+        for other in session.scalars(query.order_by(DeployBindingRow.created_at, DeployBindingRow.id)):
+            found = place_of(other.kind, other.options or {}, other.certificate_arn)
+            if found is None or found.key != place.key:
+                continue
+            if (other.account_id, other.region) != (caller.account_id, caller.region):
+                raise ConflictError(f"{place.field}: a binding of another account or region {place.words}",
+                                    field=place.field)
+            raise ConflictError(f"{place.field}: binding {other.id} ({target_text(other)}) {place.words}",
+                                field=place.field)
 
     @staticmethod
     def _check_agent(session: Session, caller: Caller, agent: str) -> None:
