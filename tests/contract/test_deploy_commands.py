@@ -67,8 +67,12 @@ def test_an_agent_may_run_programs_but_not_take_secrets_and_reports_are_bounded(
     plain = own.create_binding(CertificateArn=certificate, Kind="files", Options={"path": str(tmp_path)},
                                Deploy=False)["Binding"]  # no program: allowed on the server
     agent = own.create_agent(Name="edge-commands")
+    code, message = refusal(own.create_binding, CertificateArn=certificate, Kind="nginx", Agent="edge-commands",
+                            Rollback=True, Options={"path": "/etc/nginx/certs/site", "nginx": "/usr/sbin/nginx"})
+    assert code == "ValidationException" and message.startswith("Rollback needs Verify")
     bound = own.create_binding(CertificateArn=certificate, Kind="nginx", Agent="edge-commands", Rollback=True,
-                               Options={"path": "/etc/nginx/certs/site", "nginx": "/usr/sbin/nginx"})
+                               Options={"path": "/etc/nginx/certs/site", "nginx": "/usr/sbin/nginx"},
+                               Verify={"Host": "site.commands.test"})
     code, message = refusal(own.create_binding, CertificateArn=certificate, Kind="aws-acm", Agent="edge-commands",
                             Options={"region": "us-east-1", "access_key_id": "AKIAEXAMPLE",
                                      "secret_access_key": "SECRETVALUE123"})

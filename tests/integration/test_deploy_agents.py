@@ -57,8 +57,13 @@ def test_an_agent_binding_waits_for_its_report(world: Any) -> None:
     with pytest.raises(ValidationError, match="no agent named"):
         bind_plain(container, caller, arn, "a", agent="edge-2")
     # the agent runs the target's programs on its own host: allowed without deploy_commands
+    with pytest.raises(ValidationError) as refused:  # nothing would ever tell it to roll back
+        bind_plain(container, caller, arn, "a", agent="edge-1", rollback=True)
+    assert refused.value.field == "Rollback" and refused.value.message == (
+        "Rollback needs Verify: the version is put back when the endpoint does not serve it")
     binding, deployment_id = bind_plain(container, caller, arn, "a", agent="edge-1", rollback=True,
-                                        options={"reload": "/usr/sbin/reload-web"})
+                                        options={"reload": "/usr/sbin/reload-web"},
+                                        verify={"Host": "web.agent.deploy.test"})
     assert deployment_id is not None
     drain(container)
     [item] = container.deployments.describe(caller, deployment_id).items or ()

@@ -95,6 +95,9 @@ class BindingService:
         if spec.agent is None and (refused := commands_refused(found, options, self._allow_commands)) is not None:
             raise ValidationError(f"{refused[1]}: {refused[0]}", field=refused[1])
         verify = check_verify(dict(spec.verify) if spec.verify else None)
+        if spec.rollback and verify is None:
+            raise ValidationError("Rollback needs Verify: the version is put back when the endpoint does not serve it",
+                                  field="Rollback")
         name = spec.name.strip() if spec.name else None
         if name is not None and not (1 <= len(name) <= 128):
             raise ValidationError("Name must be 1 to 128 characters", field="Name")
