@@ -193,8 +193,10 @@ def test_run_over_several_files_bindings_shows_progress_and_each_failure(own_ser
     piped = cli(own_server, "deploy", "run", arn, ok=False)
     assert piped.returncode == 1, piped.stderr
     assert re.search(r"deployment \S+: 5 of 5 done, 1 failed", piped.stderr), piped.stderr
-    errors = [line for line in piped.stderr.splitlines() if line.startswith("certsmith: ")]
-    assert len(errors) == 1 and "(files " in errors[0] and "Traceback" not in piped.stderr
+    errors = [line for line in piped.stderr.splitlines() if f"{ids[4]} (files {folders[4]}) failed: " in line]
+    assert len(errors) == 1 and "Traceback" not in piped.stderr, piped.stderr  # each failure once
+    assert "files: the reload command 'false' failed (exit status 1)" in errors[0]
+    assert piped.stderr.count("reload command") == 1, piped.stderr  # said once
 
     # Only the good bindings, by name: it succeeds, exit 0.
     good = [arg for i in range(4) for arg in ("--binding", f"site{i}")]
@@ -380,3 +382,18 @@ def test_secret_options_are_asked_for_or_read_and_never_shown(own_server: Server
         assert "cannot read the file" in missing.stderr
         for name in ("acm-asked", "acm-file", "acm-plain"):
             cli(own_server, "deploy", "remove", name)
+
+
+def test_add_and_wait_prints_a_failure_once(own_server: Server, tmp_path: Path) -> None:
+    arn, _ = imported(own_server, Pki())
+    folder = tmp_path / "once"
+    folder.mkdir()
+    added = cli(own_server, "deploy", "add", arn, "--target", "files", "--path", str(folder), "--name", "once",
+                "--reload-command", "echo the service said no >&2; exit 4", "--wait", ok=False)
+    assert added.returncode == 1, added.stderr
+    assert added.stderr.count("failed (exit status 4)") == 1 and "Traceback" not in added.stderr, added.stderr
+    assert added.stderr.count("the service said no") == 1 + 1, added.stderr  # the command once, its output once
+    assert "files: the reload command 'echo the service said no >&2; exit 4' failed" in added.stderr
+    as_json = cli(own_server, "deploy", "run", arn, "--binding", "once", "--json", ok=False)
+    assert as_json.returncode == 1 and as_json.stderr.count("failed (exit status 4)") == 1, as_json.stderr
+    cli(own_server, "deploy", "remove", "once")

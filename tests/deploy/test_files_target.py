@@ -234,6 +234,8 @@ def test_a_failing_reload_command_tells_its_status_and_output_without_the_key(
     message = str(caught.value)
     assert caught.value.reason == "reload"
     assert "exit status 3" in message and "the service refused to reload" in message
+    assert message.startswith(f"files: the reload command {command!r} failed (exit status 3)")
+    assert message.count(command) == 1  # named once
     assert "[private key removed]" in message and key_body(materials[0])[:24] not in message
 
 

@@ -84,7 +84,7 @@ def _resolve(client: Client, ref: str, certificate_arn: str | None = None) -> st
 
 def _finish(client: Client, deployment_id: str, timeout: float, as_json: bool, also: dict[str, Any] | None = None) -> None:
     """Follow a deployment to its end; the outcome on stdout (in JSON: the Deployment, beside ``also`` when given),
-    each failure on stderr, exit 1 if any target failed."""
+    each failure once on stderr, exit 1 if any target failed."""
     with api_failures():
         try:
             deployment = wait_for_deployment(client, deployment_id, timeout, show=not as_json)
@@ -99,8 +99,9 @@ def _finish(client: Client, deployment_id: str, timeout: float, as_json: bool, a
         console.print(f"deployment {escape(deployment_id)} {deployment['Status']}: version {deployment['Version']} "
                       f"(serial {escape(str(deployment.get('Serial', '?')))}) on {done} of {total} targets",
                       soft_wrap=True, highlight=False)
-    for item in failures(deployment):
-        typer.secho(f"certsmith: {failure_line(item)}", fg="red", err=True)
+    if as_json:  # otherwise the wait has shown each failure as it came
+        for item in failures(deployment):
+            typer.secho(f"certsmith: {failure_line(item)}", fg="red", err=True)
     if deployment["Status"] != "SUCCEEDED":
         raise typer.Exit(1)
 

@@ -269,11 +269,10 @@ class FilesTarget(FolderTarget):
             return None
         cwd = self.options.reload_cwd
         what = f"the reload command {command!r}"
-        timeout = self.options.timeout
+        timeout, target = self.options.timeout, self.kind  # the command is named once, in the problem
 
         def run() -> None:
-            run_command(f"reload command {shlex.quote(command)}", ["sh", "-c", command], what=what, reason="reload",
-                        timeout=timeout, cwd=cwd)
+            run_command(target, ["sh", "-c", command], what=what, reason="reload", timeout=timeout, cwd=cwd)
 
         return Activation(key=f"command {command} (in {cwd})", run=run, description=f"run {command} in {cwd}")
 
