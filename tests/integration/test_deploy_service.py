@@ -462,3 +462,25 @@ def test_where_a_binding_deploys() -> None:
     assert acm is not None and acm == place_of("aws-acm", {"certificate_arn": "arn:aws:acm:us-east-1:1:certificate/x"},
                                                "other")
     assert place_of(KIND, {"server": "web", "site": "a"}, cert) is None
+
+
+def test_verify_at_an_ip_address_sends_the_certificates_name(deploy_world: Any) -> None:
+    container, caller, _ = deploy_world
+    SERVERS["web"] = FakeServer()
+    arn = issued(container, caller, "sni.deploy.test")
+    for host, shown in (("127.0.0.1", "127.0.0.1"), ("[::1]", "::1")):
+        record, _ = container.bindings.create(caller, BindingSpec(arn, KIND, {"server": "web", "site": host},
+                                                                  verify={"Host": host}, deploy=False))
+        assert record.verify == {"Host": shown, "Port": 443, "ServerName": "sni.deploy.test"}
+    named, _ = container.bindings.create(caller, BindingSpec(arn, KIND, {"server": "web", "site": "n"}, deploy=False,
+                                                             verify={"Host": "web.example.test", "Port": 8443}))
+    assert named.verify == {"Host": "web.example.test", "Port": 8443, "ServerName": "web.example.test"}
+    wildcard = issued(container, caller, "*.wild.deploy.test")
+    with pytest.raises(ValidationError) as refused:
+        container.bindings.create(caller, BindingSpec(wildcard, KIND, {"server": "web", "site": "w"},
+                                                      verify={"Host": "10.0.0.7"}, deploy=False))
+    assert refused.value.field == "Verify.ServerName"
+    assert refused.value.message.startswith("give Verify.ServerName: the certificate is a wildcard (*.wild.deploy.test)")
+    record, _ = container.bindings.create(caller, BindingSpec(wildcard, KIND, {"server": "web", "site": "w"}, deploy=False,
+                                                              verify={"Host": "10.0.0.7", "ServerName": "a.wild.deploy.test"}))
+    assert record.verify == {"Host": "10.0.0.7", "Port": 443, "ServerName": "a.wild.deploy.test"}

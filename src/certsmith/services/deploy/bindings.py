@@ -94,17 +94,18 @@ class BindingService:
                                   f"{', '.join(found.secret_fields)} are never sent to agents)", field="Agent")
         if spec.agent is None and (refused := commands_refused(found, options, self._allow_commands)) is not None:
             raise ValidationError(f"{refused[1]}: {refused[0]}", field=refused[1])
-        verify = check_verify(dict(spec.verify) if spec.verify else None)
-        if spec.rollback and verify is None:
+        if spec.rollback and not spec.verify:
             raise ValidationError("Rollback needs Verify: the version is put back when the endpoint does not serve it",
                                   field="Rollback")
         name = spec.name.strip() if spec.name else None
         if name is not None and not (1 <= len(name) <= 128):
             raise ValidationError("Name must be 1 to 128 characters", field="Name")
         with self._db.read() as session:
-            self._check_certificate(certificate_of(session, caller, spec.certificate_arn))
+            found_certificate = certificate_of(session, caller, spec.certificate_arn)
+            self._check_certificate(found_certificate)
             if spec.agent is not None:
                 self._check_agent(session, caller, spec.agent)
+        verify = check_verify(dict(spec.verify) if spec.verify else None, found_certificate.domain_name)
         secrets = found.secret_options(options)
         public = found.public_options(options)
         target = found.factory(options, {})

@@ -11,7 +11,7 @@ from typing import Any
 from cryptography import x509
 
 from ...deploy.targets.base import same_serial, serial_text
-from ...domain.endpoints import check_host, check_port, check_server_name
+from ...domain.endpoints import check_host, check_port, check_server_name, is_ip
 from ...domain.errors import ValidationError
 from ...tls.probe import probe_tls
 
@@ -44,8 +44,11 @@ class Verdict:
     error: str | None
 
 
-def check_verify(verify: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The Verify of a binding as stored: Host, Port (default 443), ServerName (default the host); ValidationError."""
+def check_verify(verify: dict[str, Any] | None, domain_name: str | None = None) -> dict[str, Any] | None:
+    """The Verify of a binding as stored: Host, Port (default 443), ServerName; ValidationError.
+
+    ServerName defaults to the host, or to the certificate's ``domain_name`` when the host is an IP address (TLS
+    sends no IP address as the server name); a wildcard domain name cannot be sent, so it must then be given."""
     if not verify:
         return None
     if not isinstance(verify.get("Host"), str):
@@ -53,7 +56,16 @@ def check_verify(verify: dict[str, Any] | None) -> dict[str, Any] | None:
                               field="Verify.Host")
     host = check_host(verify["Host"], "Verify.Host")
     port = check_port(verify["Port"] if verify.get("Port") is not None else 443, "Verify.Port")
-    server_name = check_server_name(verify["ServerName"], "Verify.ServerName") if verify.get("ServerName") else host
+    if verify.get("ServerName"):
+        server_name = check_server_name(verify["ServerName"], "Verify.ServerName")
+    elif is_ip(host) and domain_name:
+        if domain_name.startswith("*."):
+            raise ValidationError(f"give Verify.ServerName: the certificate is a wildcard ({domain_name}) and Verify.Host "
+                                  f"{host} is an IP address, which TLS does not send as a server name (a name it "
+                                  f"covers, such as www.{domain_name[2:]})", field="Verify.ServerName")
+        server_name = check_server_name(domain_name, "Verify.ServerName")
+    else:
+        server_name = host
     return {"Host": host, "Port": port, "ServerName": server_name}
 
 
