@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from typer.testing import CliRunner
 
+from certsmith.cli.deploy_view import parse_verify
 from certsmith.cli.main import app
 from certsmith.testing.moto import DUMMY_KEYS, start_moto
 
@@ -277,6 +278,11 @@ def test_bad_input_is_one_line_naming_the_option(own_server: Server, tmp_path: P
         (["--verify", "[::1]443", *where], "--verify", "[ADDRESS]:PORT"),
         (["--verify", "[::1]:443/", *where], "--verify", "after the '/'"),
         (["--verify", "web:443/not a name", *where], "--verify", "is not a DNS name"),
+        (["--verify", "https://127.0.0.1:33799", *where], "--verify",
+         "--verify takes HOST:PORT[/SNI] without a scheme, e.g. 127.0.0.1:33799"),
+        (["--verify", "127.0.0.1:33799:www.trial.test", *where], "--verify",
+         "put a '/' before the server name: 127.0.0.1:33799/www.trial.test"),
+        (["--verify", "web:a:b", *where], "--verify", "is not an IPv6 address"),
         (["--option", "reload_command", *where], "--option", "KEY=VALUE"),
         (["--option", "reload-command=true", *where], "--option", "use underscores: reload_command"),
         (["--option", "path=/a", "--option", "path=/b"], "--option path", "given twice"),
@@ -397,3 +403,13 @@ def test_add_and_wait_prints_a_failure_once(own_server: Server, tmp_path: Path) 
     as_json = cli(own_server, "deploy", "run", arn, "--binding", "once", "--json", ok=False)
     assert as_json.returncode == 1 and as_json.stderr.count("failed (exit status 4)") == 1, as_json.stderr
     cli(own_server, "deploy", "remove", "once")
+
+
+def test_verify_values_that_are_taken() -> None:
+    assert parse_verify("127.0.0.1") == {"Host": "127.0.0.1"}  # the server's default port, 443
+    assert parse_verify("::1") == {"Host": "::1"}
+    assert parse_verify("[::1]:8443/www.trial.test") == {"Host": "::1", "Port": 8443, "ServerName": "www.trial.test"}
+    assert parse_verify("web.test:8443/www.trial.test") == {"Host": "web.test", "Port": 8443,
+                                                             "ServerName": "www.trial.test"}
+    shown = CliRunner().invoke(app, ["deploy", "add", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "HOST alone means port 443" in " ".join(shown.split())

@@ -128,7 +128,8 @@ def add(
         help="a secret option: the value, @FILE to read it, or KEY alone to be asked for it (repeat it)")] = None,
     verify: Annotated[str | None, typer.Option("--verify", metavar="HOST:PORT[/SNI]",
                                                help="handshake with it after each deployment: it must serve the new "
-                                                    "serial ([IPv6]:PORT/SNI for IPv6)")] = None,
+                                                    "serial (no scheme; HOST alone means port 443; [IPv6]:PORT/SNI for "
+                                                    "IPv6)")] = None,
     rollback: Annotated[bool, typer.Option("--rollback", help="put the previous version back when the "
                                                               "check fails")] = False,
     agent: Annotated[str | None, typer.Option("--agent", metavar="NAME", help="deployed by this agent on its host, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import sys
@@ -34,8 +35,31 @@ _SERVER_NAME = re.compile(r"^(?=.{1,253}\.?$)(\*\.)?[a-z0-9_]([a-z0-9_-]{0,61}[a
                           r"(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$", re.IGNORECASE)
 
 
+def _verify_shape(text: str) -> None:
+    """ValueError saying how to write --verify for the usual slips: a URL, a ':' before the server name."""
+    value = text.strip()
+    scheme, sep, rest = value.partition("://")
+    if sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
+        shown = rest.rstrip("/") or "HOST:PORT"
+        raise ValueError(f"--verify {text!r}: --verify takes HOST:PORT[/SNI] without a scheme, e.g. {shown}")
+    where = value.partition("/")[0]
+    if where.startswith("[") or where.count(":") < 2:
+        return
+    try:
+        ipaddress.IPv6Address(where)
+    except ValueError:
+        slip = re.fullmatch(r"([^:]+):(\d+):([^:]+)", where)
+        if slip:
+            host, port, name = slip.groups()
+            raise ValueError(f"--verify {text!r}: put a '/' before the server name: {host}:{port}/{name}") from None
+        raise ValueError(f"--verify {text!r}: {where!r} is not an IPv6 address; write HOST:PORT[/SNI], or "
+                         "[ADDRESS]:PORT[/SNI] for IPv6") from None
+
+
 def parse_verify(text: str) -> dict[str, Any]:
-    """``{"Host", "Port"?, "ServerName"?}`` of ``HOST[:PORT][/SNI]``, ``[IPv6]:PORT[/SNI]`` or a bare IPv6 address."""
+    """``{"Host", "Port"?, "ServerName"?}`` of ``HOST[:PORT][/SNI]``, ``[IPv6]:PORT[/SNI]`` or a bare IPv6 address
+    (no port: 443, the server's default)."""
+    _verify_shape(text)
     where, slash, sni = text.strip().partition("/")
     try:
         host, port = split_target(where)
