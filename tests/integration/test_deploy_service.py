@@ -484,3 +484,20 @@ def test_verify_at_an_ip_address_sends_the_certificates_name(deploy_world: Any) 
     record, _ = container.bindings.create(caller, BindingSpec(wildcard, KIND, {"server": "web", "site": "w"}, deploy=False,
                                                               verify={"Host": "10.0.0.7", "ServerName": "a.wild.deploy.test"}))
     assert record.verify == {"Host": "10.0.0.7", "Port": 443, "ServerName": "a.wild.deploy.test"}
+
+
+def test_a_binding_name_is_used_once_in_an_account(deploy_world: Any) -> None:
+    container, caller, _ = deploy_world
+    SERVERS["web"] = FakeServer()
+    arn = issued(container, caller, "named.deploy.test")
+    first, _ = container.bindings.create(caller, BindingSpec(arn, KIND, {"server": "web", "site": "a"}, name="web",
+                                                             deploy=False))
+    with pytest.raises(ConflictError) as refused:
+        container.bindings.create(caller, BindingSpec(arn, KIND, {"server": "web", "site": "b"}, name=" web ",
+                                                      deploy=False))
+    assert refused.value.field == "Name"
+    assert refused.value.message == (f"Name: binding {first.binding_id} ({KIND} web/a) is already named 'web'; a name is "
+                                     "given to one binding")
+    container.bindings.create(caller, BindingSpec(arn, KIND, {"server": "web", "site": "b"}, name="web-2", deploy=False))
+    container.bindings.delete(caller, first.arn)
+    container.bindings.create(caller, BindingSpec(arn, KIND, {"server": "web", "site": "c"}, name="web", deploy=False))
