@@ -402,7 +402,10 @@ def test_add_and_wait_prints_a_failure_once(own_server: Server, tmp_path: Path) 
     assert "files: the reload command 'echo the service said no >&2; exit 4' failed" in added.stderr
     as_json = cli(own_server, "deploy", "run", arn, "--binding", "once", "--json", ok=False)
     assert as_json.returncode == 1 and as_json.stderr.count("failed (exit status 4)") == 1, as_json.stderr
+    binding = json.loads(cli(own_server, "deploy", "show", "once", "--json").stdout)["BindingArn"]
+    assert f"In use by: {binding}" in cli(own_server, "cert", "describe", arn).stdout  # as describe-certificate says
     cli(own_server, "deploy", "remove", "once")
+    assert "In use by" not in cli(own_server, "cert", "describe", arn).stdout
 
 
 def test_verify_values_that_are_taken() -> None:

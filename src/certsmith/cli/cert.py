@@ -220,7 +220,7 @@ def describe(arn: Arn, endpoint: Endpoint = DEFAULT_ENDPOINT, credentials: Crede
     console.print(_table([detail]))
     for label, key in (("Names", "SubjectAlternativeNames"), ("Serial", "Serial"), ("Issuer", "Issuer"),
                        ("CA", "CertificateAuthorityArn"), ("Renewal", "RenewalEligibility"),
-                       ("Failure", "FailureReason")):
+                       ("Failure", "FailureReason"), ("In use by", "InUseBy")):
         if detail.get(key):
             value = detail[key]
             console.print(f"{label}: {', '.join(value) if isinstance(value, list) else value}", soft_wrap=True)
