@@ -256,8 +256,11 @@ def test_verified_deployment_new_version_and_rollback(own_server: Server, tmp_pa
         assert rolled["Version"] == 1 and rolled["Trigger"] == "ROLLBACK" and rolled["Status"] == "SUCCEEDED"
         assert same_serial(format(served_serial(folder), "x"), first)
         assert same_serial(rolled["Items"][0]["VerifiedSerial"], first)
+        behind = cli(own_server, "deploy", "list", arn).stdout
+        assert "Current version" in behind and "2 (behind)" in behind, behind  # version 1 is deployed, 2 is current
         again = cli(own_server, "deploy", "rollback", arn, "--to-version", "2")
         assert "SUCCEEDED" in again.stdout and "on 1 of 1 targets" in again.stdout
+        assert "behind" not in cli(own_server, "deploy", "list", arn).stdout
         assert same_serial(format(served_serial(folder), "x"), second)
         missing = cli(own_server, "deploy", "rollback", arn, "--to-version", "7", ok=False)
         assert missing.returncode == 1 and "--to-version 7" in missing.stderr and "versions 1, 2" in missing.stderr

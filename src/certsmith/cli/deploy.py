@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .client import Client
+from .client import ApiError, Client
 from .common import (
     DEFAULT_CREDENTIALS,
     DEFAULT_ENDPOINT,
@@ -179,6 +179,20 @@ def add(
         console.print(f"agent {escape(agent)} deploys it once it runs ({_AGENT_HINT})", highlight=False)
 
 
+def _current_versions(client: Client, arns: set[str]) -> dict[str, int]:
+    """The current version of each certificate (one ListCertificateVersions each); one that cannot be had is left out."""
+    current: dict[str, int] = {}
+    for arn in sorted(arns):
+        try:
+            versions = client.call("list_certificate_versions", CertificateArn=arn).get("Versions") or []
+        except ApiError:
+            continue
+        for version in versions:
+            if version.get("Current"):
+                current[arn] = int(version["Version"])
+    return current
+
+
 def _secret_names(pairs: list[str]) -> list[str]:
     return [pair.partition("=")[0].strip() for pair in pairs]
 
@@ -192,12 +206,13 @@ def list_bindings(
 ) -> None:
     """The bindings: where each certificate goes, which version is there, and how it is checked."""
     filters = {key: value for key, value in (("CertificateArn", arn), ("Agent", agent)) if value is not None}
+    client = _client(endpoint, credentials, region, ca_bundle)
     with api_failures():
-        found = _client(endpoint, credentials, region, ca_bundle).call_all("list_bindings", "Bindings", **filters)
+        found = client.call_all("list_bindings", "Bindings", **filters)
     if as_json:
         print_json(found)
         return
-    console.print(binding_table(found))
+    console.print(binding_table(found, _current_versions(client, {b["CertificateArn"] for b in found})))
     if not found:
         typer.echo("no binding yet (certsmith deploy add ARN --target KIND ...)", err=True)
 

@@ -7,7 +7,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -146,14 +146,30 @@ def _deployed(binding: dict[str, Any]) -> str:
     return f"{version} ({binding['DeployedSerial']})" if binding.get("DeployedSerial") else str(version)
 
 
-def binding_table(bindings: list[dict[str, Any]]) -> Table:
-    table = Table("Binding", "Kind", "Target", "Status", "Deployed version (serial)", "Verify")
+def _current(binding: dict[str, Any], current: Mapping[str, int]) -> str:
+    """The certificate's current version, marked when the binding holds another (an older one, after a rollback)."""
+    version = current.get(binding["CertificateArn"])
+    if version is None:
+        return "-"
+    deployed = binding.get("DeployedVersion")
+    if deployed is not None and deployed != version:
+        return f"[yellow]{version} (behind)[/yellow]"
+    return str(version)
+
+
+def binding_table(bindings: list[dict[str, Any]], current: Mapping[str, int] | None = None) -> Table:
+    """The bindings, one a row; with ``current`` (certificate ARN -> current version) a column of it, bindings
+    holding another version marked "behind"."""
+    columns = ["Binding", "Kind", "Target", "Status", "Deployed version (serial)"]
+    table = Table(*columns, *(["Current version"] if current is not None else []), "Verify")
     for binding in bindings:
         name = f" ({binding['Name']})" if binding.get("Name") else ""
         agent = f" via agent {binding['Agent']}" if binding.get("Agent") else ""
-        table.add_row(escape(binding["BindingId"] + name), escape(binding["Kind"]),
-                      escape(binding.get("Target", "") + agent), status_text(binding.get("Status")),
-                      escape(_deployed(binding)), escape(verify_text(binding.get("Verify"))))
+        row = [escape(binding["BindingId"] + name), escape(binding["Kind"]), escape(binding.get("Target", "") + agent),
+               status_text(binding.get("Status")), escape(_deployed(binding))]
+        if current is not None:
+            row.append(_current(binding, current))
+        table.add_row(*row, escape(verify_text(binding.get("Verify"))))
     return table
 
 
