@@ -3,6 +3,7 @@ trust verdict, SNI, and the failures it reports instead of raising."""
 
 from __future__ import annotations
 
+import http.server
 import socket
 import ssl
 import threading
@@ -164,3 +165,14 @@ def test_a_closed_port_and_a_silent_one_are_errors_not_exceptions() -> None:
         assert time.monotonic() - started < 2
     assert quiet.error == f"127.0.0.1:{port}: no answer within 0.3 s"
     assert probe_tls("::1" if socket.has_ipv6 else "127.0.0.1", closed, "x.test", None).error
+
+
+def test_a_plain_http_port_is_named_as_the_likely_cause() -> None:
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler) as plain:
+        threading.Thread(target=plain.serve_forever, daemon=True).start()
+        try:
+            seen = probe_tls("127.0.0.1", plain.server_address[1], "web.probe.test", None, timeout=3)
+        finally:
+            plain.shutdown()
+    assert seen.error is not None and "TLS handshake failed" in seen.error, seen.error
+    assert seen.error.endswith("(is it a plain-HTTP port?)"), seen.error

@@ -85,7 +85,9 @@ def _error(exc: BaseException, where: str, timeout: float) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return f"{where}: connection refused"
     if isinstance(exc, ssl.SSLError):
-        return f"{where}: TLS handshake failed ({exc.reason or exc.strerror or exc})"
+        reason = str(exc.reason or exc.strerror or exc)
+        hint = " (is it a plain-HTTP port?)" if "WRONG_VERSION_NUMBER" in reason.upper() else ""
+        return f"{where}: TLS handshake failed ({reason}){hint}"
     if isinstance(exc, OSError):
         return f"{where}: {exc.strerror or exc}"
     return f"{where}: {exc}"
