@@ -247,6 +247,8 @@ def test_an_endpoint_that_serves_another_certificate_rolls_the_binding_back(
     assert deployment["Status"] == "FAILED" and item["Status"] == "ROLLED_BACK", deployment
     assert same_serial(item["VerifiedSerial"], current_serial(acm, other))
     assert "served serial" in item["Error"] and "expected" in item["Error"]
+    assert item["Error"].endswith("; nothing was there before: the files were removed again"), item["Error"]
+    assert "previous version" not in item["Error"]
     assert not (folder / "cert.pem").exists()  # what was there before (nothing) is back
     binding = own.describe_binding(BindingArn=created["Binding"]["BindingArn"])["Binding"]
     assert binding["Status"] == "FAILED" and "DeployedVersion" not in binding and "served serial" in binding["LastError"]
@@ -268,4 +270,22 @@ def test_a_failing_reload_command_leaves_the_old_files(acm: Any, own: Any, ca: s
     assert "exit status 3" in item["Error"] and "activating the previous version failed too" in item["Error"]
     assert (folder / "cert.pem").read_text() == "the old cert.pem\n"
     assert (folder / "privkey.pem").read_text() == "the old privkey.pem\n"
+    own.delete_binding(BindingArn=created["Binding"]["BindingArn"])
+
+
+def test_a_failing_reload_command_in_an_empty_folder_removes_the_files_and_says_so(acm: Any, own: Any, ca: str,
+                                                                                  tmp_path: Path) -> None:
+    arn = issued(acm, ca, "first-reload.deploy.test")
+    folder, runs = tmp_path / "empty", tmp_path / "runs"
+    folder.mkdir()
+    created = own.create_binding(CertificateArn=arn, Kind="files",
+                                 Options={"path": str(folder), "reload_command": f"echo run >> {runs}; exit 3"})
+    deployment = finished(own, created["DeploymentId"])
+    [item] = deployment["Items"]
+    assert deployment["Status"] == "FAILED" and item["Status"] == "FAILED", deployment
+    assert "exit status 3" in item["Error"] and "previous version" not in item["Error"], item["Error"]
+    assert item["Error"].endswith("; nothing was there before: the files were removed again (not activated again: "
+                                  "nothing is left to serve)"), item["Error"]
+    assert item["Error"].count("exit status 3") == 1
+    assert list(folder.iterdir()) == [] and runs.read_text() == "run\n"  # the reload ran once
     own.delete_binding(BindingArn=created["Binding"]["BindingArn"])

@@ -410,11 +410,13 @@ def test_a_failed_verification_without_rollback_records_that_the_target_holds_th
     container, caller, _ = deploy_world
     SERVERS["web"] = FakeServer()
     arn = issued(container, caller, "verify.deploy.test")
-    binding, deployment_id = bind(container, caller, arn, "web", "a",
-                                  verify={"Host": "127.0.0.1", "Port": closed_port()})
+    port = closed_port()
+    binding, deployment_id = bind(container, caller, arn, "web", "a", verify={"Host": "127.0.0.1", "Port": port})
     drain(container)
     [item] = container.deployments.describe(caller, deployment_id).items or ()
     assert item.status == "FAILED"
+    assert item.error is not None and item.error.startswith(
+        f"127.0.0.1:{port} (server name verify.deploy.test) could not be reached: connection refused"), item.error
     record = container.bindings.describe(caller, binding)
     serial = container.certificates.describe(caller, arn).serial
     assert record.status == "FAILED" and record.deployed_version == 1 and record.deployed_serial == serial

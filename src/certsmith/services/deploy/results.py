@@ -10,13 +10,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ...deploy.targets.base import DeployTarget
 from ...domain.certsmith_events import deployment_failed, deployment_succeeded
 from ...store.tables import CertificateRow, DeployBindingRow, DeploymentItemRow, DeploymentRow
 from ..events.outbox import EventOutbox
 from ..renewal.recorder import RenewalRecorder
 
-__all__ = ["FINAL_DEPLOYMENT", "FINAL_ITEM", "OPEN_ITEM", "Outcome", "add_in_use", "apply_outcome", "moves_forward",
-           "settle", "supersede"]
+__all__ = ["FINAL_DEPLOYMENT", "FINAL_ITEM", "OPEN_ITEM", "Outcome", "add_in_use", "apply_outcome", "holds_nothing",
+           "moves_forward", "note_done", "settle", "supersede"]
 
 OPEN_ITEM = ("PENDING", "IN_PROGRESS", "WAITING_FOR_AGENT")
 FINAL_ITEM = frozenset({"SUCCEEDED", "FAILED", "ROLLED_BACK", "SUPERSEDED"})
@@ -126,3 +127,25 @@ def settle(session: Session, deployment: DeploymentRow, now: datetime) -> None:
         "SUCCEEDED" if all(s == "SUCCEEDED" for s in ran) else "FAILED"
     deployment.started_at = deployment.started_at or now
     deployment.finished_at = now
+
+
+def note_done(binding: DeployBindingRow | None, deployment: DeploymentRow, outcome: Outcome, now: datetime) -> None:
+    """What an item settled by someone else while it ran changed on its target (its state, the version it holds)."""
+    if binding is None:
+        return
+    if outcome.state is not None and outcome.status != "ROLLED_BACK":
+        binding.target_state = dict(outcome.state)
+    if (outcome.status == "SUCCEEDED" or outcome.installed) and moves_forward(binding, deployment):
+        binding.deployed_version, binding.deployed_serial, binding.deployed_at = \
+            deployment.version, deployment.serial, now
+        binding.updated_at = now
+
+
+def holds_nothing(target: DeployTarget) -> bool:
+    """Whether the target's folder holds no certificate (and nothing unreadable either); False for targets without
+    a folder or when that cannot be told."""
+    try:
+        held = target.held()
+    except Exception:  # noqa: BLE001 - not known
+        return False
+    return held.serial is None and "path" in held.detail and "problem" not in held.detail

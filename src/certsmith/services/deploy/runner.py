@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -39,13 +39,15 @@ from ..events.outbox import EventOutbox
 from .bindings import BindingService
 from .deployments import DeploymentService
 from .naming import commands_refused, target_text
-from .results import FINAL_DEPLOYMENT, Outcome, apply_outcome, moves_forward, settle
+from .results import FINAL_DEPLOYMENT, Outcome, apply_outcome, holds_nothing, note_done, settle
 from .verify import Endpoint, verify_all
 
 __all__ = ["DeploymentRunner", "RunnerPolicy"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+NOTHING_BEFORE = "; nothing was there before: the files were removed again"
+NOT_AGAIN = " (not activated again: nothing is left to serve)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,8 +279,14 @@ class DeploymentRunner:
             log.exception("putting the previous version back on %s failed", work.describe)
             return False
 
+    @staticmethod
+    def _left_empty(work: _Work) -> bool:
+        """Whether the undo left the target's folder without a certificate: nothing was there before this run."""
+        return work.target is not None and not work.resumed and holds_nothing(work.target)
+
     def _activate(self, works: list[_Work]) -> None:
-        """Each shared activation once; a failed one undoes its group's installs and runs again."""
+        """Each shared activation once; a failed one undoes its group's installs and runs again, unless the undo left
+        every folder of the group empty (nothing was there before: there is nothing to activate)."""
         groups = list(group_activations([w.target for w in works if w.target is not None]).values())
 
         def activate(group: tuple[Any, list[int]]) -> None:
@@ -287,18 +295,22 @@ class DeploymentRunner:
                 activation.run()
             except Exception as error:  # noqa: BLE001 - DeployError, or a target's bug: the old version goes back
                 undone = {index: self._undo(works[index]) for index in indexes}
-                try:
-                    activation.run()
-                except Exception:  # noqa: BLE001 - said in the items' error
-                    log.warning("activation %s failed again after the undo", activation.description or activation.key)
-                    again = "; activating the previous version failed too"
-                else:
-                    again = "; the previous version was put back"
+                empty = {index: undone[index] and self._left_empty(works[index]) for index in indexes}
+                again = ""
+                if not all(empty.values()):
+                    try:
+                        activation.run()
+                    except Exception:  # noqa: BLE001 - said in the items' error
+                        log.warning("activation %s failed again after the undo", activation.description or activation.key)
+                        again = "; activating the previous version failed too"
+                    else:
+                        again = "; the previous version was put back"
                 if not isinstance(error, DeployError):
                     log.error("activation %s failed unexpectedly: %s", activation.key, type(error).__name__)
                 for index in indexes:
                     work = works[index]
-                    note = again if undone[index] else "; the previous version could not be put back"
+                    note = NOTHING_BEFORE + ("" if again else NOT_AGAIN) if empty[index] else again if undone[index] \
+                        else "; the previous version could not be put back"
                     work.installed = None
                     work.outcome = self._failure(work, error if isinstance(error, DeployError)
                                                  else f"{work.describe}: activation failed", note=note)
@@ -316,6 +328,7 @@ class DeploymentRunner:
         verdicts = verify_all([(Endpoint.of(w.verify or {}), material.serial) for w in checked],
                               self._policy.verify_attempts, self._policy.verify_delay_seconds, self._policy.parallel)
         back: list[_Work] = []
+        emptied: list[_Work] = []
         for work, verdict in zip(checked, verdicts, strict=True):
             if verdict.ok:
                 continue
@@ -323,9 +336,10 @@ class DeploymentRunner:
             holds = f"; the target holds version {material.version} but the endpoint does not serve it"
             if work.rollback:
                 if self._undo(work):
-                    back.append(work)
-                    work.outcome = Outcome("ROLLED_BACK", f"{verdict.error}; rolled back to the previous version",
-                                           verified_serial=verdict.served)
+                    empty = self._left_empty(work)  # an emptied folder needs no activation of its own
+                    (emptied if empty else back).append(work)
+                    done = NOTHING_BEFORE if empty else "; rolled back to the previous version"
+                    work.outcome = Outcome("ROLLED_BACK", f"{verdict.error}{done}", verified_serial=verdict.served)
                 else:
                     work.outcome = Outcome("FAILED", f"{verdict.error}; rolling back failed: the previous version "
                                            f"could not be put back{holds}", verified_serial=verdict.served,
@@ -333,8 +347,13 @@ class DeploymentRunner:
             else:
                 work.outcome = Outcome("FAILED", f"{verdict.error}{holds}", verified_serial=verdict.served, state=state,
                                        installed=True)
+        again = set(group_activations([w.target for w in back if w.target is not None])) if back else set()
         if back:
             self._reactivate(back)
+        for work in emptied:
+            activation = work.target.activation() if work.target is not None else None
+            if work.outcome is not None and activation is not None and activation.key not in again:
+                work.outcome = replace(work.outcome, error=f"{work.outcome.error}{NOT_AGAIN}")
         served = {w.item_id: v.served for w, v in zip(checked, verdicts, strict=True)}
         for work in live:
             if work.outcome is None and work.installed is not None:
@@ -370,7 +389,7 @@ class DeploymentRunner:
                 outcome = work.outcome or Outcome("FAILED", f"{work.describe}: nothing was installed")
                 binding = session.get(DeployBindingRow, work.binding_id)
                 if item.status != "IN_PROGRESS":  # superseded (or its binding deleted) while it ran: keep what is true
-                    _note_done(binding, deployment, outcome, now)
+                    note_done(binding, deployment, outcome, now)
                     continue
                 if outcome.status == "PENDING":
                     waiting.append(work.attempts)
@@ -381,14 +400,3 @@ class DeploymentRunner:
             return None
         return timedelta(seconds=min(3600.0, self._policy.retry_seconds * 2 ** (min(waiting) - 1)))
 
-
-def _note_done(binding: DeployBindingRow | None, deployment: DeploymentRow, outcome: Outcome, now: datetime) -> None:
-    """What an item settled by someone else while it ran changed on its target (its state, the version it holds)."""
-    if binding is None:
-        return
-    if outcome.state is not None and outcome.status != "ROLLED_BACK":
-        binding.target_state = dict(outcome.state)
-    if (outcome.status == "SUCCEEDED" or outcome.installed) and moves_forward(binding, deployment):
-        binding.deployed_version, binding.deployed_serial, binding.deployed_at = \
-            deployment.version, deployment.serial, now
-        binding.updated_at = now

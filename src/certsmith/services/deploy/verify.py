@@ -85,6 +85,12 @@ def _shown(serial: str) -> str:
         return serial
 
 
+def _without_where(text: str, endpoint: Endpoint) -> str:
+    """The probe's error without the host and port it starts with (the message names them once)."""
+    where = f"[{endpoint.host}]:{endpoint.port}" if ":" in endpoint.host else f"{endpoint.host}:{endpoint.port}"
+    return text.removeprefix(f"{where}: ") or text
+
+
 def verify_one(endpoint: Endpoint, expected: str, attempts: int, delay: float, *,
                sleep: Callable[[float], None] = time.sleep, timeout: float = PROBE_TIMEOUT) -> Verdict:
     """Handshake up to ``attempts`` times, ``delay`` seconds apart, until the leaf's serial is ``expected``."""
@@ -95,7 +101,7 @@ def verify_one(endpoint: Endpoint, expected: str, attempts: int, delay: float, *
             sleep(delay)
         observation = probe_tls(endpoint.host, endpoint.port, endpoint.server_name, None, timeout)
         if observation.error is not None:
-            error = f"{endpoint} could not be reached: {observation.error}"
+            error = f"{endpoint} could not be reached: {_without_where(observation.error, endpoint)}"
             continue
         served = _served_serial(observation.chain)
         if same_serial(served, expected):
