@@ -246,7 +246,8 @@ def test_an_endpoint_that_serves_another_certificate_rolls_the_binding_back(
     [item] = deployment["Items"]
     assert deployment["Status"] == "FAILED" and item["Status"] == "ROLLED_BACK", deployment
     assert same_serial(item["VerifiedSerial"], current_serial(acm, other))
-    assert "served serial" in item["Error"] and "expected" in item["Error"]
+    served = acm.describe_certificate(CertificateArn=other)["Certificate"]["Serial"]
+    assert f"served serial {served} (CN=stale.deploy.test), expected " in item["Error"], item["Error"]
     assert item["Error"].endswith("; nothing was there before: the files were removed again"), item["Error"]
     assert "previous version" not in item["Error"]
     assert not (folder / "cert.pem").exists()  # what was there before (nothing) is back

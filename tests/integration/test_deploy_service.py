@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from sqlalchemy import select
 
 from certsmith.deploy.targets import registry
@@ -503,3 +504,25 @@ def test_a_binding_name_is_used_once_in_an_account(deploy_world: Any) -> None:
     container.bindings.create(caller, BindingSpec(arn, KIND, {"server": "web", "site": "b"}, name="web-2", deploy=False))
     container.bindings.delete(caller, first.arn)
     container.bindings.create(caller, BindingSpec(arn, KIND, {"server": "web", "site": "c"}, name="web", deploy=False))
+
+
+def test_a_served_certificate_is_named_by_its_common_name_or_first_san() -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from certsmith.services.deploy.verify import leaf_name
+
+    key = ec.generate_private_key(ec.SECP256R1())
+
+    def leaf(subject: list[x509.NameAttribute], sans: list[x509.GeneralName]) -> x509.Certificate:
+        builder = x509.CertificateBuilder().subject_name(x509.Name(subject)).issuer_name(x509.Name(subject)) \
+            .public_key(key.public_key()).serial_number(7).not_valid_before(START).not_valid_after(START + timedelta(1))
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        return builder.sign(key, hashes.SHA256())
+
+    assert leaf_name(leaf([x509.NameAttribute(x509.NameOID.COMMON_NAME, "other.example.test")], [])) == \
+        " (CN=other.example.test)"
+    assert leaf_name(leaf([], [x509.DNSName("san.example.test"), x509.DNSName("b.example.test")])) == \
+        " (DNS:san.example.test)"
+    assert leaf_name(leaf([x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, "O")], [])) == ""

@@ -15,7 +15,7 @@ from ...domain.endpoints import check_host, check_port, check_server_name, is_ip
 from ...domain.errors import ValidationError
 from ...tls.probe import probe_tls
 
-__all__ = ["Endpoint", "Verdict", "check_verify", "verify_all", "verify_one"]
+__all__ = ["Endpoint", "Verdict", "check_verify", "leaf_name", "verify_all", "verify_one"]
 
 PROBE_TIMEOUT = 5.0
 
@@ -69,13 +69,32 @@ def check_verify(verify: dict[str, Any] | None, domain_name: str | None = None) 
     return {"Host": host, "Port": port, "ServerName": server_name}
 
 
-def _served_serial(chain: Sequence[bytes]) -> str | None:
+def _served(chain: Sequence[bytes]) -> tuple[str | None, str]:
+    """The leaf's serial and, to tell which site answered, " (CN=...)" or " (DNS:...)" (its first SAN)."""
     if not chain:
-        return None
+        return None, ""
     try:
-        return serial_text(x509.load_der_x509_certificate(chain[0]).serial_number)
+        leaf = x509.load_der_x509_certificate(chain[0])
     except ValueError:
-        return None
+        return None, ""
+    return serial_text(leaf.serial_number), leaf_name(leaf)
+
+
+def leaf_name(leaf: x509.Certificate) -> str:
+    """Which site a certificate is for: ' (CN=...)', else its first SAN (' (DNS:...)', ' (IP:...)'), else ''."""
+    try:
+        names = leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        if names and isinstance(names[0].value, str) and names[0].value:
+            return f" (CN={names[0].value[:128]})"
+        sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        return ""
+    for san in sans:
+        if isinstance(san, x509.DNSName):
+            return f" (DNS:{san.value[:253]})"
+        if isinstance(san, x509.IPAddress):
+            return f" (IP:{san.value})"
+    return ""
 
 
 def _shown(serial: str) -> str:
@@ -103,10 +122,10 @@ def verify_one(endpoint: Endpoint, expected: str, attempts: int, delay: float, *
         if observation.error is not None:
             error = f"{endpoint} could not be reached: {_without_where(observation.error, endpoint)}"
             continue
-        served = _served_serial(observation.chain)
+        served, named = _served(observation.chain)
         if same_serial(served, expected):
             return Verdict(True, served, None)
-        error = f"{endpoint} served serial {served or 'none'}, expected {_shown(expected)}"
+        error = f"{endpoint} served serial {served or 'none'}{named}, expected {_shown(expected)}"
     return Verdict(False, served, error)
 
 
