@@ -26,9 +26,9 @@ __all__ = ["FINAL_ITEM", "DeploymentTimeout", "binding_options", "binding_table"
            "failure_line", "failures", "parse_pairs", "parse_verify", "print_binding", "print_deployment",
            "read_secret_value", "short_id", "summary", "verify_text", "wait_for_deployment", "when", "write_agent_key"]
 
-FINAL = frozenset({"SUCCEEDED", "FAILED"})
-FINAL_ITEM = frozenset({"SUCCEEDED", "FAILED", "ROLLED_BACK"})
-_COLOURS = {"SUCCEEDED": "green", "DEPLOYED": "green", "FAILED": "red", "ROLLED_BACK": "yellow", "PENDING": "dim",
+FINAL = frozenset({"SUCCEEDED", "FAILED", "SUPERSEDED"})
+FINAL_ITEM = frozenset({"SUCCEEDED", "FAILED", "ROLLED_BACK", "SUPERSEDED"})
+_COLOURS = {"SUCCEEDED": "green", "DEPLOYED": "green", "FAILED": "red", "ROLLED_BACK": "yellow", "SUPERSEDED": "dim", "PENDING": "dim",
             "IN_PROGRESS": "cyan", "WAITING_FOR_AGENT": "magenta"}
 _KEY = re.compile(r"^[a-z][a-z0-9_]*$")
 _SERVER_NAME = re.compile(r"^(?=.{1,253}\.?$)(\*\.)?[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"

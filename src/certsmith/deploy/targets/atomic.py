@@ -246,8 +246,11 @@ def write_files(target: str, folder: Path, files: Mapping[str, FileSpec], *, own
     return undo
 
 
-def remove_files(target: str, folder: Path, names: Iterable[str]) -> None:
-    """Delete the named files from ``folder`` (those that are not there are fine); DeployError "unwritable"."""
+def remove_files(target: str, folder: Path, names: Iterable[str]) -> Callable[[], None]:
+    """Delete the named files from ``folder`` (those that are not there are fine); DeployError "unwritable".
+    Returns the undo that puts them back exactly (content, mode, owner, links)."""
+    names = list(names)
+    previous = {name: _read_previous(target, folder / name) for name in names}
     for name in names:
         try:
             os.unlink(folder / name)
@@ -256,3 +259,4 @@ def remove_files(target: str, folder: Path, names: Iterable[str]) -> None:
         except OSError as exc:
             raise DeployError(target, f"cannot delete {folder / name}: {exc.strerror}", reason="unwritable") from None
     _sync_folder(folder)
+    return lambda: _restore(target, folder, previous)

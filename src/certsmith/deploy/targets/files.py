@@ -27,8 +27,6 @@ from certsmith.domain.errors import ValidationError
 
 from .atomic import (  # the two private ones: what write_files' undo uses, so a removal is undone the same way
     FileSpec,
-    _read_previous,
-    _restore,
     check_folder,
     id_problem,
     remove_files,
@@ -231,10 +229,7 @@ class FolderTarget:
 
     def take_files(self) -> Callable[[], None]:
         """Delete the four files; returns the undo that puts them back exactly (content, mode, owner, links)."""
-        target = self.describe()
-        previous = {name: _read_previous(target, self.folder / name) for name in FILE_NAMES}
-        remove_files(target, self.folder, FILE_NAMES)
-        return lambda: _restore(target, self.folder, previous)
+        return remove_files(self.describe(), self.folder, FILE_NAMES)
 
     def remove_tested(self, server: str, test: Sequence[str], what: str, config: str) -> None:
         """Delete the files, then run the server's configuration ``test``: when it fails, put them back exactly and
