@@ -28,8 +28,8 @@ __all__ = ["FINAL_ITEM", "DeploymentTimeout", "binding_options", "binding_table"
 
 FINAL = frozenset({"SUCCEEDED", "FAILED", "SUPERSEDED"})
 FINAL_ITEM = frozenset({"SUCCEEDED", "FAILED", "ROLLED_BACK", "SUPERSEDED"})
-_COLOURS = {"SUCCEEDED": "green", "DEPLOYED": "green", "FAILED": "red", "ROLLED_BACK": "yellow", "SUPERSEDED": "dim", "PENDING": "dim",
-            "IN_PROGRESS": "cyan", "WAITING_FOR_AGENT": "magenta"}
+_COLOURS = {"SUCCEEDED": "green", "DEPLOYED": "green", "FAILED": "red", "ROLLED_BACK": "yellow", "PENDING": "dim",
+            "IN_PROGRESS": "cyan", "WAITING_FOR_AGENT": "magenta", "SUPERSEDED": "dim"}
 _KEY = re.compile(r"^[a-z][a-z0-9_]*$")
 _SERVER_NAME = re.compile(r"^(?=.{1,253}\.?$)(\*\.)?[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
                           r"(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$", re.IGNORECASE)
