@@ -109,7 +109,9 @@ def test_a_binding_deploys_the_files_and_holds_the_certificate_in_use(acm: Any, 
     # The binding holds the certificate in use: ACM shows it, and the certificate cannot be deleted.
     assert acm.describe_certificate(CertificateArn=arn)["Certificate"]["InUseBy"] == [binding["BindingArn"]]
     code, message = error_of(acm.delete_certificate, CertificateArn=arn)
-    assert code == "ResourceInUseException" and binding["BindingArn"] in message
+    assert code == "ResourceInUseException" and message == (
+        f"certificate {arn} is in use by binding {binding['BindingArn']} (site); remove the binding first: certsmith "
+        f"deploy remove {binding['BindingId']}, or DeleteBinding"), message
     own.delete_binding(BindingArn=binding["BindingArn"], RemoveFromTarget=True)
     assert not (folder / "privkey.pem").exists()
     assert acm.describe_certificate(CertificateArn=arn)["Certificate"].get("InUseBy", []) == []

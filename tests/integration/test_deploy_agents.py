@@ -203,3 +203,22 @@ def test_bindings_to_one_folder_made_at_once_one_is_refused(world: Any, monkeypa
     for thread in threads:
         thread.join(30)
     assert len(made) == 1 and len(refused) == 2, (made, refused)
+
+
+def test_deleting_a_bound_certificate_names_its_bindings_and_how_to_end_them(world: Any) -> None:
+    container, caller, _, _ = world
+    arn = issued(container, caller, "bound.deploy.test")
+    first, _ = bind_plain(container, caller, arn, "a", agent="edge-1", name="edge-site", deploy=False)
+    second, _ = bind_plain(container, caller, arn, "b", agent="edge-1", deploy=False)
+    with pytest.raises(ResourceInUseError) as refused:
+        container.certificates.delete(caller, arn)
+    users = (f"binding {first} (edge-site)", f"binding {second}")  # made at one instant: in either order
+    assert refused.value.message in (
+        f"certificate {arn} is in use by {a}, {b}; remove the bindings first: certsmith deploy remove <id> for each, "
+        "or DeleteBinding" for a, b in (users, users[::-1]))
+    container.bindings.delete(caller, second)
+    with pytest.raises(ResourceInUseError, match=f"remove the binding first: certsmith deploy remove "
+                                                 f"{first.rsplit('/', 1)[1]}, or DeleteBinding$"):
+        container.certificates.delete(caller, arn)
+    container.bindings.delete(caller, first)
+    container.certificates.delete(caller, arn)

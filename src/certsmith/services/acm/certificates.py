@@ -264,11 +264,20 @@ class CertificateService:
     def delete(self, caller: Caller, arn: str) -> None:
         with self._db.transaction() as session:
             row = self.load(caller, arn, session, lock=True)  # no binding is added while it is deleted
-            users = list(row.in_use_by or []) or list(session.scalars(select(DeployBindingRow.arn).where(
-                DeployBindingRow.certificate_arn == row.arn)))
-            if users:
-                raise ResourceInUseError(f"certificate {arn} is in use by {', '.join(users)}; detach it "
-                                         "first", arn=arn)
+            bindings = list(session.execute(select(DeployBindingRow.arn, DeployBindingRow.id, DeployBindingRow.name)
+                                            .where(DeployBindingRow.certificate_arn == row.arn)
+                                            .order_by(DeployBindingRow.created_at, DeployBindingRow.id)))
+            others = [user for user in row.in_use_by or [] if user not in {b.arn for b in bindings}]
+            if bindings or others:
+                named = [f"binding {b.arn}" + (f" ({b.name})" if b.name else "") for b in bindings]
+                how = "detach it first"
+                if len(bindings) == 1:
+                    how = f"remove the binding first: certsmith deploy remove {bindings[0].id}, or DeleteBinding"
+                elif bindings:
+                    how = "remove the bindings first: certsmith deploy remove <id> for each, or DeleteBinding"
+                users = [*named, *others]
+                shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+                raise ResourceInUseError(f"certificate {arn} is in use by {shown}; {how}", arn=arn)
             session.delete(row)
 
     def tags(self, caller: Caller, arn: str) -> list[dict[str, str]]:
