@@ -127,7 +127,7 @@ def unreachable(**extra: Any) -> dict[str, Any]:
 
 
 class AwsConformance(TargetConformance):
-    """The suite, with the module's materials (its own class-scoped fixture is an instance method pytest warns about)."""
+    """The suite, with the versions the module's other tests use too."""
 
     @pytest.fixture
     def materials(self, versions: list[Material]) -> list[Material]:
