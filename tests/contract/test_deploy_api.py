@@ -138,6 +138,22 @@ def test_create_binding_says_what_is_wrong(acm: Any, own: Any, ca: str, tmp_path
     assert error_of(own.create_binding, CertificateArn=missing, Kind="files",
                     Options={"path": str(tmp_path)})[0] == "ResourceNotFoundException"
     assert own.list_bindings(CertificateArn=arn)["Bindings"] == []
+    code, message = error_of(own.create_binding, CertificateArn=arn, Kind="files", Options={"path": str(tmp_path)},
+                             Rollback=True)
+    assert (code, message) == ("ValidationException", "Rollback needs Verify: the version is put back when the "
+                               "endpoint does not serve it")
+    first = own.create_binding(CertificateArn=arn, Kind="files", Options={"path": str(tmp_path)}, Name="wrong-site",
+                               Verify={"Host": "127.0.0.1"}, Deploy=False)["Binding"]
+    assert first["Verify"] == {"Host": "127.0.0.1", "Port": 443, "ServerName": "wrong.deploy.test"}
+    code, message = error_of(own.create_binding, CertificateArn=arn, Kind="files", Options={"path": f"{tmp_path}/"})
+    assert code == "ConflictException" and message == (
+        f"Options.path: binding {first['BindingId']} (files {tmp_path}) already deploys to {tmp_path}; a folder holds one "
+        "certificate"), message
+    (tmp_path / "other").mkdir()
+    code, message = error_of(own.create_binding, CertificateArn=arn, Kind="files", Name="wrong-site",
+                             Options={"path": str(tmp_path / "other")})
+    assert code == "ConflictException" and message.startswith("Name: ") and first["BindingId"] in message
+    own.delete_binding(BindingArn=first["BindingArn"])
 
 
 # -- a TLS server that serves whatever the folder holds now ------------------------------------------------------
