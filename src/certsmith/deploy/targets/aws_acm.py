@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .aws_common import AcmCertificates, AwsCalls, AwsOptions, acm_region
-from .base import Activation, DeployError, DeployTarget, Held, Installed, Material, TargetPlugin, same_serial
+from .base import Activation, DeployError, DeployTarget, Held, Installed, Material, Place, TargetPlugin, same_serial
 
 __all__ = ["PLUGIN", "AcmOptions", "AcmTarget"]
 
@@ -105,10 +105,19 @@ def _build(options: AcmOptions, state: Mapping[str, Any]) -> DeployTarget:
     return AcmTarget(options, state)
 
 
+def _place(options: Mapping[str, Any], certificate_arn: str) -> Place | None:
+    """An ACM certificate named by ``certificate_arn`` holds one certificate (without it, each binding imports its own)."""
+    arn = options.get("certificate_arn")
+    if not isinstance(arn, str) or not arn:
+        return None
+    return Place(f"acm:{arn}", f"already re-imports into {arn}; an ACM certificate holds one certificate",
+                 "certificate_arn")
+
 PLUGIN = TargetPlugin(
     kind="aws-acm",
     description="an imported certificate in AWS Certificate Manager (each version re-imported under the same ARN)",
     options_type=AcmOptions,
     secret_fields=("secret_access_key", "session_token"),
     factory=_build,
+    place=_place,
 )

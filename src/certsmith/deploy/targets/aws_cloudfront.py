@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from certsmith.domain.errors import ValidationError
 
 from .aws_common import AcmCertificates, AwsCalls, AwsOptions, import_to_spare, slots_of
-from .base import Activation, DeployError, DeployTarget, Held, Installed, Material, TargetPlugin, same_serial
+from .base import Activation, DeployError, DeployTarget, Held, Installed, Material, Place, TargetPlugin, same_serial
 
 __all__ = ["PLUGIN", "CloudFrontOptions", "CloudFrontTarget", "viewer_certificate"]
 
@@ -151,10 +151,19 @@ def _build(options: CloudFrontOptions, state: Mapping[str, Any]) -> DeployTarget
     return CloudFrontTarget(options, state)
 
 
+def _place(options: Mapping[str, Any], certificate_arn: str) -> Place | None:
+    """A distribution serves one certificate."""
+    distribution = options.get("distribution_id")
+    if not isinstance(distribution, str) or not distribution:
+        return None
+    return Place(f"cloudfront:{distribution}", f"already deploys to distribution {distribution}; a distribution serves "
+                 "one certificate", "distribution_id")
+
 PLUGIN = TargetPlugin(
     kind="aws-cloudfront",
     description="an Amazon CloudFront distribution's viewer certificate (imported into ACM in us-east-1)",
     options_type=CloudFrontOptions,
     secret_fields=("secret_access_key", "session_token"),
     factory=_build,
+    place=_place,
 )

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from certsmith.domain.errors import ValidationError
 
 from .aws_common import AcmCertificates, AwsCalls, AwsOptions, import_to_spare, slots_of
-from .base import Activation, DeployError, DeployTarget, Held, Installed, Material, TargetPlugin, same_serial
+from .base import Activation, DeployError, DeployTarget, Held, Installed, Material, Place, TargetPlugin, flag, same_serial
 
 __all__ = ["PLUGIN", "Elbv2Options", "Elbv2Target"]
 
@@ -179,10 +179,22 @@ def _build(options: Elbv2Options, state: Mapping[str, Any]) -> DeployTarget:
     return Elbv2Target(options, state)
 
 
+def _place(options: Mapping[str, Any], certificate_arn: str) -> Place | None:
+    """A listener has one default certificate, and holds a certificate once among its SNI ones."""
+    listener = options.get("listener_arn")
+    if not isinstance(listener, str) or not listener:
+        return None
+    if flag(options.get("sni")):
+        return Place(f"elbv2:{listener}:sni:{certificate_arn}", f"already adds this certificate to listener {listener} "
+                     "(sni); a listener holds a certificate once", "listener_arn")
+    return Place(f"elbv2:{listener}:default", f"already sets the default certificate of listener {listener}; a listener "
+                 "has one default certificate (sni=true adds one more)", "listener_arn")
+
 PLUGIN = TargetPlugin(
     kind="aws-elbv2",
     description="an Application or Network Load Balancer listener (the certificate imported into ACM, then attached)",
     options_type=Elbv2Options,
     secret_fields=("secret_access_key", "session_token"),
     factory=_build,
+    place=_place,
 )

@@ -14,14 +14,29 @@ A target never logs or puts key material in an error.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from certsmith.domain.plugins import OptionsPlugin
 
-__all__ = ["REASONS", "Activation", "DeployError", "DeployTarget", "Held", "Installed", "Material", "TargetPlugin",
-           "group_activations", "same_serial", "serial_text"]
+__all__ = [
+    "REASONS",
+    "Activation",
+    "DeployError",
+    "DeployTarget",
+    "Held",
+    "Installed",
+    "Material",
+    "Place",
+    "TargetPlugin",
+    "flag",
+    "folder_place",
+    "group_activations",
+    "same_serial",
+    "serial_text",
+]
 
 REASONS = frozenset({"unwritable", "config", "reload", "unreachable", "credentials", "refused", "missing"})
 
@@ -45,6 +60,30 @@ def same_serial(first: str | int | None, second: str | int | None) -> bool:
         return number(first) == number(second)
     except ValueError:
         return False
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a binding deploys, as far as two bindings must not share it: ``key`` compares, ``words`` tell it
+    ("already deploys to /x; a folder holds one certificate"), ``field`` is the option that names it."""
+
+    key: str
+    words: str
+    field: str
+
+
+def folder_place(options: Mapping[str, Any], certificate_arn: str) -> Place | None:
+    """The place of a target that writes into the folder of its ``path`` option: a folder holds one certificate."""
+    path = options.get("path")
+    if not isinstance(path, str) or not path.strip():
+        return None
+    folder = os.path.normpath(path.strip()).rstrip("/") or "/"
+    return Place(f"folder:{folder}", f"already deploys to {folder}; a folder holds one certificate", "path")
+
+
+def flag(value: Any) -> bool:
+    """A boolean option as stored or as given in text ("true", "yes", "1", "on")."""
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +179,8 @@ class TargetPlugin(OptionsPlugin):
     ``factory(options, state)`` gets the typed options and the state the last install returned (empty at first).
     ``programs(options)`` names the programs a target with those options runs (a reload command, ``nginx``,
     ``apachectl``): the server runs such targets only when its ``deploy_commands`` setting allows it.
+    ``place(public_options, certificate_arn)`` says where a binding deploys, so that two bindings never share a place
+    (by default the folder of a ``path`` option; None: nothing shared).
     """
 
     kind: str
@@ -148,6 +189,7 @@ class TargetPlugin(OptionsPlugin):
     secret_fields: tuple[str, ...]
     factory: Callable[[Any, Mapping[str, Any]], DeployTarget]
     programs: Callable[[Any], tuple[str, ...]] = field(default=lambda _options: ())
+    place: Callable[[Mapping[str, Any], str], Place | None] = field(default=folder_place)
 
     def build(self, raw: Mapping[str, Any], state: Mapping[str, Any] | None = None) -> DeployTarget:
         return self.factory(self.parse(raw), dict(state or {}))

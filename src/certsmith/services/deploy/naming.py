@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ...deploy.targets.base import TargetPlugin
+from ...deploy.targets.base import Place, TargetPlugin
 from ...deploy.targets.registry import plugin
 from ...domain.arns import CertificateArn, partition_of
 from ...domain.errors import CertsmithError, InvalidArnError, ResourceNotFoundError
@@ -55,47 +54,15 @@ def certificate_of(session: Session, caller: Caller, text: str, field: str = "Ce
     return row
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Place:
-    """Where a binding deploys, as far as two bindings must not share it: ``key`` compares, ``words`` tell it
-    ("already deploys to /x; a folder holds one certificate"), ``field`` is the option that names it."""
-
-    key: str
-    words: str
-    field: str
-
-
-def _flag(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"))
-
-
 def place_of(kind: str, options: Mapping[str, Any], certificate_arn: str) -> Place | None:
-    """Where a binding of ``certificate_arn`` with these (public) options deploys; None when it owns no shared place.
-
-    A folder (any kind with ``path``: files, nginx, apache, haproxy) holds one certificate; a load balancer listener
-    one default certificate (and a certificate once among its SNI ones); a CloudFront distribution one; an ACM
-    certificate named by ``certificate_arn`` one."""
-    path = options.get("path")
-    if isinstance(path, str) and path.strip():
-        folder = os.path.normpath(path.strip())
-        folder = folder.rstrip("/") or "/"
-        return Place(f"folder:{folder}", f"already deploys to {folder}; a folder holds one certificate", "Options.path")
-    listener = options.get("listener_arn")
-    if kind == "aws-elbv2" and isinstance(listener, str) and listener:
-        if _flag(options.get("sni")):
-            return Place(f"elbv2:{listener}:sni:{certificate_arn}", f"already adds this certificate to listener "
-                         f"{listener} (sni); a listener holds a certificate once", "Options.listener_arn")
-        return Place(f"elbv2:{listener}:default", f"already sets the default certificate of listener {listener}; a "
-                     "listener has one default certificate (sni=true adds one more)", "Options.listener_arn")
-    distribution = options.get("distribution_id")
-    if kind == "aws-cloudfront" and isinstance(distribution, str) and distribution:
-        return Place(f"cloudfront:{distribution}", f"already deploys to distribution {distribution}; a distribution "
-                     "serves one certificate", "Options.distribution_id")
-    acm = options.get("certificate_arn")
-    if kind == "aws-acm" and isinstance(acm, str) and acm:
-        return Place(f"acm:{acm}", f"already re-imports into {acm}; an ACM certificate holds one certificate",
-                     "Options.certificate_arn")
-    return None
+    """Where a binding of ``certificate_arn`` with these (public) options deploys, as its plugin says; None when it owns
+    no shared place. ``field`` names the option in the API's terms (``Options.path``)."""
+    try:
+        found = plugin(kind)
+    except CertsmithError:
+        return None
+    place = found.place(options, certificate_arn)
+    return None if place is None else dataclasses.replace(place, field=f"Options.{place.field}")
 
 
 def target_text(binding: DeployBindingRow, secrets: dict[str, Any] | None = None) -> str:
