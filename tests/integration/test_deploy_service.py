@@ -439,6 +439,11 @@ def test_a_folder_another_binding_writes_is_refused_naming_that_binding(deploy_w
         assert refused.value.field == "Options.path"
         assert refused.value.message == (f"Options.path: binding {first.binding_id} (files {folder}) already deploys to "
                                          f"{folder}; a folder holds one certificate"), refused.value.message
+    # on the server's own disk a symbolic link names the folder it points to
+    (tmp_path / "link").symlink_to(folder)
+    with pytest.raises(ConflictError) as linked:
+        container.bindings.create(caller, BindingSpec(other, "files", {"path": str(tmp_path / "link")}, deploy=False))
+    assert linked.value.field == "Options.path" and first.binding_id in linked.value.message
     # another folder is another place; once the binding is gone its folder is free
     (tmp_path / "site2").mkdir()
     container.bindings.create(caller, BindingSpec(other, "files", {"path": str(tmp_path / "site2")}, deploy=False))

@@ -130,7 +130,7 @@ class BindingService:
             certificate = certificate_of(session, caller, spec.certificate_arn, lock=True)
             self._check_certificate(certificate)
             self._check_unique(session, caller, spec.agent, name,
-                               place_of(found.kind, _plain(public), certificate.arn))
+                               place_of(found.kind, _plain(public), certificate.arn, local=spec.agent is None))
             row.certificate_arn = certificate.arn
             session.add(row)
             session.flush()
@@ -169,7 +169,7 @@ class BindingService:
             query = query.where(DeployBindingRow.account_id == caller.account_id,
                                 DeployBindingRow.region == caller.region, DeployBindingRow.agent == agent)
         for other in session.scalars(query.order_by(DeployBindingRow.created_at, DeployBindingRow.id)):
-            found = place_of(other.kind, other.options or {}, other.certificate_arn)
+            found = place_of(other.kind, other.options or {}, other.certificate_arn, local=agent is None)
             if found is None or found.key != place.key:
                 continue
             if (other.account_id, other.region) != (caller.account_id, caller.region):

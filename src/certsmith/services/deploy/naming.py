@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,15 +55,21 @@ def certificate_of(session: Session, caller: Caller, text: str, field: str = "Ce
     return row
 
 
-def place_of(kind: str, options: Mapping[str, Any], certificate_arn: str) -> Place | None:
+def place_of(kind: str, options: Mapping[str, Any], certificate_arn: str, *, local: bool = False) -> Place | None:
     """Where a binding of ``certificate_arn`` with these (public) options deploys, as its plugin says; None when it owns
-    no shared place. ``field`` names the option in the API's terms (``Options.path``)."""
+    no shared place. ``field`` names the option in the API's terms (``Options.path``). ``local``: the place is on the
+    server's own disk (not an agent's), where symbolic links are resolved."""
     try:
         found = plugin(kind)
     except CertsmithError:
         return None
     place = found.place(options, certificate_arn)
-    return None if place is None else dataclasses.replace(place, field=f"Options.{place.field}")
+    if place is None:
+        return None
+    key = place.key
+    if local and key.startswith("folder:"):  # on the server's own disk: a symbolic link names the folder it points to
+        key = "folder:" + os.path.realpath(key.removeprefix("folder:"))
+    return dataclasses.replace(place, key=key, field=f"Options.{place.field}")
 
 
 def target_text(binding: DeployBindingRow, secrets: dict[str, Any] | None = None) -> str:
