@@ -188,6 +188,8 @@ def test_signed_and_in_order(world: World) -> None:
     add_rule(world, "order", "order", world.receiver.url("/order"))
     ids = write_events(world, "order", 30)
     pump(world, lambda: len(world.receiver.ids("/order")) >= 30)
+    # a send is marked after its response, on the delivery's own thread: wait for the marks, then check them
+    pump(world, lambda: all(d.state != "PENDING" for found in deliveries(world, ids).values() for d in found))
     got = world.receiver.got("/order")
     assert [r.event_id for r in got] == ids
     assert all(r.signature_ok for r in got)
