@@ -184,14 +184,6 @@ class HandshakeLoop:
         with self._lock:
             return list(self._order)
 
-    @property
-    def last_serial(self) -> str | None:
-        """The serial of the most recent successful handshake."""
-        with self._lock:
-            if not self._seen:
-                return None
-            return max(self._seen.values(), key=lambda item: item.last).serial
-
     def saw(self, serial: str | int) -> bool:
         with self._lock:
             return any(same_serial(serial, known) for known in self._order)

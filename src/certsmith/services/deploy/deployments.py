@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import event, func, select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from ...deploy.targets.base import Material
@@ -220,10 +220,3 @@ class DeploymentService:
                                         .offset(offset).limit(limit + 1)))
         more = encode_token(offset + limit) if len(rows) > limit else None
         return [self._record(row, None) for row in rows[:limit]], more
-
-    @staticmethod
-    def open_count(session: Session, certificate_arn: str) -> int:
-        """Deployments of the certificate not finished yet."""
-        return int(session.scalar(select(func.count()).select_from(DeploymentRow).where(
-            DeploymentRow.certificate_arn == certificate_arn,
-            DeploymentRow.status.in_(("PENDING", "IN_PROGRESS")))) or 0)
